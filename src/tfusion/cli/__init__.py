@@ -1,0 +1,1 @@
+"""The `tfusion` command: a thin map from verbs to library functions."""

@@ -1,0 +1,131 @@
+"""`tfusion train | sample | evaluate | demo | info`: parsing only, the logic is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tfusion.errors import TfusionError
+
+
+def _train(a: argparse.Namespace) -> None:
+    from tfusion.config import load_config
+    from tfusion.training.timeseries import saved_config, train_timeseries
+
+    # a resumed run starts from its own saved config; overrides may extend it (e.g. train.steps)
+    cfg = saved_config(a.out, a.overrides) if a.resume else load_config(a.config, a.overrides)
+    result = train_timeseries(cfg, a.out, resume=a.resume)
+    print(
+        f"trained {result.steps} steps in {result.seconds:.0f} s "
+        f"({result.windows_per_second:.0f} windows/s), final loss {result.final_loss:.4f}; "
+        f"run folder: {result.run}"
+    )
+
+
+def _sample(a: argparse.Namespace) -> None:
+    from tfusion.sampling.timeseries import TimeSeriesRun, check_sample_path, write_samples
+
+    write_target = check_sample_path(a.out)  # fail before minutes of sampling, not after
+    run = TimeSeriesRun.load(a.run, ema=not a.raw_weights)
+    x = run.generate(
+        a.n, a.sampler, a.steps, a.seed, a.eta, length=a.length, progress=True, bf16=a.bf16
+    )
+    write_samples(x, write_target, run.columns)
+    print(f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {write_target}")
+
+
+def _evaluate(a: argparse.Namespace) -> None:
+    from tfusion.evaluate import evaluate_files, evaluate_run
+
+    if a.run is not None:
+        if a.real or a.synthetic:
+            raise TfusionError("give either a RUN folder or --real and --synthetic, not both")
+        report = evaluate_run(a.run, a.out, n=a.n, sampler=a.sampler, steps=a.steps, seed=a.seed)
+    else:
+        if not (a.real and a.synthetic):
+            raise TfusionError("give a RUN folder, or both --real DATA and --synthetic SAMPLES")
+        report = evaluate_files(a.real, a.synthetic, a.out or "evaluation", a.window, a.seed)
+    s = report["scores"]["synthetic"]
+    print("  ".join(f"{k}={v:.4f}" for k, v in s.items()))
+    print(f"report: {Path(report['out']) / 'report.md'}")
+
+
+def _demo(a: argparse.Namespace) -> None:
+    from tfusion.demo import run_demo
+
+    path = run_demo(a.out, steps=a.steps, preset=a.preset)
+    print(f"demo report: {path}")
+
+
+def _info(a: argparse.Namespace) -> None:
+    from tfusion.info import describe
+
+    print(describe())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `tfusion` command."""
+    p = argparse.ArgumentParser(prog="tfusion", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    t = sub.add_parser("train", help="train a time-series model into a run folder")
+    t.add_argument("--config", help="YAML config file (see configs/)")
+    t.add_argument("--out", default="runs/latest", help="run folder (default runs/latest)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
+    t.set_defaults(fn=_train)
+
+    s = sub.add_parser("sample", help="generate windows from a run folder")
+    s.add_argument("run")
+    s.add_argument("--n", type=int, default=1000)
+    s.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++"], default=None)
+    s.add_argument("--steps", type=int, default=None, help="default: the run's (ddpm: all T)")
+    s.add_argument("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--length", type=int, default=None, help="window length (default: trained L)")
+    s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
+    s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")
+    s.add_argument("--out", required=True, help="output file, .npy or .csv")
+    s.set_defaults(fn=_sample)
+
+    e = sub.add_parser("evaluate", help="score synthetic windows against real ones")
+    e.add_argument("run", nargs="?", help="a run folder (samples are generated)")
+    e.add_argument("--real", help="real data: .npy/.npz windows, or a series (.csv, ...)")
+    e.add_argument("--synthetic", help="synthetic windows: .npy/.npz, or a `tfusion sample` .csv")
+    e.add_argument("--window", type=int, default=None, help="window length for a --real series")
+    e.add_argument("--n", type=int, default=1000, help="RUN mode: windows to generate")
+    e.add_argument("--sampler", default=None)
+    e.add_argument("--steps", type=int, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", default=None, help="report folder (default RUN/evaluation)")
+    e.set_defaults(fn=_evaluate)
+
+    d = sub.add_parser("demo", help="train on built-in real data, sample, write a report")
+    d.add_argument("--out", default="demo_report")
+    d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
+    d.add_argument("--preset", default="small")
+    d.set_defaults(fn=_demo)
+
+    i = sub.add_parser("info", help="list presets, samplers, schedules and built-in data")
+    i.set_defaults(fn=_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run a verb; user errors print one line and exit with code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except TfusionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

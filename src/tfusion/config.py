@@ -1,0 +1,269 @@
+"""Frozen, typed configuration dataclasses that round-trip to YAML.
+
+Order of precedence: dataclass defaults < YAML file < `a.b=value` overrides. An unknown key is an
+error that names the key and the nearest valid one; a value of the wrong type is an error too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from tfusion.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the series comes from and how it becomes windows."""
+
+    source: str = "goog"  # built-in name (goog, sine) or a path (.csv, .parquet, .npy, .npz)
+    columns: tuple[str, ...] | None = None  # keep only these columns (names, or indices as text)
+    missing: str = "interpolate"  # NaN policy: drop (rows) | interpolate (linear in time) | error
+    missing_values: tuple[float, ...] = ()  # sentinels that mean "missing", e.g. (-200,)
+    reverse: bool = False  # reverse the series in time (TimeGAN / TransFusion protocol)
+    scaler: str = "minmax"  # minmax (to [-1, 1]) | standard | none
+    window: int = 24  # window length L
+    stride: int = 1
+    split: str = "random"  # random (over windows, seeded) | time (no overlap) | none
+    test_fraction: float = 0.2
+    seed: int = 2021  # the split's seed (TransFusion uses 2021)
+    sine_samples: int = 10000  # built-in `sine`: number of windows
+    sine_features: int = 5  # built-in `sine`: number of features
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A preset plus optional overrides of its fields (None = the preset's value)."""
+
+    preset: str = "small"
+    arch: str | None = None  # paper (post-LN, step token) | modern (pre-LN, adaLN, SDPA)
+    width: int | None = None
+    depth: int | None = None
+    heads: int | None = None
+    ff: int | None = None
+    dropout: float | None = None
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """The diffusion process: schedule, number of steps and training objective."""
+
+    schedule: str = "cosine"  # cosine | linear
+    steps: int = 1000  # T
+    prediction: str = "v"  # eps | v | x0
+    loss: str = "mse"  # mse | l1
+    fourier_weight: float = 0.0  # weight of a frequency-domain loss term (Diffusion-TS)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping."""
+
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    bf16: bool = False  # bf16 autocast on CPU
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Default sampling settings of a run (the CLI can override them)."""
+
+    sampler: str = "dpm++"  # ddpm | ddim | dpm++
+    steps: int = 50
+    eta: float = 0.0
+    clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a time-series run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of a config (tuples become lists, ready for YAML/JSON)."""
+
+    def conv(v: Any) -> Any:
+        if is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, tuple | list):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(cfg)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against annotation `tp` (resolved), converting lists to tuples."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is tuple:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key} must have {len(args)} items, got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
+
+
+def _unknown_key(key: str, valid: list[str], prefix: str) -> ConfigError:
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys: {', '.join(valid)}"
+    return ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
+    """Build dataclass `cls` from a nested dict; unknown keys and wrong types are errors."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix or '<root>'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in valid:
+            raise _unknown_key(str(key), valid, prefix)
+        tp = hints[key]
+        if is_dataclass(tp):
+            kwargs[key] = from_dict(tp, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, tp, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def apply_overrides(cfg: T, overrides: list[str] | tuple[str, ...]) -> T:
+    """Apply `a.b=value` overrides (values parsed as YAML scalars/lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value, e.g. train.steps=500")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        cfg = _set(cfg, key.strip().split("."), value, "")
+    return cfg
+
+
+def _set(cfg: Any, path: list[str], value: Any, prefix: str) -> Any:
+    hints = typing.get_type_hints(type(cfg))
+    valid = [f.name for f in fields(cfg)]
+    head = path[0]
+    if head not in valid:
+        raise _unknown_key(head, valid, prefix)
+    tp = hints[head]
+    if len(path) == 1:
+        if is_dataclass(tp):
+            new = from_dict(tp, value, f"{prefix}{head}.")
+        else:
+            new = _coerce(value, tp, f"{prefix}{head}")
+        return replace(cfg, **{head: new})
+    if not is_dataclass(tp):
+        raise ConfigError(f"{prefix}{head} is a value, not a section; cannot set {'.'.join(path)}")
+    return replace(cfg, **{head: _set(getattr(cfg, head), path[1:], value, f"{prefix}{head}.")})
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    cls: type = RunConfig,
+) -> Any:
+    """Defaults < YAML file at `path` < overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found; pass an existing YAML file")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from e
+    return apply_overrides(from_dict(cls, data), overrides)
+
+
+def dump_yaml(cfg: Any) -> str:
+    """YAML text of a config."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+__all__ = [
+    "DataConfig",
+    "DiffusionConfig",
+    "ModelConfig",
+    "RunConfig",
+    "SampleConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "dump_yaml",
+    "from_dict",
+    "load_config",
+    "to_dict",
+]

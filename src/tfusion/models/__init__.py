@@ -1,0 +1,1 @@
+"""Model families: time series (TransFusion); DiT and Transfusion follow."""

@@ -1,0 +1,31 @@
+"""Exponential moving average of model weights."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """Shadow copy of a model whose weights track an exponential moving average.
+
+    The effective decay warms up as min(decay, (1 + n) / (10 + n)) so early averages are not
+    dominated by the random initialisation.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """Blend the current weights of `model` into the shadow (call after each optimiser step)."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        ema_p = list(self.model.parameters())
+        cur_p = list(model.parameters())
+        torch._foreach_lerp_(ema_p, cur_p, 1 - d)
+        for eb, b in zip(self.model.buffers(), model.buffers()):
+            eb.copy_(b)

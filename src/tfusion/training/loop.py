@@ -1,0 +1,162 @@
+"""The generic training loop: any model, any loss, exact resume, crash-safe checkpoints.
+
+Everything random in a step (batch, diffusion time, noise) is drawn from one `torch.Generator`,
+dropout from torch's global generator; both states are checkpointed, so a resumed run repeats
+the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from tfusion.config import TrainConfig
+from tfusion.errors import TrainingError
+from tfusion.io import atomic_write_text
+from tfusion.training.checkpoint import (
+    load_train_state,
+    load_weights,
+    recover,
+    save_checkpoint,
+)
+from tfusion.training.ema import EMA
+from tfusion.training.optim import lr_factor, make_optimizer
+
+LossFn = Callable[[nn.Module, torch.Generator], Tensor]  # (model, generator) -> scalar loss
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a finished (or resumed-and-finished) training run did."""
+
+    run: Path
+    steps: int
+    final_loss: float
+    seconds: float
+    windows_per_second: float
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
+    """Metric lines with step <= upto (a resumed run rewrites the tail it will repeat)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if row.get("step", 0) <= upto:
+            rows.append(row)
+    return rows
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    cfg: TrainConfig,
+    run: Path,
+    metadata: dict[str, Any],
+    resume: bool = False,
+    batch_size: int | None = None,
+) -> FitResult:
+    """Train `model` for cfg.steps optimiser steps, checkpointing into `run`."""
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    opt = make_optimizer(model, cfg)
+    ema = EMA(model, cfg.ema_decay)
+    start = 0
+    metrics_path = run / "metrics.jsonl"
+    if resume:
+        recover(run)
+    if resume and (run / "train_state.pt").exists():
+        state = load_train_state(run / "train_state.pt")
+        load_weights(model, run / "model.safetensors")
+        load_weights(ema.model, run / "ema.safetensors")
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+        rows = _read_metrics(metrics_path, start)
+        atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        metrics_path.unlink(missing_ok=True)
+
+    def checkpoint(step: int) -> None:
+        state = {
+            "step": step,
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        save_checkpoint(run, model, ema.model, state, metadata)
+
+    model.train()
+    t0 = time.perf_counter()
+    last_log_time, last_log_step = t0, start
+    bs = batch_size or cfg.batch_size
+    loss_value = float("nan")
+    running: list[float] = []
+    bar = tqdm(
+        range(start, cfg.steps),
+        initial=start,
+        total=cfg.steps,
+        disable=not cfg.progress,
+        desc="training",
+        dynamic_ncols=True,
+    )
+    with open(metrics_path, "a") as log:
+        for step in bar:
+            lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss = loss_fn(model, gen)
+            loss_value = float(loss)
+            if not math.isfinite(loss_value):
+                kept = (
+                    "the last good checkpoint is kept" if step > 0 else "no checkpoint was written"
+                )
+                raise TrainingError(
+                    f"loss became {loss_value} at step {step + 1}; {kept} in {run}; "
+                    "lower train.lr, raise train.warmup or check the data for extreme values"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+            )
+            opt.step()
+            ema.update(model, step)
+            running.append(loss_value)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                now = time.perf_counter()
+                speed = (done - last_log_step) * bs / max(now - last_log_time, 1e-9)
+                row = {
+                    "step": done,
+                    "loss": sum(running) / len(running),
+                    "lr": lr,
+                    "grad_norm": float(grad_norm),
+                    "windows_per_s": speed,
+                    "elapsed_s": now - t0,
+                }
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{speed:.0f}")
+                running.clear()
+                last_log_time, last_log_step = now, done
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                checkpoint(done)
+    seconds = time.perf_counter() - t0
+    steps_run = cfg.steps - start
+    return FitResult(run, cfg.steps, loss_value, seconds, steps_run * bs / max(seconds, 1e-9))

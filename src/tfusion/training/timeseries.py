@@ -1,0 +1,132 @@
+"""Train a TransFusion time-series model: data -> run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+
+from tfusion import __version__
+from tfusion.config import RunConfig, apply_overrides, dump_yaml, from_dict
+from tfusion.data import Prepared, prepare
+from tfusion.diffusion import Objective, Schedule, add_noise
+from tfusion.errors import ConfigError
+from tfusion.io import atomic_write_text
+from tfusion.models.presets import resolve_model
+from tfusion.models.timeseries import TimeSeriesDenoiser
+from tfusion.training.loop import FitResult, fit
+from tfusion.training.plots import plot_loss_curve
+
+
+def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
+    """The schedule and objective a run config asks for."""
+    d = cfg.diffusion
+    return Schedule.create(d.schedule, d.steps), Objective(d.prediction, d.loss, d.fourier_weight)
+
+
+def denoising_loss(
+    model: nn.Module, x0: Tensor, schedule: Schedule, objective: Objective, gen: torch.Generator
+) -> Tensor:
+    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C)."""
+    t = schedule.sample_t(x0.shape[0], gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    pred = model(add_noise(x0, eps, alpha, sigma), t)
+    return objective(pred, objective.target(x0, eps, alpha, sigma))
+
+
+def check_run_folder(run: Path, resume: bool) -> None:
+    """Refuse to overwrite a finished run; fail early when the folder cannot be written."""
+    if resume:
+        if not (run / "config.yaml").is_file():
+            raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml); drop --resume")
+        return
+    if (run / "model.safetensors").exists() or (run / "config.yaml").exists():
+        raise ConfigError(
+            f"{run} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write to run folder {run} ({e.strerror}); choose another --out"
+        ) from None
+
+
+def _check_disk(run: Path, model: nn.Module) -> None:
+    """A checkpoint needs ~4 copies of the weights (model, EMA, Adam's two moments) plus staging."""
+    need = 8 * sum(p.numel() * p.element_size() for p in model.parameters())
+    free = shutil.disk_usage(run).free
+    if free < need:
+        raise ConfigError(
+            f"only {free / 2**20:.1f} MiB free at {run}, a checkpoint needs "
+            f"~{need / 2**20:.1f} MiB; "
+            "free some space or choose another --out"
+        )
+
+
+def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> FitResult:
+    """Train on cfg.data and write the run folder `run` (see DESIGN.md for its files)."""
+    run = Path(run)
+    check_run_folder(run, resume)
+    cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
+    if resume:
+        saved = saved_config(run)
+        for section in ("data", "model", "diffusion"):
+            if getattr(saved, section) != getattr(cfg, section):
+                raise ConfigError(
+                    f"the {section} section differs from the run's config.yaml; a resumed run "
+                    f"keeps its {section} settings (start a new run to change them)"
+                )
+    data: Prepared = prepare(cfg.data)
+    features = len(data.columns)
+    torch.manual_seed(cfg.train.seed)
+    model = TimeSeriesDenoiser.from_config(cfg.model, features)
+    _check_disk(run, model)
+    schedule, objective = make_diffusion(cfg)
+    if not resume:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(run / "data_state.json", json.dumps(data.state(), indent=2))
+    for notice in data.notices:
+        print(f"note: {notice}")
+
+    train = data.train
+    bs = cfg.train.batch_size
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        idx = torch.randint(len(train), (bs,), generator=gen).numpy()
+        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(idx)))
+        return denoising_loss(m, x0, schedule, objective, gen)
+
+    meta = {
+        "family": "timeseries",
+        "features": features,
+        "window": cfg.data.window,
+        "tfusion": __version__,
+    }
+    result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
+    plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    return result
+
+
+def saved_config(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The config a run folder was trained with, plus optional `key=value` overrides."""
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise ConfigError(f"{path} is not valid YAML; restore it from a backup") from None
+    return apply_overrides(from_dict(RunConfig, data), overrides)
+
+
+__all__ = ["denoising_loss", "make_diffusion", "saved_config", "train_timeseries"]

@@ -1,0 +1,45 @@
+"""nn parts: adaLN-Zero identity at init, SDPA attention equals the written-out formula."""
+
+import math
+
+import torch
+
+from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, SelfAttention, position_table, sinusoidal
+
+
+def test_fresh_adaln_zero_block_is_identity():
+    torch.manual_seed(0)
+    block = AdaLNZeroBlock(32, 4, 64)
+    x, c = torch.randn(3, 10, 32), torch.randn(3, 32)
+    assert torch.equal(block(x, c), x)
+    final = AdaLNFinal(32, 5)
+    assert torch.count_nonzero(final(x, c)) == 0
+
+
+def test_attention_matches_explicit_softmax():
+    torch.manual_seed(0)
+    attn = SelfAttention(16, 4).eval()
+    x = torch.randn(2, 7, 16)
+    q, k, v = attn.qkv(x).view(2, 7, 3, 4, 4).permute(2, 0, 3, 1, 4)
+    w = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(4), dim=-1)
+    ref = attn.proj((w @ v).transpose(1, 2).reshape(2, 7, 16))
+    assert torch.allclose(attn(x), ref, atol=1e-5)
+    mask = torch.ones(7, 7, dtype=torch.bool).tril()
+    wm = torch.softmax((q @ k.transpose(-1, -2) / 2).masked_fill(~mask, float("-inf")), -1)
+    refm = attn.proj((wm @ v).transpose(1, 2).reshape(2, 7, 16))
+    assert torch.allclose(attn(x, mask), refm, atol=1e-5)
+
+
+def test_position_table_is_the_transformer_formula():
+    pe = position_table(50, 8)
+    pos, i = 17, 2  # column 2i = sin, 2i + 1 = cos of pos / 10000^(2i/d)
+    angle = pos / 10000 ** (2 * i / 8)
+    assert torch.isclose(pe[pos, 2 * i], torch.tensor(math.sin(angle)), atol=1e-6)
+    assert torch.isclose(pe[pos, 2 * i + 1], torch.tensor(math.cos(angle)), atol=1e-6)
+
+
+def test_dit_layout_is_cos_then_sin():
+    e = sinusoidal(torch.tensor([3.0]), 6)
+    freqs = [10000 ** (-k / 3) for k in range(3)]
+    expected = [math.cos(3 * f) for f in freqs] + [math.sin(3 * f) for f in freqs]
+    assert torch.allclose(e[0], torch.tensor(expected), atol=1e-6)
