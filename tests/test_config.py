@@ -18,7 +18,9 @@ def test_defaults_yaml_and_overrides_in_order(tmp_path):
 
 
 def test_round_trip_through_yaml():
-    cfg = apply_overrides(RunConfig(), ["model.preset=tiny", "data.columns=[a, b]", "train.bf16=true"])
+    cfg = apply_overrides(
+        RunConfig(), ["model.preset=tiny", "data.columns=[a, b]", "train.bf16=true"]
+    )
     import yaml
 
     back = from_dict(RunConfig, yaml.safe_load(dump_yaml(cfg)))

@@ -79,6 +79,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast on CPU
     seed: int = 0
     checkpoint_every: int = 500
+    stop_after: int | None = None  # checkpoint and stop at this step (continue with --resume)
     log_every: int = 50
     progress: bool = True
 
@@ -164,6 +165,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{key} must be a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):

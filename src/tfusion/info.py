@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfusion import __version__
-from tfusion.data.builtin import describe_builtin
+from tfusion.data.builtin import list_builtin
 from tfusion.diffusion.objectives import LOSSES, PREDICTIONS
 from tfusion.diffusion.samplers import SAMPLERS
 from tfusion.diffusion.schedules import BETA_SCHEDULES
@@ -21,5 +21,5 @@ def describe() -> str:
     lines += ["", f"samplers: {', '.join(SAMPLERS)}", f"schedules: {', '.join(BETA_SCHEDULES)}"]
     lines += [f"predictions: {', '.join(PREDICTIONS)}; losses: {', '.join(LOSSES)}", ""]
     lines.append("built-in data:")
-    lines += [f"  {name:<6} {text}" for name, text in describe_builtin().items()]
+    lines += [f"  {name:<6} {text}" for name, text in list_builtin()]
     return "\n".join(lines)

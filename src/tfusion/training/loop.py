@@ -106,8 +106,9 @@ def fit(
     bs = batch_size or cfg.batch_size
     loss_value = float("nan")
     running: list[float] = []
+    end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     bar = tqdm(
-        range(start, cfg.steps),
+        range(start, end),
         initial=start,
         total=cfg.steps,
         disable=not cfg.progress,
@@ -121,11 +122,10 @@ def fit(
                 group["lr"] = lr
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = loss_fn(model, gen)
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
-                kept = (
-                    "the last good checkpoint is kept" if step > 0 else "no checkpoint was written"
-                )
+                saved = (run / "train_state.pt").exists()
+                kept = "the last good checkpoint is kept" if saved else "no checkpoint was written"
                 raise TrainingError(
                     f"loss became {loss_value} at step {step + 1}; {kept} in {run}; "
                     "lower train.lr, raise train.warmup or check the data for extreme values"
@@ -135,11 +135,16 @@ def fit(
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             )
+            if not torch.isfinite(grad_norm):
+                raise TrainingError(
+                    f"gradient became {float(grad_norm)} at step {step + 1}; checkpoints in {run} "
+                    "are untouched; lower train.lr or check the data for extreme values"
+                )
             opt.step()
             ema.update(model, step)
             running.append(loss_value)
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
+            if done % cfg.log_every == 0 or done in (cfg.steps, end):
                 now = time.perf_counter()
                 speed = (done - last_log_step) * bs / max(now - last_log_time, 1e-9)
                 row = {
@@ -155,8 +160,8 @@ def fit(
                 bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{speed:.0f}")
                 running.clear()
                 last_log_time, last_log_step = now, done
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end):
                 checkpoint(done)
     seconds = time.perf_counter() - t0
-    steps_run = cfg.steps - start
-    return FitResult(run, cfg.steps, loss_value, seconds, steps_run * bs / max(seconds, 1e-9))
+    steps_run = end - start
+    return FitResult(run, end, loss_value, seconds, steps_run * bs / max(seconds, 1e-9))

@@ -1,0 +1,184 @@
+"""Reading one file into raw columns, before any checking: CSV, Parquet, .npy and .npz.
+
+A `RawTable` keeps every column as read: float64 where the file stores numbers, Python objects
+(text, dates, None) otherwise. Deciding which columns are numeric, what is missing and what is an
+error is `tables.py`'s job; this module only turns bytes into cells.
+
+CSV: the delimiter is sniffed among `,` `;` tab `|` (the one that splits the first lines into the
+same number of fields, more than one; ties go to the earlier in that list). With a delimiter other
+than `,`, a comma inside a cell is a decimal comma (`2,6` is 2.6), as in European exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfusion.errors import DataError
+
+DELIMITERS = (",", ";", "\t", "|")
+SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
+_SNIFF_LINES = 50
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    """Columns as read from a file: one (N,) array per column, float64 or object."""
+
+    names: tuple[str, ...]
+    cells: tuple[np.ndarray, ...]
+    decimal_comma: bool = False  # text cells use `,` as the decimal separator
+    first_line: int | None = None  # file line of data row 0 (CSV), for error messages
+
+    @property
+    def rows(self) -> int:
+        """Number of data rows."""
+        return len(self.cells[0]) if self.cells else 0
+
+    def where(self, row: int) -> str:
+        """`row 3 (line 5)` for CSV, `row 3` otherwise; rows count from 0."""
+        if self.first_line is None:
+            return f"row {row}"
+        return f"row {row} (line {row + self.first_line})"
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (errors shown to users are one line)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def resolve_path(source: str | Path, builtin_names: tuple[str, ...] = ()) -> Path:
+    """An existing file for `source`, also looked up under $TFUSION_DATA; DataError otherwise."""
+    path = Path(source).expanduser()
+    data_dir = os.environ.get("TFUSION_DATA")
+    if not path.exists() and data_dir and not path.is_absolute():
+        path = Path(data_dir) / path if (Path(data_dir) / path).exists() else path
+    if not path.exists():
+        names = f" (built-in data sets: {', '.join(builtin_names)})" if builtin_names else ""
+        where = f"; also looked in TFUSION_DATA={data_dir}" if data_dir else ""
+        raise DataError(f"file not found: {source}{names}{where}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a file ({', '.join(SUFFIXES)})")
+    return path
+
+
+def read_raw(path: Path) -> RawTable:
+    """Read a .csv/.tsv, .parquet, .npy or .npz file into raw columns."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(
+            f"unsupported file type {suffix or '(none)'!r} for {path}; use {', '.join(SUFFIXES)}"
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); pass a file with a header and data rows")
+    if suffix in (".csv", ".tsv"):
+        return _read_csv(path)
+    if suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        # pyarrow raises several unrelated types for corrupt files; all mean "not readable"
+        except Exception as e:
+            raise DataError(f"cannot read {path} as Parquet: {first_line(e)}") from e
+        return from_frame(frame)
+    return _read_numpy(path)
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among `,` `;` tab `|` that splits the first lines consistently."""
+    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    best, best_fields = ",", 1
+    for delimiter in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = delimiter, fields
+    if best_fields == 1 and lines:
+        # no delimiter is consistent (ragged file): trust the header line
+        header = [len(next(csv.reader([lines[0]], delimiter=d))) for d in DELIMITERS]
+        best = DELIMITERS[int(np.argmax(header))]
+    return best
+
+
+def _read_csv(path: Path) -> RawTable:
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path} is empty (only whitespace); pass a file with a header and rows")
+    if b"\x00" in data[:65536]:
+        raise DataError(f"{path} is not a text file (it contains NUL bytes); pass a CSV file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # old spreadsheet exports; every byte decodes
+    delimiter = sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,  # missing cells are decided in tables.py, not by pandas
+            na_filter=False,
+            skip_blank_lines=False,  # keep row numbers equal to file lines
+            index_col=False,  # never turn the first column into an index silently
+        )
+    except (pd.errors.ParserError, ValueError) as e:
+        raise DataError(
+            f"cannot parse {path} as CSV (delimiter {delimiter!r}): {first_line(e)}"
+        ) from e
+    return from_frame(frame, decimal_comma=delimiter != ",", first_line=2)
+
+
+def _read_numpy(path: Path) -> RawTable:
+    try:
+        loaded = np.load(path, allow_pickle=False)  # pickles can run code: never load them
+    except Exception as e:  # garbage bytes surface as ValueError, OSError, EOFError, zip errors
+        raise DataError(
+            f"cannot read {path} as a NumPy file ({first_line(e)}); save it with numpy.save"
+        ) from e
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.files)
+            if len(keys) != 1:
+                raise DataError(
+                    f"{path} holds {len(keys)} arrays ({', '.join(keys) or 'none'}); "
+                    "save the one series alone with numpy.savez or numpy.save"
+                )
+            try:
+                loaded = loaded[keys[0]]
+            except Exception as e:
+                raise DataError(f"cannot read array {keys[0]!r} of {path}: {first_line(e)}") from e
+    return from_array(loaded, str(path))
+
+
+def from_array(array: np.ndarray, label: str) -> RawTable:
+    """Raw columns of a numeric array: 1-D is one column, 2-D is (N, C); columns named 0..C-1."""
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise DataError(
+            f"{label} holds an array of shape {array.shape}; expected (N,) or (N, C) time steps"
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise DataError(f"{label} holds dtype {array.dtype}; expected real numbers")
+    values = array.astype(np.float64)
+    names = tuple(str(j) for j in range(values.shape[1]))
+    return RawTable(names, tuple(values[:, j] for j in range(values.shape[1])))
+
+
+def from_frame(
+    frame: pd.DataFrame, decimal_comma: bool = False, first_line: int | None = None
+) -> RawTable:
+    """Raw columns of a DataFrame: numeric dtypes as float64 (NA -> NaN), others as objects."""
+    cells = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
+        else:
+            cells.append(column.astype(object).where(column.notna(), None).to_numpy())
+    return RawTable(tuple(str(c) for c in frame.columns), tuple(cells), decimal_comma, first_line)

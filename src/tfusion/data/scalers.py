@@ -1,0 +1,122 @@
+"""Per-feature scaling of arrays (..., C): min-max to [-1, 1], standardisation, or none.
+
+A `Scaler` is fitted on the training part only and saved with the run (`to_dict`). Every
+leading axis is reduced when fitting, so series (N, C) and windows (n, L, C) both work.
+A constant feature (max == min) has scale 0 in the saved state: it maps to 0 (x - value) and
+back to exactly its value, never dividing by zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfusion.errors import ConfigError, DataError
+
+KINDS = ("minmax", "standard", "none")
+
+
+@dataclass(frozen=True, eq=False)
+class Scaler:
+    """y = 2 (x - min) / (max - min) - 1 (minmax), (x - mean) / std (standard) or x (none)."""
+
+    kind: str
+    offset: np.ndarray  # (C,) min (minmax), mean (standard), 0 (none); the value if constant
+    scale: np.ndarray  # (C,) max - min (minmax), std (standard), 1 (none); 0 if constant
+
+    @property
+    def features(self) -> int:
+        """Number of features C."""
+        return len(self.offset)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, kind: str = "minmax") -> Scaler:
+        """Fit per-feature statistics over all leading axes of x (..., C)."""
+        if kind not in KINDS:
+            raise ConfigError(f"unknown data.scaler {kind!r}; choose one of {KINDS}")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim < 1 or x.shape[-1] == 0 or x.size == 0:
+            raise DataError(f"cannot fit a scaler on an empty array of shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise DataError("cannot fit a scaler on NaN or infinite values; clean the data first")
+        flat = x.reshape(-1, x.shape[-1])  # (M, C)
+        lo, hi = flat.min(axis=0), flat.max(axis=0)
+        constant = lo == hi
+        if kind == "minmax":
+            offset, scale = lo, hi - lo
+        elif kind == "standard":
+            offset, scale = flat.mean(axis=0), flat.std(axis=0)
+        else:
+            offset, scale = np.zeros_like(lo), np.ones_like(lo)
+            constant = np.zeros_like(constant)
+        # a constant feature is stored as (value, 0); the mean of equal floats may differ from them
+        offset = np.where(constant, lo, offset)
+        scale = np.where(constant, 0.0, scale)
+        return cls(kind, offset, scale)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Scale x (..., C); float32 stays float32, anything else becomes float64."""
+        x64, dtype = self._check(x)
+        const = self.scale == 0
+        safe = np.where(const, 1.0, self.scale)
+        if self.kind == "minmax":
+            # 2 (x - min) / range - 1 maps min and max to exactly -1 and 1
+            y = np.where(const, x64 - self.offset, 2.0 * (x64 - self.offset) / safe - 1.0)
+        else:
+            y = (x64 - self.offset) / safe
+        return y.astype(dtype, copy=False)
+
+    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
+        """Back to original units: the inverse of `transform`."""
+        y64, dtype = self._check(y)
+        const = self.scale == 0
+        if self.kind == "minmax":
+            x = np.where(const, y64 + self.offset, (y64 + 1.0) / 2.0 * self.scale + self.offset)
+        else:
+            x = np.where(const, y64 + self.offset, y64 * self.scale + self.offset)
+        return x.astype(dtype, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (kind, offset, scale)."""
+        return {
+            "kind": self.kind,
+            "offset": [float(v) for v in self.offset],
+            "scale": [float(v) for v in self.scale],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scaler:
+        """Rebuild a scaler saved with `to_dict`."""
+        try:
+            kind = data["kind"]
+            offset = np.asarray(data["offset"], dtype=np.float64)
+            scale = np.asarray(data["scale"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"invalid scaler state ({e!r}); re-create data_state.json") from e
+        ok = (
+            kind in KINDS
+            and offset.ndim == 1
+            and offset.shape == scale.shape
+            and len(offset) > 0
+            and np.isfinite(offset).all()
+            and np.isfinite(scale).all()
+            and (scale >= 0).all()
+        )
+        if not ok:
+            raise DataError(
+                f"invalid scaler state (kind {kind!r}, {offset.shape} offsets, {scale.shape} "
+                "scales); re-create data_state.json"
+            )
+        return cls(kind, offset, scale)
+
+    def _check(self, x: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+        x = np.asarray(x)
+        if x.ndim < 1 or x.shape[-1] != self.features:
+            raise DataError(
+                f"the scaler was fitted on {self.features} features but got an array of shape "
+                f"{x.shape}; pass (..., {self.features}) arrays"
+            )
+        dtype = np.dtype(np.float32) if x.dtype == np.float32 else np.dtype(np.float64)
+        return x.astype(np.float64, copy=False), dtype

@@ -1,0 +1,21 @@
+"""The diffusion process, independent of any network: schedules, objectives, samplers, guidance."""
+
+from tfusion.diffusion.guidance import classifier_free_guidance, drop_condition
+from tfusion.diffusion.objectives import Objective, add_noise, from_x0_eps, to_x0_eps
+from tfusion.diffusion.samplers import DDIM, DDPM, DPMSolverPP, make_sampler, sample_loop
+from tfusion.diffusion.schedules import Schedule
+
+__all__ = [
+    "DDIM",
+    "DDPM",
+    "DPMSolverPP",
+    "Objective",
+    "Schedule",
+    "add_noise",
+    "classifier_free_guidance",
+    "drop_condition",
+    "from_x0_eps",
+    "make_sampler",
+    "sample_loop",
+    "to_x0_eps",
+]

@@ -1,0 +1,39 @@
+"""Condition dropout for training and classifier-free guidance for sampling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def drop_condition(
+    labels: Tensor, null_label: int, p: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """Replace each label by `null_label` with probability p (trains the unconditional model)."""
+    if p <= 0:
+        return labels
+    # Draw on the generator's device (CPU by default) so a seed gives the same mask everywhere,
+    # then move the mask to the labels (which may live on a GPU).
+    device = generator.device if generator is not None else labels.device
+    drop = (torch.rand(labels.shape, generator=generator, device=device) < p).to(labels.device)
+    return torch.where(drop, torch.full_like(labels, null_label), labels)
+
+
+def classifier_free_guidance(
+    model: Callable[[Tensor, Tensor, Tensor], Tensor], cond: Tensor, null_cond: Tensor, scale: float
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """A denoiser (x, t) -> u + scale (c - u), with c and u from ONE batched pass.
+
+    Guidance is applied to the whole prediction (every channel). scale = 1 is the conditional model.
+    """
+
+    def denoise(x: Tensor, t: Tensor) -> Tensor:
+        if scale == 1.0:
+            return model(x, t, cond)
+        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, null_cond]))
+        c, u = out.chunk(2)
+        return u + scale * (c - u)
+
+    return denoise

@@ -1,0 +1,98 @@
+"""What the network predicts (eps, v or x0), exact conversions between them, and the loss.
+
+With x_t = alpha x0 + sigma eps and alpha^2 + sigma^2 = 1:
+    v   = alpha eps - sigma x0
+    x0  = (x_t - sigma eps) / alpha = alpha x_t - sigma v
+    eps = (x_t - alpha x0) / sigma  = sigma x_t + alpha v
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tfusion.errors import ConfigError
+
+PREDICTIONS = ("eps", "v", "x0")
+LOSSES = ("mse", "l1")
+
+
+def _bcast(a: Tensor, like: Tensor) -> Tensor:
+    """Reshape a per-sample (B,) coefficient to broadcast against (B, ...)."""
+    a = torch.as_tensor(a, device=like.device)
+    if a.dim() == 0:
+        return a.to(like.dtype)
+    return a.to(like.dtype).reshape(a.shape[0], *([1] * (like.dim() - 1)))
+
+
+def to_x0_eps(
+    pred: Tensor, x_t: Tensor, alpha: Tensor, sigma: Tensor, kind: str
+) -> tuple[Tensor, Tensor]:
+    """Convert a prediction of type `kind` into (x0, eps)."""
+    a, s = _bcast(alpha, x_t), _bcast(sigma, x_t)
+    if kind == "eps":
+        return (x_t - s * pred) / a, pred
+    if kind == "v":
+        return a * x_t - s * pred, s * x_t + a * pred
+    if kind == "x0":
+        return pred, (x_t - a * pred) / s
+    raise ConfigError(f"unknown prediction {kind!r}; choose one of {PREDICTIONS}")
+
+
+def from_x0_eps(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor, kind: str) -> Tensor:
+    """The prediction of type `kind` that corresponds to (x0, eps)."""
+    a, s = _bcast(alpha, x0), _bcast(sigma, x0)
+    if kind == "eps":
+        return eps
+    if kind == "v":
+        return a * eps - s * x0
+    if kind == "x0":
+        return x0
+    raise ConfigError(f"unknown prediction {kind!r}; choose one of {PREDICTIONS}")
+
+
+def add_noise(x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+    """The forward process: x_t = alpha x0 + sigma eps."""
+    return _bcast(alpha, x0) * x0 + _bcast(sigma, x0) * eps
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A training objective: prediction type, loss and an optional frequency-domain term."""
+
+    prediction: str = "v"
+    loss: str = "mse"
+    fourier_weight: float = 0.0  # weight of an L1/L2 loss on rfft over the sequence axis
+
+    def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ConfigError(
+                f"unknown prediction {self.prediction!r}; choose one of {PREDICTIONS}"
+            )
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
+
+    def target(self, x0: Tensor, eps: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+        """The regression target for the network."""
+        return from_x0_eps(x0, eps, alpha, sigma, self.prediction)
+
+    def loss_per_sample(self, pred: Tensor, target: Tensor, seq_dim: int = 1) -> Tensor:
+        """Loss averaged over all but the batch axis, (B,)."""
+        pred, target = pred.float(), target.float()
+        err = pred - target
+        per = err.pow(2) if self.loss == "mse" else err.abs()
+        out = per.flatten(1).mean(1)
+        if self.fourier_weight > 0:
+            # Diffusion-TS style Fourier term: match the spectrum along the sequence axis.
+            fp = torch.fft.rfft(pred, dim=seq_dim, norm="forward")
+            ft = torch.fft.rfft(target, dim=seq_dim, norm="forward")
+            diff = torch.view_as_real(fp - ft)
+            fper = diff.pow(2) if self.loss == "mse" else diff.abs()
+            out = out + self.fourier_weight * fper.flatten(1).mean(1)
+        return out
+
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Mean loss over the batch."""
+        return self.loss_per_sample(pred, target).mean()

@@ -1,0 +1,189 @@
+"""Stateless reverse-process samplers and the loop that drives them.
+
+A sampler's `step(x, t, t_next, x0, eps, schedule, history, noise)` returns the next `x` and the
+multistep history to pass to the next call; it keeps nothing between calls, so one sampler object
+serves any number of batches at once. Times are continuous (1 = pure noise, 0 = data); `x0` and
+`eps` are the network's prediction already converted by `objectives.to_x0_eps`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from tfusion.diffusion.objectives import to_x0_eps
+from tfusion.diffusion.schedules import Schedule
+from tfusion.errors import ConfigError
+
+History = Any  # sampler-specific tuple, or None on the first step
+
+
+def _ab(schedule: Schedule, t: float) -> float:
+    return float(schedule.alpha_bar_at(t))
+
+
+@dataclass(frozen=True)
+class DDPM:
+    """Ancestral sampling from the posterior q(x_s | x_t, x0), variance beta-tilde (Ho et al.)."""
+
+    name: str = "ddpm"
+    stochastic: bool = True
+
+    def step(
+        self,
+        x: Tensor,
+        t: float,
+        t_next: float,
+        x0: Tensor,
+        eps: Tensor,
+        schedule: Schedule,
+        history: History = None,
+        noise: Tensor | None = None,
+    ) -> tuple[Tensor, History]:
+        ab_t, ab_s = _ab(schedule, t), _ab(schedule, t_next)
+        beta = 1 - ab_t / ab_s  # beta of the (possibly multi-step) transition s -> t
+        c0 = math.sqrt(ab_s) * beta / (1 - ab_t)
+        ct = math.sqrt(ab_t / ab_s) * (1 - ab_s) / (1 - ab_t)
+        mean = c0 * x0 + ct * x
+        var = max(beta * (1 - ab_s) / (1 - ab_t), 0.0)
+        if t_next > 0 and var > 0:
+            if noise is None:
+                raise ConfigError("the DDPM sampler needs noise for every step but the last")
+            mean = mean + math.sqrt(var) * noise
+        return mean, None
+
+
+@dataclass(frozen=True)
+class DDIM:
+    """DDIM (Song et al. 2021); eta = 0 is deterministic, eta = 1 matches DDPM's variance."""
+
+    eta: float = 0.0
+    name: str = "ddim"
+
+    @property
+    def stochastic(self) -> bool:
+        return self.eta > 0
+
+    def step(
+        self,
+        x: Tensor,
+        t: float,
+        t_next: float,
+        x0: Tensor,
+        eps: Tensor,
+        schedule: Schedule,
+        history: History = None,
+        noise: Tensor | None = None,
+    ) -> tuple[Tensor, History]:
+        ab_t, ab_s = _ab(schedule, t), _ab(schedule, t_next)
+        var = self.eta**2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
+        var = max(var, 0.0)
+        out = math.sqrt(ab_s) * x0 + math.sqrt(max(1 - ab_s - var, 0.0)) * eps
+        if var > 0 and t_next > 0:
+            if noise is None:
+                raise ConfigError("DDIM with eta > 0 needs noise for every step but the last")
+            out = out + math.sqrt(var) * noise
+        return out, None
+
+
+@dataclass(frozen=True)
+class DPMSolverPP:
+    """DPM-Solver++(2M) (Lu et al. 2022), data prediction, first order on the first and last step.
+
+    History is (x0 of the previous step, its log-SNR step h).
+    """
+
+    name: str = "dpm++"
+    stochastic: bool = False
+
+    def step(
+        self,
+        x: Tensor,
+        t: float,
+        t_next: float,
+        x0: Tensor,
+        eps: Tensor,
+        schedule: Schedule,
+        history: History = None,
+        noise: Tensor | None = None,
+    ) -> tuple[Tensor, History]:
+        if _ab(schedule, t_next) >= 1.0:
+            # sigma = 0 (t_next = 0, or so close that it rounds to clean data): the solution of
+            # the last step is the denoised sample; the log-SNR step would be infinite.
+            return x0, None
+        lam_t, lam_s = float(schedule.log_snr(t)), float(schedule.log_snr(t_next))
+        a_s, s_s = (float(v) for v in schedule.alpha_sigma(t_next))
+        s_t = float(schedule.alpha_sigma(t)[1])
+        h = lam_s - lam_t
+        d = x0
+        if history is not None:
+            x0_prev, h_prev = history
+            r = h_prev / h
+            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
+        out = (s_s / s_t) * x - a_s * math.expm1(-h) * d
+        return out, (x0, h)
+
+
+SAMPLERS: dict[str, Callable[..., Any]] = {"ddpm": DDPM, "ddim": DDIM, "dpm++": DPMSolverPP}
+
+
+def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
+    """A sampler by name: 'ddpm', 'ddim' (with eta) or 'dpm++'."""
+    if name == "ddim":
+        return DDIM(eta=eta)
+    if name in SAMPLERS:
+        return SAMPLERS[name]()
+    raise ConfigError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
+    device = generator.device if generator is not None else None
+    return torch.randn(shape, generator=generator, device=device)
+
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x_t (B, ...), t (B,)) -> raw prediction
+
+
+@torch.no_grad()
+def sample_loop(
+    denoise: Denoiser,
+    shape: tuple[int, ...],
+    schedule: Schedule,
+    prediction: str,
+    sampler: DDPM | DDIM | DPMSolverPP,
+    steps: int | None = None,
+    generator: torch.Generator | None = None,
+    x_init: Tensor | None = None,
+    clip_x0: float | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Run `sampler` from pure noise (or `x_init` at t = 1) down to t = 0.
+
+    `clip_x0` clamps each x0 prediction to [-clip_x0, clip_x0] (and re-derives eps from it),
+    which keeps samples inside the data range the model was trained on.
+    """
+    x = _randn(shape, generator) if x_init is None else x_init.clone()
+    grid = schedule.timesteps(steps).tolist()
+    history: History = None
+    pairs = list(itertools.pairwise(grid))
+    for t, t_next in tqdm(pairs, disable=not progress, desc=f"sampling ({sampler.name})"):
+        alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+        t_batch = torch.full((shape[0],), t, dtype=torch.float32, device=x.device)
+        pred = denoise(x, t_batch).float()
+        x0, eps = to_x0_eps(pred, x, alpha, sigma, prediction)
+        if clip_x0 is not None:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = (x - alpha * x0) / sigma
+        noise = None
+        if sampler.stochastic and t_next > 0:
+            # Drawn where the generator lives (CPU by default), then moved next to x.
+            noise = _randn(shape, generator).to(x.device)
+        x, history = sampler.step(x, t, t_next, x0, eps, schedule, history, noise)
+    return x

@@ -1,0 +1,114 @@
+"""prepare(): the pipeline from a DataConfig to scaled windows and a saved state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfusion.config import DataConfig
+from tfusion.data import prepare
+from tfusion.errors import ConfigError, DataError
+
+
+def error_of(fn, *args, cls=DataError, **kwargs) -> str:
+    """Message of the error `fn` raises; it must be a single line."""
+    with pytest.raises(cls) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert message and "\n" not in message
+    return message
+
+
+@pytest.fixture
+def series() -> np.ndarray:
+    t = np.arange(60, dtype=np.float64)
+    return np.stack([t * 2.0 + 1.0, np.sin(t) * 50.0, np.full(60, 7.0)], axis=1)  # (N, C)
+
+
+@pytest.fixture
+def csv(tmp_path: Path, series: np.ndarray) -> str:
+    lines = ["date,a,b,c"] + [
+        f"d{i}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(series)
+    ]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "s.csv")
+
+
+def naive(series: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    return np.stack([series[s : s + length] for s in starts])
+
+
+def test_random_split_scaled_on_train_only_and_invertible(csv, series):
+    cfg = DataConfig(source=csv, window=8, split="random", test_fraction=0.25, seed=5)
+    prep = prepare(cfg)
+    assert prep.columns == ("a", "b", "c") and prep.notices == (
+        "dropped non-numeric column 'date'",
+    )
+    train = prep.train.to_array()
+    assert train.dtype == np.float32 and train.shape == (len(prep.train), 8, 3)
+    # min-max fitted on the training windows: exactly [-1, 1] there (constant column -> 0)
+    assert train[..., :2].min() == -1.0 and train[..., :2].max() == 1.0
+    assert (train[..., 2] == 0.0).all()
+    np.testing.assert_allclose(prep.inverse(train), naive(series, prep.train.starts, 8), atol=1e-4)
+    test = prep.test.to_array()
+    np.testing.assert_allclose(prep.inverse(test), naive(series, prep.test.starts, 8), atol=1e-4)
+    assert not set(prep.train.starts) & set(prep.test.starts)
+
+
+def test_state_is_json_safe_and_complete(csv):
+    prep = prepare(DataConfig(source=csv, window=8, reverse=True))
+    state = json.loads(json.dumps(prep.state()))
+    assert state["columns"] == ["a", "b", "c"] and state["features"] == 3
+    assert state["window"] == 8 and state["reverse"] is True and state["rows"] == 60
+    assert state["windows"] == {"train": len(prep.train), "test": len(prep.test)}
+    assert state["scaler"]["kind"] == "minmax" and state["source"] == csv
+    assert state["notices"] == list(prep.notices)
+
+
+def test_reverse_gives_windows_of_the_reversed_series(csv, series):
+    prep = prepare(DataConfig(source=csv, window=8, split="none", scaler="none", reverse=True))
+    np.testing.assert_allclose(prep.train.batch(np.array([0]))[0], series[::-1][:8], atol=1e-4)
+
+
+def test_split_none_tests_on_train(csv):
+    prep = prepare(DataConfig(source=csv, window=8, split="none"))
+    assert prep.test is prep.train and len(prep.train) == 60 - 8 + 1
+
+
+def test_time_split_no_overlap_and_scaler_from_the_past(csv, series):
+    prep = prepare(DataConfig(source=csv, window=5, split="time", test_fraction=0.25))
+    assert prep.train.starts.max() + 5 <= 45 <= prep.test.starts.min()
+    # column a increases with time, so the test part lies above the training range
+    assert prep.test.to_array()[..., 0].min() > 1.0
+    assert prep.scaler.offset[0] == series[0, 0]
+
+
+def test_sentinels_never_reach_the_scaler(tmp_path):
+    rows = ["a,b"] + [f"{-200 if i % 7 == 3 else i},{i % 5}" for i in range(40)]
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    cfg = DataConfig(source=str(tmp_path / "x.csv"), window=4, missing_values=(-200.0,))
+    prep = prepare(cfg)
+    assert prep.inverse(prep.train.to_array()).min() > -200
+    assert prep.scaler.offset[0] == 0.0  # the minimum of a, not the sentinel
+
+
+def test_sine_through_prepare():
+    cfg = DataConfig(source="sine", sine_samples=50, sine_features=2, window=12, seed=1)
+    prep = prepare(cfg)
+    assert (len(prep.train), len(prep.test)) == (40, 10)
+    train = prep.train.to_array()
+    assert train.shape == (40, 12, 2) and train.min() >= -1.0 and train.max() <= 1.0
+    assert prep.rows is None and prep.columns == ("sine_0", "sine_1")
+    json.dumps(prep.state())
+
+
+def test_bad_settings(csv):
+    assert "data.window" in error_of(prepare, DataConfig(source=csv, window=61))
+    assert "data.window" in error_of(prepare, DataConfig(source=csv, window=0))
+    assert "data.split" in error_of(prepare, DataConfig(source=csv, split="k"), cls=ConfigError)
+    assert "data.scaler" in error_of(prepare, DataConfig(source=csv, scaler="x"), cls=ConfigError)
+    sine_time = DataConfig(source="sine", split="time", sine_samples=10)
+    assert "data.split" in error_of(prepare, sine_time, cls=ConfigError)

@@ -1,0 +1,250 @@
+"""load_table: formats, column rules, sentinels, missing policies and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfusion.data import load_table
+from tfusion.errors import ConfigError, DataError
+
+VALUES = np.array([[1.5, 10.0], [2.25, 20.0], [3.0, 30.5], [4.75, 40.0]])
+
+
+def error_of(fn, *args, cls=DataError, **kwargs) -> str:
+    """Message of the error `fn` raises; it must be a single line."""
+    with pytest.raises(cls) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert message and "\n" not in message
+    return message
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def write_format(tmp_path: Path, fmt: str) -> Path:
+    frame = pd.DataFrame(VALUES, columns=["a", "b"])
+    if fmt == "csv":
+        return write(tmp_path / "x.csv", frame.to_csv(index=False))
+    if fmt == "csv_semicolon_comma":
+        rows = ["a;b"] + [";".join(f"{v:g}".replace(".", ",") for v in r) for r in VALUES]
+        return write(tmp_path / "x.csv", "\r\n".join(rows) + "\r\n")
+    if fmt == "tsv":
+        return write(tmp_path / "x.tsv", frame.to_csv(index=False, sep="\t"))
+    if fmt == "pipe":
+        return write(tmp_path / "x.csv", frame.to_csv(index=False, sep="|"))
+    if fmt == "parquet":
+        frame.to_parquet(tmp_path / "x.parquet")
+        return tmp_path / "x.parquet"
+    if fmt == "npy":
+        np.save(tmp_path / "x.npy", VALUES)
+        return tmp_path / "x.npy"
+    np.savez(tmp_path / "x.npz", series=VALUES)
+    return tmp_path / "x.npz"
+
+
+@pytest.mark.parametrize(
+    "fmt", ["csv", "csv_semicolon_comma", "tsv", "pipe", "parquet", "npy", "npz"]
+)
+def test_every_format_loads_the_same_values(tmp_path, fmt):
+    table = load_table(write_format(tmp_path, fmt))
+    assert table.values.dtype == np.float64
+    np.testing.assert_array_equal(table.values, VALUES)
+    named = fmt not in ("npy", "npz")
+    assert table.columns == (("a", "b") if named else ("0", "1"))
+    assert table.notices == ()
+
+
+def test_npy_1d_is_one_column(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(5))
+    table = load_table(tmp_path / "x.npy")
+    assert table.values.shape == (5, 1)
+    assert table.columns == ("0",)
+
+
+def test_npz_with_several_arrays_lists_keys(tmp_path):
+    np.savez(tmp_path / "x.npz", first=VALUES, second=VALUES)
+    message = error_of(load_table, tmp_path / "x.npz")
+    assert "first" in message and "second" in message
+
+
+def test_3d_array_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, 4)))
+    assert "(2, 3, 4)" in error_of(load_table, tmp_path / "x.npy")
+
+
+def test_date_column_dropped_with_notice(tmp_path):
+    path = write(tmp_path / "x.csv", "Date,v\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n")
+    table = load_table(path)
+    assert table.columns == ("v",)
+    assert "dropped non-numeric column 'Date'" in table.notices
+
+
+def test_stray_string_in_numeric_column_is_an_error(tmp_path):
+    # 9 numbers + 1 string = 90% numeric: the column is numeric and the string an error
+    cells = [str(i) for i in range(9)] + ["oops"]
+    path = write(tmp_path / "x.csv", "ok,v\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells)))
+    message = error_of(load_table, path)
+    assert "'v'" in message and "'oops'" in message
+    assert "row 9 (line 11)" in message
+
+
+def test_mostly_text_column_is_dropped(tmp_path):
+    # 8 numbers + 2 strings = 80% numeric: below the rule, the column is dropped
+    cells = [str(i) for i in range(8)] + ["x", "y"]
+    path = write(tmp_path / "x.csv", "ok,v\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells)))
+    table = load_table(path)
+    assert table.columns == ("ok",)
+    assert "dropped non-numeric column 'v'" in table.notices
+
+
+def test_stray_string_in_parquet_object_column(tmp_path):
+    values = [str(float(i)) for i in range(19)] + ["bad"]  # numbers stored as text
+    pd.DataFrame({"v": values}).to_parquet(tmp_path / "x.parquet")
+    message = error_of(load_table, tmp_path / "x.parquet")
+    assert "'bad'" in message and "row 19" in message
+
+
+def test_empty_columns_and_rows_dropped(tmp_path):
+    path = write(tmp_path / "x.csv", "a;b;;\n1;2;;\n;;;\n3;4;;\n5;6;;\n")
+    table = load_table(path)
+    np.testing.assert_array_equal(table.values, [[1, 2], [3, 4], [5, 6]])
+    assert "dropped 1 empty rows" in table.notices
+    assert sum(n.startswith("dropped empty column") for n in table.notices) == 2
+
+
+def test_column_selection_by_name_and_index(tmp_path):
+    path = write(tmp_path / "x.csv", "t,a,b\nx,1,2\ny,3,4\n")
+    assert load_table(path, columns=["b", "a"]).values.tolist() == [[2, 1], [4, 3]]
+    assert load_table(path, columns=["2"]).values.tolist() == [[2], [4]]
+    message = error_of(load_table, path, columns=["c"])
+    assert "'c'" in message and "'t', 'a', 'b'" in message
+    assert "not numeric" in error_of(load_table, path, columns=["t"])
+
+
+def test_sentinel_becomes_missing_and_is_interpolated(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,5\n-200,6\n3,-200\n4,8\n")
+    table = load_table(path, missing_values=(-200,))
+    np.testing.assert_array_equal(table.values, [[1, 5], [2, 6], [3, 7], [4, 8]])
+    assert table.values.min() > -200
+    assert any("treated as missing" in n for n in table.notices)
+
+
+def test_column_of_sentinels_only_is_an_error(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,-200\n2,-200\n")
+    assert "'b'" in error_of(load_table, path, missing_values=(-200,))
+
+
+def test_interpolate_is_linear_with_nearest_edges(tmp_path):
+    # column k keeps every row present, so the blank cells of a are gaps, not empty rows
+    path = write(tmp_path / "x.csv", "a,k\n,0\n2,0\n,0\n,0\n8,0\n,0\n")
+    table = load_table(path, missing="interpolate")
+    np.testing.assert_allclose(table.values[:, 0], [2, 2, 4, 6, 8, 8])
+    np.testing.assert_array_equal(load_table(path).values, table.values)  # the default
+    assert "interpolated 4 missing values in column 'a'" in table.notices
+
+
+def test_drop_removes_rows_with_missing(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,2\n,3\n4,NaN\n5,6\n")
+    table = load_table(path, missing="drop")
+    np.testing.assert_array_equal(table.values, [[1, 2], [5, 6]])
+    assert "dropped 2 rows with missing values" in table.notices
+
+
+def test_drop_leaving_one_row_is_an_error(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,2\n,3\n4,\n")
+    assert "1 usable rows" in error_of(load_table, path, missing="drop")
+
+
+def test_error_policy_gives_count_and_first_place(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,2\n3,\n,6\n")
+    message = error_of(load_table, path, missing="error")
+    assert "2 missing values" in message and "'b'" in message and "row 1 (line 3)" in message
+
+
+def test_unknown_missing_policy(tmp_path):
+    path = write(tmp_path / "x.csv", "a\n1\n2\n")
+    assert "data.missing" in error_of(load_table, path, missing="mean", cls=ConfigError)
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity"])
+def test_inf_is_an_error_in_csv(tmp_path, cell):
+    path = write(tmp_path / "x.csv", f"a,b\n1,2\n3,{cell}\n")
+    message = error_of(load_table, path)
+    assert "'b'" in message and "inf" in message and "row 1" in message
+
+
+def test_inf_is_an_error_in_npy(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0], [np.inf, 3.0]]))
+    assert "row 1" in error_of(load_table, tmp_path / "x.npy")
+
+
+def test_reverse_flips_time(tmp_path):
+    path = write_format(tmp_path, "csv")
+    np.testing.assert_array_equal(load_table(path, reverse=True).values, VALUES[::-1])
+
+
+def test_too_few_rows(tmp_path):
+    assert "at least 2" in error_of(load_table, write(tmp_path / "x.csv", "a,b\n1,2\n"))
+    assert "at least 2" in error_of(load_table, write(tmp_path / "y.csv", "a,b\n"))
+
+
+def test_no_numeric_column(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\nx,y\nz,w\n")
+    assert "no numeric column" in error_of(load_table, path)
+
+
+def test_table_is_read_only(tmp_path):
+    table = load_table(write_format(tmp_path, "csv"))
+    with pytest.raises(ValueError):
+        table.values[0, 0] = 0.0
+
+
+def test_missing_file_mentions_builtins(tmp_path):
+    message = error_of(load_table, str(tmp_path / "nope.csv"))
+    assert "file not found" in message and "goog, sine" in message
+    assert "goog, sine" in error_of(load_table, "googl")
+
+
+def test_data_dir_from_environment(tmp_path, monkeypatch):
+    write_format(tmp_path, "csv")
+    monkeypatch.setenv("TFUSION_DATA", str(tmp_path))
+    np.testing.assert_array_equal(load_table("x.csv").values, VALUES)
+
+
+def test_sine_is_not_a_table():
+    assert "windows" in error_of(load_table, "sine")
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    assert "directory" in error_of(load_table, tmp_path)
+    assert "unsupported file type" in error_of(load_table, write(tmp_path / "x.txt", "a\n1\n"))
+    assert "empty" in error_of(load_table, write(tmp_path / "e.csv", ""))
+    assert "empty" in error_of(load_table, write(tmp_path / "e.npy", ""))
+    garbage = bytes(range(256)) * 4
+    for name in ("g.npy", "g.npz", "g.parquet", "g.csv"):
+        (tmp_path / name).write_bytes(garbage)
+        assert str(tmp_path / name) in error_of(load_table, tmp_path / name)
+
+
+def test_ragged_csv_is_an_error(tmp_path):
+    path = write(tmp_path / "x.csv", "a,b\n1,2\n3,4,5,6\n")
+    assert "cannot parse" in error_of(load_table, path)
+
+
+def test_object_array_npy_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    assert "NumPy" in error_of(load_table, tmp_path / "x.npy")
+
+
+def test_builtin_goog():
+    table = load_table("goog")
+    assert table.values.shape == (2148, 6)
+    assert table.columns == ("open", "high", "low", "close", "adj_close", "volume")
+    assert np.isfinite(table.values).all() and (table.values > 0).all()
