@@ -1,0 +1,154 @@
+"""Bad input: one line naming the problem, exit code 2, no partial output files."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfusion.cli.main import main
+
+TINY = [
+    "model.preset=tiny",
+    "model.width=32",
+    "model.depth=1",
+    "model.ff=64",
+    "train.steps=2",
+    "train.batch_size=4",
+    "train.progress=false",
+    "data.window=8",
+]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def assert_clean_error(code: int, err: str, *words: str) -> None:
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "\n" not in err, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w.lower() in err.lower(), (w, err)
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "ok"
+    csv = run.parent / "good.csv"
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.normal(size=(60, 2)), axis=0)
+    csv.write_text("a,b\n" + "\n".join(f"{x:.4f},{y:.4f}" for x, y in values))
+    assert main(["train", "--out", str(run), f"data.source={csv}", *TINY]) == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "words"),
+    [
+        (None, [], ["not found"]),
+        ("a,b\n1,2\n3,x\n4,5\n5,6\n6,7\n7,8\n8,9\n9,1\n1,2\n2,3\n", [], ["'b'", "'x'"]),
+        ("a,b\n1,2\n3,inf\n4,5\n", [], ["inf"]),
+        ("a,b\n1,2\n3,\n4,5\n5,6\n", ["data.missing=error"], ["missing"]),
+        ("a,b\n1,2\n3,4\n4,5\n", [], ["window", "8"]),  # 3 rows < window 8
+        ("a,b\n" + "1,2\n" * 20, ["data.window=0"], ["window"]),
+        ("a,b\n" + "1,2\n" * 20, ["model.preset=huge"], ["preset", "huge"]),
+        ("a,b\n" + "1,2\n" * 20, ["model.widht=3"], ["model.width"]),
+        ("\x00\x01garbage\xff", [], []),
+    ],
+)
+def test_train_rejects_bad_input_cleanly(tmp_path, capsys, content, extra, words):
+    src = tmp_path / "data.csv"
+    if content is not None:
+        src.write_bytes(content.encode("latin-1"))
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, "train", "--out", str(out), f"data.source={src}", *TINY, *extra)
+    assert_clean_error(code, err, *words)
+    # nothing half-written: no weights, and no temp files anywhere
+    assert not (out / "model.safetensors").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_unknown_format_and_directory(tmp_path, capsys):
+    f = tmp_path / "data.xlsx"
+    f.write_text("x")
+    assert_clean_error(*run_cli(capsys, "train", "--out", str(tmp_path / "r"), f"data.source={f}"))
+    assert_clean_error(
+        *run_cli(capsys, "train", "--out", str(tmp_path / "r"), f"data.source={tmp_path}")
+    )
+
+
+def test_sample_errors(trained_run, tmp_path, capsys):
+    out = tmp_path / "x.npy"
+    assert_clean_error(
+        *run_cli(capsys, "sample", str(tmp_path / "nope"), "--out", str(out)), "not found"
+    )
+    assert_clean_error(
+        *run_cli(capsys, "sample", str(trained_run), "--out", str(tmp_path / "x.txt")),
+        ".npy or .csv",
+    )
+    assert_clean_error(
+        *run_cli(capsys, "sample", str(trained_run), "--out", str(tmp_path / "no" / "x.npy")),
+        "does not exist",
+    )
+    assert not out.exists()
+
+
+def test_corrupt_and_mismatched_checkpoints(trained_run, tmp_path, capsys):
+    out = tmp_path / "x.npy"
+    bad = tmp_path / "corrupt"
+    shutil.copytree(trained_run, bad)
+    data = (bad / "ema.safetensors").read_bytes()
+    (bad / "ema.safetensors").write_bytes(data[: len(data) // 2])  # truncated
+    assert_clean_error(*run_cli(capsys, "sample", str(bad), "--out", str(out)), "corrupt")
+
+    other = tmp_path / "other"
+    shutil.copytree(trained_run, other)
+    cfg = (other / "config.yaml").read_text().replace("depth: 1", "depth: 2")
+    (other / "config.yaml").write_text(cfg)
+    assert_clean_error(*run_cli(capsys, "sample", str(other), "--out", str(out)), "do not fit")
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    (broken / "train_state.pt").write_bytes(b"not a checkpoint")
+    assert_clean_error(
+        *run_cli(capsys, "train", "--out", str(broken), "--resume", "train.steps=4"), "corrupt"
+    )
+    assert not out.exists()
+
+
+def test_sample_writes_original_units(trained_run, tmp_path, capsys):
+    out = tmp_path / "x.csv"
+    assert main(["sample", str(trained_run), "--n", "3", "--steps", "5", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "window,step,a,b"
+    assert len(lines) == 1 + 3 * 8
+    npy = tmp_path / "x.npy"
+    assert main(["sample", str(trained_run), "--n", "3", "--steps", "5", "--out", str(npy)]) == 0
+    x = np.load(npy)
+    assert x.shape == (3, 8, 2)
+    # same seed -> the CSV holds the same numbers
+    csv_vals = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2:].reshape(3, 8, 2)
+    assert np.allclose(csv_vals, x, rtol=1e-5, atol=1e-4)
+
+
+def test_console_script_exit_code(tmp_path):
+    exe = Path(sys.executable).parent / "tfusion"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tfusion"]
+    p = subprocess.run(
+        [*cmd, "train", "--out", str(tmp_path / "r"), "data.source=/no/such/file.csv"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "not found" in p.stderr

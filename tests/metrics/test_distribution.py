@@ -1,0 +1,82 @@
+"""Distribution scores: invariants that could fail (real vs real small, broken data large)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tfusion.data import sine_windows
+from tfusion.errors import DataError
+from tfusion.evaluate import evaluate_files
+from tfusion.metrics import autocorrelation_distance, distribution_scores, evaluate_windows
+from tfusion.metrics.baselines import gaussian_windows, shuffled_windows
+from tfusion.metrics.distribution import autocorrelation
+
+
+@pytest.fixture(scope="module")
+def sines():
+    return sine_windows(1200, 24, 3, seed=0).astype(np.float64)
+
+
+def test_real_vs_real_beats_both_baselines(sines):
+    a, b = sines[:600], sines[600:]
+    same = distribution_scores(a, b)
+    noise = distribution_scores(a, gaussian_windows(b, 600, 1))
+    shuffled = distribution_scores(a, shuffled_windows(b, 600, 1))
+    for key in same:
+        assert same[key] < noise[key], key
+    # shuffling keeps values but destroys order: only increments and ACF can see it
+    assert shuffled["increment_wasserstein"] > 5 * same["increment_wasserstein"]
+    assert shuffled["autocorrelation_distance"] > 5 * same["autocorrelation_distance"]
+    assert same["marginal_jsd"] < 0.02
+
+
+def test_autocorrelation_distance_known_values():
+    rng = np.random.default_rng(0)
+    white = rng.normal(size=(400, 64, 1))
+    walk = np.cumsum(white, axis=1)
+    assert autocorrelation_distance(white, white).item() == 0
+    assert autocorrelation_distance(white, walk).item() > 0.1
+    acf_white, acf_walk = autocorrelation(white, 1).item(), autocorrelation(walk, 1).item()
+    assert abs(acf_white + 1 / 64) < 0.02  # white noise: E[r1] ~ -1/L
+    assert acf_walk > 0.8
+
+
+def test_scores_ignore_window_order(sines):
+    a, b = sines[:500], sines[500:1000]
+    perm = np.random.default_rng(3).permutation(500)
+    s1, s2 = distribution_scores(a, b), distribution_scores(a[perm], b[::-1].copy())
+    for k in s1:
+        assert s1[k] == pytest.approx(s2[k], rel=1e-9, abs=1e-12)
+
+
+def test_bad_pairs_are_clear_errors(sines):
+    with pytest.raises(DataError, match="synthetic"):
+        distribution_scores(sines, sines[:, :12])
+    bad = sines.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        distribution_scores(sines, bad)
+
+
+def test_report_files_and_evaluate_files(sines, tmp_path):
+    real, fake = tmp_path / "real.npy", tmp_path / "fake.npy"
+    np.save(real, sines[:300])
+    np.save(fake, sines[300:600])
+    report = evaluate_files(real, fake, tmp_path / "rep")
+    on_disk = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert on_disk["scores"] == report["scores"]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    for fig in ("pca.png", "tsne.png", "histograms.png", "sequences.png", "autocorrelation.png"):
+        assert (tmp_path / "rep" / fig).stat().st_size > 1000
+        assert fig in md
+    assert (
+        report["scores"]["synthetic"]["marginal_jsd"]
+        < report["scores"]["gaussian_noise"]["marginal_jsd"]
+    )
+
+
+def test_evaluate_windows_without_plots(sines, tmp_path):
+    r = evaluate_windows(sines[:100], sines[100:200], tmp_path, plots=False, baselines=False)
+    assert set(r["scores"]) == {"synthetic"}
+    assert not list(tmp_path.glob("*.png"))
