@@ -51,7 +51,7 @@ def test_bad_overrides_name_the_problem(override, words):
 def test_unknown_key_in_file_and_missing_file(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("model:\n  widht: 64\n")
-    with pytest.raises(ConfigError, match="did you mean 'model.width'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'model\.width'"):
         load_config(f)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")

@@ -21,7 +21,7 @@ def linear_betas(
     num_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02, max_beta: float = 0.999
 ) -> Tensor:
     """DDPM's linear betas; the endpoints are rescaled by 1000/T so any T gives the same process."""
-    scale = 1.0
+    scale = 1000.0 / num_steps
     betas = torch.linspace(beta_start * scale, beta_end * scale, num_steps, dtype=torch.float64)
     # Below T = 21 the rescaled beta_end reaches 1 (T = 20) or exceeds it, which would make
     # alpha_bar zero or negative (NaN alpha); clip like the cosine schedule does.
