@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from tfusion.diffusion.objectives import to_x0_eps
 from tfusion.diffusion.schedules import Schedule
 from tfusion.errors import ConfigError
+from tfusion.progress import progress as progress_bar
 
 History = Any  # sampler-specific tuple, or None on the first step
 
@@ -173,7 +173,7 @@ def sample_loop(
     grid = schedule.timesteps(steps).tolist()
     history: History = None
     pairs = list(itertools.pairwise(grid))
-    for t, t_next in tqdm(pairs, disable=not progress, desc=f"sampling ({sampler.name})"):
+    for t, t_next in progress_bar(pairs, progress, desc=f"sampling ({sampler.name})"):
         alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
         t_batch = torch.full((shape[0],), t, dtype=torch.float32, device=x.device)
         pred = denoise(x, t_batch).float()

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from tfusion.config import TrainConfig
 from tfusion.errors import TrainingError
 from tfusion.io import atomic_write_text
+from tfusion.progress import progress
 from tfusion.training.checkpoint import (
     load_train_state,
     load_weights,
@@ -109,14 +109,7 @@ def fit(
     loss_value = float("nan")
     running: list[float] = []
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
-    bar = tqdm(
-        range(start, end),
-        initial=start,
-        total=cfg.steps,
-        disable=not cfg.progress,
-        desc="training",
-        dynamic_ncols=True,
-    )
+    bar = progress(range(start, end), cfg.progress, initial=start, total=cfg.steps, desc="training")
     with open(metrics_path, "a") as log:
         for step in bar:
             lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
