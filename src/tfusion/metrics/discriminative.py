@@ -1,0 +1,256 @@
+"""Discriminative scores: how well a small classifier tells real windows from synthetic ones.
+
+Both scores train a classifier on 80% of the real and 80% of the synthetic windows and report
+|accuracy - 0.5| on the held-out 20% of both (0 = indistinguishable, 0.5 = fully separable):
+
+- `lds`: TransFusion's long-sequence discriminative score, a one-layer transformer classifier;
+- `timegan_discriminative`: TimeGAN's GRU classifier, the version in Diffusion-TS's tables.
+
+The probe parts shared with `tfusion.metrics.predictive` (the one-layer encoder, the seeded
+training loop, batched prediction, the canonical window order) live here too.
+
+Dimension letters: B batch, L time steps, C features, D width, H heads, F feed-forward width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tfusion.errors import DataError
+from tfusion.metrics.distribution import check_pair
+from tfusion.nn import SelfAttention, position_table
+from tfusion.progress import progress as progress_bar
+
+TRAIN_FRACTION = 0.8  # TimeGAN's train_test_divide, used by TransFusion and Diffusion-TS
+MIN_WINDOWS = 5  # the fewest windows that leave at least one for testing after an 80/20 split
+
+
+class EncoderLayer(nn.Module):
+    """Linear(C -> D) + sinusoidal positions + one post-norm transformer encoder layer.
+
+    The layer is `nn.TransformerEncoderLayer` (post-norm, ReLU feed-forward, dropout after the
+    attention and in and after the feed-forward) with one change: no dropout on the attention
+    weights. Attention-weight dropout forces PyTorch's unfused attention on CPU, which materialises
+    (B, H, L, L) and is about 10x slower at L = 384; the fused kernel needs none.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        length: int,
+        width: int,
+        heads: int,
+        feedforward: int,
+        dropout: float = 0.1,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        self.causal = causal
+        self.embed = nn.Linear(features, width)
+        self.register_buffer("pos", position_table(length, width), persistent=False)  # (L, D)
+        self.attn = SelfAttention(width, heads)
+        self.drop1 = nn.Dropout(dropout)
+        self.norm1 = nn.LayerNorm(width)
+        self.ff = nn.Sequential(
+            nn.Linear(width, feedforward),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(feedforward, width),
+        )
+        self.drop2 = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, C) -> (B, L, D)."""
+        h = self.embed(x) + self.pos
+        h = self.norm1(h + self.drop1(self.attn(h, is_causal=self.causal)))
+        return self.norm2(h + self.drop2(self.ff(h)))
+
+
+class TransformerClassifier(nn.Module):
+    """TransFusion's LDS classifier: encoder layer, mean over time, Linear(D -> 1) logit."""
+
+    def __init__(
+        self, features: int, length: int, width: int, heads: int, feedforward: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.encoder = EncoderLayer(features, length, width, heads, feedforward, dropout)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, C) -> logits (B,)."""
+        return self.head(self.encoder(x).mean(dim=1)).squeeze(-1)
+
+
+class GRUClassifier(nn.Module):
+    """TimeGAN's discriminator: one GRU layer, its final hidden state -> Linear -> logit."""
+
+    def __init__(self, features: int, hidden: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, C) -> logits (B,)."""
+        _, last = self.gru(x)  # (1, B, hidden)
+        return self.head(last[-1]).squeeze(-1)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's CPU generator inside the block and restore the caller's state after it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def canonical(windows: np.ndarray) -> Tensor:
+    """The windows as a float32 tensor (n, L, C) in a canonical order (sorted by their bytes).
+
+    Splits and batches are drawn from this order, so a score depends on the set of windows and the
+    seed, never on the order the caller stored them in.
+    """
+    flat = np.ascontiguousarray(windows, dtype=np.float32).reshape(len(windows), -1)
+    order = sorted(range(len(flat)), key=lambda i: flat[i].tobytes())
+    return torch.from_numpy(flat[order].reshape(windows.shape))
+
+
+def fit(
+    model: nn.Module,
+    draw: Callable[[], tuple[Tensor, Tensor]],
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    iterations: int,
+    lr: float = 1e-3,
+    progress: bool = False,
+    desc: str = "",
+) -> nn.Module:
+    """Train `model` for `iterations` Adam steps on batches `draw()` -> (inputs, targets).
+
+    Returns the model in eval mode. Adam's learning rate 1e-3 is TensorFlow's and PyTorch's
+    default, which TimeGAN's and TransFusion's scoring code use.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in progress_bar(range(iterations), enabled=progress, desc=desc, leave=False):
+        inputs, targets = draw()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(inputs), targets).backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, chunk: int = 256) -> Tensor:
+    """model(x) in eval mode, `chunk` windows at a time (bounded memory at long L)."""
+    model.eval()
+    return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+
+def _check_iterations(iterations: int, batch: int) -> None:
+    if iterations < 1 or batch < 1:
+        raise DataError(f"iterations and batch must be at least 1, got {iterations} and {batch}")
+
+
+def _discriminative_score(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    make_model: Callable[[int, int], nn.Module],
+    iterations: int,
+    batch: int,
+    seed: int,
+    lr: float,
+    progress: bool,
+    desc: str,
+) -> float:
+    """Split 80/20, train make_model(L, C) on real (label 1) vs synthetic (0), |acc - 0.5|."""
+    check_pair(real, synthetic)
+    _check_iterations(iterations, batch)
+    if min(len(real), len(synthetic)) < MIN_WINDOWS:
+        raise DataError(
+            f"too few windows for an 80/20 split: {len(real)} real and {len(synthetic)} "
+            f"synthetic, need at least {MIN_WINDOWS} of each"
+        )
+    rng = np.random.default_rng(seed)
+    parts = []
+    for x in (canonical(real), canonical(synthetic)):
+        idx = torch.from_numpy(rng.permutation(len(x)))
+        cut = int(len(x) * TRAIN_FRACTION)
+        parts += [x[idx[:cut]], x[idx[cut:]]]
+    real_train, real_test, syn_train, syn_test = parts
+
+    def draw() -> tuple[Tensor, Tensor]:
+        # `batch` distinct windows from each side, as TimeGAN's batch_generator draws them
+        r = real_train[torch.randperm(len(real_train))[:batch]]
+        s = syn_train[torch.randperm(len(syn_train))[:batch]]
+        labels = torch.cat([torch.ones(len(r)), torch.zeros(len(s))])
+        return torch.cat([r, s]), labels
+
+    with seeded(seed):
+        model = make_model(real.shape[1], real.shape[2])
+        fit(model, draw, F.binary_cross_entropy_with_logits, iterations, lr, progress, desc)
+    correct = (predict(model, real_test) > 0).sum() + (predict(model, syn_test) <= 0).sum()
+    accuracy = correct.item() / (len(real_test) + len(syn_test))
+    return abs(accuracy - 0.5)
+
+
+def lds(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    iterations: int = 2000,
+    batch: int = 128,
+    seed: int = 0,
+    *,
+    width: int = 8,
+    heads: int = 8,
+    feedforward: int = 32,
+    dropout: float = 0.1,
+    lr: float = 1e-3,
+    progress: bool = False,
+) -> float:
+    """TransFusion's long-sequence discriminative score |accuracy - 0.5|; 0 is best, 0.5 worst.
+
+    Inputs are (n, L, C) windows already min-max normalised to [0, 1] by the caller (the real
+    data's per-feature range applied to both). Each side is split 80/20 with `seed`; the classifier
+    Linear(C -> 8) + sinusoidal positions + one transformer encoder layer (width 8, 8 heads,
+    feed-forward 32) + mean over time + Linear(8 -> 1) is trained `iterations` Adam steps on
+    `batch` real + `batch` synthetic training windows with BCE, then scored in eval mode on both
+    held-out parts together. Same windows (in any order) and seed -> same score.
+    """
+
+    def make_model(length: int, features: int) -> nn.Module:
+        return TransformerClassifier(features, length, width, heads, feedforward, dropout)
+
+    return _discriminative_score(
+        real, synthetic, make_model, iterations, batch, seed, lr, progress, "LDS classifier"
+    )
+
+
+def timegan_discriminative(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    iterations: int = 2000,
+    batch: int = 128,
+    seed: int = 0,
+    *,
+    lr: float = 1e-3,
+    progress: bool = False,
+) -> float:
+    """TimeGAN's discriminative score |accuracy - 0.5| (Diffusion-TS's tables); 0 is best.
+
+    Inputs are (n, L, C) windows already min-max normalised to [0, 1] by the caller. Same split,
+    training and score as `lds`, with TimeGAN's classifier: one GRU layer of hidden size
+    max(1, C // 2) whose final hidden state goes through Linear(hidden -> 1).
+    """
+
+    def make_model(length: int, features: int) -> nn.Module:
+        return GRUClassifier(features, max(1, features // 2))
+
+    return _discriminative_score(
+        real, synthetic, make_model, iterations, batch, seed, lr, progress, "TimeGAN classifier"
+    )
