@@ -22,6 +22,7 @@ def evaluate_run(
     steps: int | None = None,
     seed: int = 0,
     loaded: TimeSeriesRun | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Generate `n` windows from a run and score them against its held-out real windows.
 
@@ -36,6 +37,7 @@ def evaluate_run(
     synthetic = r.generate(n, sampler, steps, seed)
     out = Path(out) if out is not None else Path(run) / "evaluation"
     extra = {
+        **(extra or {}),
         "run": str(run),
         "sampling": {"sampler": sampler or r.cfg.sample.sampler, "steps": steps, "n": n},
         "data": {"source": r.cfg.data.source, "window": r.window, "test_windows": len(test)},
