@@ -11,6 +11,7 @@ import pandas as pd
 from tfusion.data import load_table, make_windows, prepare
 from tfusion.errors import DataError
 from tfusion.metrics import evaluate_windows
+from tfusion.metrics.suite import SuiteConfig
 from tfusion.sampling.timeseries import TimeSeriesRun
 
 
@@ -23,6 +24,8 @@ def evaluate_run(
     seed: int = 0,
     loaded: TimeSeriesRun | None = None,
     extra: dict[str, Any] | None = None,
+    suite: SuiteConfig | None = None,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Generate `n` windows from a run and score them against its held-out real windows.
 
@@ -43,7 +46,9 @@ def evaluate_run(
         "data": {"source": r.cfg.data.source, "window": r.window, "test_windows": len(test)},
         "out": str(out),
     }
-    return evaluate_windows(test, synthetic, out, r.columns, reference, seed, extra=extra)
+    return evaluate_windows(
+        test, synthetic, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
+    )
 
 
 def load_windows(path: str | Path, window: int | None = None) -> tuple[np.ndarray, list[str]]:
@@ -93,11 +98,22 @@ def evaluate_files(
     out: str | Path,
     window: int | None = None,
     seed: int = 0,
+    suite: SuiteConfig | None = None,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Score synthetic windows from a file against real windows (or a series) from a file."""
     syn, _ = load_windows(synthetic)
     real_w, columns = load_windows(real, window or (syn.shape[1] if syn.ndim == 3 else None))
     if len(real_w) < 2:
         raise DataError(f"{real} gives {len(real_w)} window(s); at least 2 are needed")
-    report = evaluate_windows(real_w, syn, out, columns, seed=seed, extra={"out": str(out)})
+    report = evaluate_windows(
+        real_w,
+        syn,
+        out,
+        columns,
+        seed=seed,
+        baselines=baselines,
+        extra={"out": str(out)},
+        suite=suite,
+    )
     return report

@@ -38,17 +38,28 @@ def _sample(a: argparse.Namespace) -> None:
 
 def _evaluate(a: argparse.Namespace) -> None:
     from tfusion.evaluate import evaluate_files, evaluate_run
+    from tfusion.metrics.stats import format_ci
+    from tfusion.metrics.suite import ALL_METRICS, SuiteConfig
 
+    metrics = tuple(a.metrics.split(",")) if a.metrics else ALL_METRICS
+    suite = None
+    if a.metrics != "none":
+        suite = SuiteConfig(metrics=metrics, repeats=a.repeats, seed=a.seed)
+        suite = suite.scaled(0.1) if a.quick else suite
+    kw = {"seed": a.seed, "suite": suite, "baselines": not a.no_baselines}
     if a.run is not None:
         if a.real or a.synthetic:
             raise TfusionError("give either a RUN folder or --real and --synthetic, not both")
-        report = evaluate_run(a.run, a.out, n=a.n, sampler=a.sampler, steps=a.steps, seed=a.seed)
+        report = evaluate_run(a.run, a.out, n=a.n, sampler=a.sampler, steps=a.steps, **kw)
     else:
         if not (a.real and a.synthetic):
             raise TfusionError("give a RUN folder, or both --real DATA and --synthetic SAMPLES")
-        report = evaluate_files(a.real, a.synthetic, a.out or "evaluation", a.window, a.seed)
+        report = evaluate_files(a.real, a.synthetic, a.out or "evaluation", a.window, **kw)
     s = report["scores"]["synthetic"]
     print("  ".join(f"{k}={v:.4f}" for k, v in s.items()))
+    for k, v in (report.get("suite") or {}).get("synthetic", {}).items():
+        if isinstance(v, dict) and "mean" in v:
+            print(f"{k}: {format_ci(v)}")
     print(f"report: {Path(report['out']) / 'report.md'}")
 
 
@@ -100,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default=None, help="report folder (default RUN/evaluation)")
+    e.add_argument("--repeats", type=int, default=5, help="runs of each stochastic score (K)")
+    e.add_argument(
+        "--metrics", default=None, help="comma list (default all), or 'none' for distances only"
+    )
+    e.add_argument("--quick", action="store_true", help="10%% of the training budgets (a look)")
+    e.add_argument("--no-baselines", action="store_true", help="skip noise/shuffled baselines")
     e.set_defaults(fn=_evaluate)
 
     d = sub.add_parser("demo", help="train on built-in real data, sample, write a report")

@@ -11,6 +11,8 @@ Dimension letters: B batch, L time steps, C features, D encoder width.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,8 +33,18 @@ def gaussian_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean (d,) and unbiased covariance (d, d) of the rows of x (n, d), in float64."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
-        raise DataError(f"need at least 2 embeddings of shape (n, d) to fit a Gaussian, got {x.shape}")
+        raise DataError(
+            f"need at least 2 embeddings of shape (n, d) to fit a Gaussian, got {x.shape}"
+        )
     return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        # singular inputs are expected here (n < d, collinear embeddings); the caller checks the
+        # result instead of printing scipy's warning
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        return linalg.sqrtm(a)
 
 
 def frechet_distance(
@@ -42,15 +54,15 @@ def frechet_distance(
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     cov1, cov2 = np.atleast_2d(cov1).astype(np.float64), np.atleast_2d(cov2).astype(np.float64)
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(cov1 @ cov2)
-    # a singular product (fewer samples than dimensions, collinear embeddings) can give a non-finite
-    # or clearly complex root; as in the reference FID code, regularise both covariances and retry
+    covmean = _sqrtm(cov1 @ cov2)
+    # a singular product can give a non-finite or clearly complex root; as in the reference FID
+    # code, add eps to both covariances' diagonals and retry
     scale = max(float(np.abs(np.trace(cov1 @ cov2))), 1e-30) ** 0.5
     if not np.isfinite(covmean).all() or np.abs(np.imag(covmean)).max() > 1e-3 * scale:
         offset = eps * np.eye(len(cov1))
-        covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
-    # the product of two PSD matrices has real non-negative eigenvalues: any imaginary part is
-    # rounding error
+        covmean = _sqrtm((cov1 + offset) @ (cov2 + offset))
+    # the product of two PSD matrices has real non-negative eigenvalues: any imaginary part left
+    # is rounding error
     covmean = np.real(covmean)
     fd = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean)
     # the distance is non-negative; tiny negatives (identical sets) are rounding
@@ -111,12 +123,12 @@ def _contrast(z: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of picking each row's partner among the other 2N-1 rows; z is (G, 2N, D)."""
     n = z.shape[1] // 2
     sim = z @ z.transpose(1, 2)  # (G, 2N, 2N)
-    # drop the self-similarity diagonal: row i keeps columns j != i, in order
-    logits = torch.tril(sim, -1)[:, :, :-1] + torch.triu(sim, 1)[:, :, 1:]
-    logp = F.log_softmax(logits, dim=-1)
+    # a row may not pick itself: -inf on the diagonal is TS2Vec's "drop the diagonal" without the
+    # copies (tril + triu) it costs
+    eye = torch.eye(2 * n, dtype=torch.bool)
+    logp = F.log_softmax(sim.masked_fill(eye, float("-inf")), dim=-1)
     i = torch.arange(n)
-    # row i's partner is column n + i, which sits at n + i - 1 once the diagonal is removed
-    return -(logp[:, i, n + i - 1].mean() + logp[:, n + i, i].mean()) / 2
+    return -(logp[:, i, n + i].mean() + logp[:, n + i, i].mean()) / 2
 
 
 def hierarchical_contrastive_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -227,13 +239,14 @@ def context_fid(
     iterations: int = ITERATIONS,
     encoder: TS2VecEncoder | None = None,
 ) -> float:
-    """Context-FID of synthetic vs real windows (n, L, C); trains the encoder on real if not given."""
+    """Context-FID of synthetic vs real windows (n, L, C), encoder trained on real if not given."""
     real, synthetic = _check_windows(real, "real"), _check_windows(synthetic, "synthetic")
     if real.shape[1:] != synthetic.shape[1:]:
         raise DataError(
             f"real windows are {real.shape[1:]} (L, C) but synthetic are {synthetic.shape[1:]}"
         )
-    encoder = encoder or train_encoder(real, seed=seed, iterations=iterations)
+    if encoder is None:
+        encoder = train_encoder(real, seed=seed, iterations=iterations)
     mu_r, cov_r = gaussian_stats(embed_windows(encoder, real))
     mu_s, cov_s = gaussian_stats(embed_windows(encoder, synthetic))
     return frechet_distance(mu_r, cov_r, mu_s, cov_s)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from tfusion import __version__
+from tfusion.config import to_dict
 from tfusion.io import atomic_write_text
 from tfusion.metrics.baselines import gaussian_windows, shuffled_windows
 from tfusion.metrics.distribution import check_pair, distribution_scores
@@ -22,6 +23,8 @@ from tfusion.metrics.plots import (
     plot_histograms,
     plot_sequences,
 )
+from tfusion.metrics.stats import format_ci
+from tfusion.metrics.suite import LABELS, SuiteConfig, score_suite
 
 SCORE_NAMES = {
     "marginal_wasserstein": "marginal Wasserstein-1 (values)",
@@ -41,6 +44,7 @@ def evaluate_windows(
     baselines: bool = True,
     plots: bool = True,
     extra: dict[str, Any] | None = None,
+    suite: SuiteConfig | None = None,
 ) -> dict[str, Any]:
     """Score `synthetic` against `real` (and trivial baselines built from `reference`).
 
@@ -58,6 +62,17 @@ def evaluate_windows(
         n = len(synthetic)
         scores["gaussian_noise"] = distribution_scores(real, gaussian_windows(ref, n, seed), seed)
         scores["shuffled_real"] = distribution_scores(real, shuffled_windows(ref, n, seed), seed)
+    suite_scores: dict[str, Any] = {}
+    if suite is not None:
+        suite_scores["synthetic"] = score_suite(real, synthetic, suite, train=reference)
+        if baselines:
+            n = len(synthetic)
+            base = {
+                "gaussian_noise": gaussian_windows(ref, n, seed),
+                "shuffled_real": shuffled_windows(ref, n, seed),
+            }
+            for name, x in base.items():
+                suite_scores[name] = score_suite(real, x, suite, train=reference)
     figures: dict[str, str] = {}
     if plots:
         figures["sequences"] = plot_sequences(real, synthetic, columns, out / "sequences.png").name
@@ -71,6 +86,8 @@ def evaluate_windows(
         figures["tsne"] = plot_embedding(real, synthetic, out / "tsne.png", "tsne", seed).name
     report = {
         "scores": scores,
+        "suite": suite_scores,
+        "suite_config": to_dict(suite) if suite is not None else None,
         "shapes": {"real": list(real.shape), "synthetic": list(synthetic.shape)},
         "columns": columns,
         "seed": seed,
@@ -117,6 +134,48 @@ def render_markdown(report: dict[str, Any]) -> str:
         "them. `gaussian_noise` has the real per-feature mean and std."
     )
     lines.append("")
+    lines += _suite_markdown(report.get("suite") or {})
     for title, fig in report.get("figures", {}).items():
         lines += [f"## {title}", "", f"![{title}]({fig})", ""]
     return "\n".join(lines)
+
+
+def _suite_markdown(suite: dict[str, Any]) -> list[str]:
+    """The benchmark-score table (mean ± 95% CI over repeats) and the extra checks."""
+    if not suite:
+        return []
+    names = list(suite)
+    lines = ["## Benchmark scores (mean ± 95% CI over repeats; lower is better)", ""]
+    lines.append("| score | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for key, label in LABELS.items():
+        if key in suite[names[0]]:
+            cells = [format_ci(suite[n][key]) if key in suite[n] else "-" for n in names]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    first = suite[names[0]]
+    if "prdc" in first:
+        lines.append(
+            "Precision / recall / density / coverage on TS2Vec embeddings (higher is better):"
+        )
+        lines.append("")
+        lines.append("| set | precision | recall | density | coverage |")
+        lines.append("|---|---|---|---|---|")
+        for n in names:
+            p = suite[n].get("prdc", {})
+            cells = [
+                f"{p.get(k, float('nan')):.3f}"
+                for k in ("precision", "recall", "density", "coverage")
+            ]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "memorisation" in first:
+        m = first["memorisation"]
+        lines.append(
+            "Memorisation check (synthetic vs training windows): "
+            + ", ".join(
+                f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}" for k, v in m.items()
+            )
+        )
+        lines.append("")
+    return lines

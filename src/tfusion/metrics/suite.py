@@ -1,0 +1,130 @@
+"""The full evaluation suite: every score, repeated K times with different seeds, as mean ± CI.
+
+Inputs are windows (n, L, C) in any units; both sets are min-max scaled to [0, 1] with the real
+data's per-feature range first (the TimeGAN / Diffusion-TS protocol). One seed fixes everything:
+repeat k of a stochastic score uses seed + k.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from tfusion.errors import ConfigError
+from tfusion.metrics.correlation import correlational_score
+from tfusion.metrics.discriminative import lds, timegan_discriminative
+from tfusion.metrics.distribution import check_pair, normalise
+from tfusion.metrics.fid import context_fid, embed_windows, train_encoder
+from tfusion.metrics.memorisation import memorisation_check
+from tfusion.metrics.prdc import prdc
+from tfusion.metrics.predictive import lps, timegan_predictive
+from tfusion.metrics.stats import mean_ci
+
+STOCHASTIC = ("context_fid", "discriminative", "predictive", "lds", "lps")
+DETERMINISTIC = ("correlational",)
+EXTRAS = ("prdc", "memorisation")
+ALL_METRICS = STOCHASTIC + DETERMINISTIC + EXTRAS
+
+LABELS = {
+    "context_fid": "Context-FID (TS2Vec encoder)",
+    "correlational": "correlational score",
+    "discriminative": "discriminative (TimeGAN GRU, |acc - 0.5|)",
+    "predictive": "predictive (TimeGAN GRU, MAE, train synthetic / test real)",
+    "lds": "LDS (TransFusion, |acc - 0.5|)",
+    "lps": "LPS (TransFusion, MAE, published non-causal)",
+}
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Which scores to compute, how often, and how long their small models train."""
+
+    metrics: tuple[str, ...] = ALL_METRICS
+    repeats: int = 5
+    seed: int = 0
+    lds_iterations: int = 2000
+    lps_iterations: int = 5000
+    discriminative_iterations: int = 2000
+    predictive_iterations: int = 5000
+    fid_iterations: int | None = None  # None: the encoder's default
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metrics if m not in ALL_METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {unknown}; choose from {', '.join(ALL_METRICS)}")
+        if self.repeats < 1:
+            raise ConfigError(f"repeats must be at least 1, got {self.repeats}")
+
+    def scaled(self, factor: float) -> SuiteConfig:
+        """The same suite with every training budget multiplied by `factor` (quick looks)."""
+
+        def s(n: int) -> int:
+            return max(20, int(n * factor))
+
+        return replace(
+            self,
+            lds_iterations=s(self.lds_iterations),
+            lps_iterations=s(self.lps_iterations),
+            discriminative_iterations=s(self.discriminative_iterations),
+            predictive_iterations=s(self.predictive_iterations),
+            fid_iterations=s(self.fid_iterations or 600),
+        )
+
+
+def _runners(cfg: SuiteConfig) -> dict[str, Callable[[np.ndarray, np.ndarray, int], float]]:
+    fid_kw = _fid_kw(cfg)
+    return {
+        "context_fid": lambda r, s, seed: context_fid(r, s, seed=seed, **fid_kw),
+        "discriminative": lambda r, s, seed: timegan_discriminative(
+            r, s, cfg.discriminative_iterations, seed=seed
+        ),
+        "predictive": lambda r, s, seed: timegan_predictive(
+            r, s, cfg.predictive_iterations, seed=seed
+        ),
+        "lds": lambda r, s, seed: lds(r, s, cfg.lds_iterations, seed=seed),
+        "lps": lambda r, s, seed: lps(r, s, cfg.lps_iterations, seed=seed),
+    }
+
+
+def score_suite(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    cfg: SuiteConfig | None = None,
+    train: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Every requested score of `synthetic` against `real`; `train` enables the memorisation check.
+
+    Returns {metric: {"mean", "ci95", "values"}} for scalar scores, plus dicts for prdc and
+    memorisation, and the seconds each metric took under "seconds".
+    """
+    cfg = cfg or SuiteConfig()
+    check_pair(real, synthetic)
+    r, s = normalise(real.astype(np.float64), synthetic.astype(np.float64))
+    runners = _runners(cfg)
+    out: dict[str, Any] = {"seconds": {}}
+    for name in cfg.metrics:
+        t0 = time.perf_counter()
+        if name in STOCHASTIC:
+            if name in ("predictive", "lps") and r.shape[2] < 2:
+                continue  # they predict one feature from the others
+            values = [runners[name](r, s, cfg.seed + k) for k in range(cfg.repeats)]
+            out[name] = mean_ci(values)
+        elif name == "correlational":
+            out[name] = mean_ci([correlational_score(r, s)])
+        elif name == "prdc":
+            encoder = train_encoder(r, seed=cfg.seed, **_fid_kw(cfg))
+            out[name] = prdc(embed_windows(encoder, r), embed_windows(encoder, s))
+        elif name == "memorisation" and train is not None:
+            lo = real.min(axis=(0, 1))
+            span = np.where(np.ptp(real, axis=(0, 1)) > 0, np.ptp(real, axis=(0, 1)), 1.0)
+            out[name] = memorisation_check((train - lo) / span, r, s)
+        out["seconds"][name] = time.perf_counter() - t0
+    return out
+
+
+def _fid_kw(cfg: SuiteConfig) -> dict[str, int]:
+    return {} if cfg.fid_iterations is None else {"iterations": cfg.fid_iterations}
