@@ -6,6 +6,7 @@ import torch
 
 from tfusion.data import sine_windows
 from tfusion.errors import DataError
+from tfusion.metrics import fid
 from tfusion.metrics.baselines import gaussian_windows
 from tfusion.metrics.fid import (
     _Block,
@@ -17,7 +18,7 @@ from tfusion.metrics.fid import (
     train_encoder,
 )
 
-# a small encoder keeps the tests at a few seconds; the defaults are exercised by the benchmark
+# a narrow, shallow encoder (same architecture) keeps these tests at a few seconds
 SMALL = dict(hidden=16, output=32, depth=4, iterations=100)
 
 
@@ -64,6 +65,20 @@ def test_frechet_fewer_samples_than_dimensions():
     diff = frechet_distance(*gaussian_stats(x), *gaussian_stats(y))
     assert np.isfinite(diff) and same < 1e-4 * diff
     assert diff > 50  # the mean shift alone contributes 50
+
+
+def test_frechet_retries_with_eps_when_the_root_fails(monkeypatch):
+    calls, exact = [], fid._sqrtm
+
+    def flaky(a: np.ndarray) -> np.ndarray:  # the first root is non-finite, as for a singular input
+        calls.append(a)
+        return np.full_like(a, np.nan) if len(calls) == 1 else exact(a)
+
+    monkeypatch.setattr(fid, "_sqrtm", flaky)
+    s1, s2 = np.array([1.0, 2.0]), np.array([4.0, 0.5])
+    expected = (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()
+    got = frechet_distance(np.zeros(2), np.diag(s1), np.zeros(2), np.diag(s2))
+    assert len(calls) == 2 and got == pytest.approx(expected, abs=1e-5)
 
 
 def test_contrast_golden_values():
