@@ -18,7 +18,7 @@ from tfusion.errors import ConfigError
 from tfusion.metrics.correlation import correlational_score
 from tfusion.metrics.discriminative import lds, timegan_discriminative
 from tfusion.metrics.distribution import check_pair, normalise
-from tfusion.metrics.fid import context_fid, embed_windows, train_encoder
+from tfusion.metrics.fid import TS2VecEncoder, context_fid, embed_windows, train_encoder
 from tfusion.metrics.memorisation import memorisation_check
 from tfusion.metrics.prdc import prdc
 from tfusion.metrics.predictive import lps, timegan_predictive
@@ -75,10 +75,11 @@ class SuiteConfig:
         )
 
 
-def _runners(cfg: SuiteConfig) -> dict[str, Callable[[np.ndarray, np.ndarray, int], float]]:
-    fid_kw = _fid_kw(cfg)
+def _runners(
+    cfg: SuiteConfig, encoder_for: Callable[[np.ndarray, int], TS2VecEncoder]
+) -> dict[str, Callable[[np.ndarray, np.ndarray, int], float]]:
     return {
-        "context_fid": lambda r, s, seed: context_fid(r, s, seed=seed, **fid_kw),
+        "context_fid": lambda r, s, seed: context_fid(r, s, encoder=encoder_for(r, seed)),
         "discriminative": lambda r, s, seed: timegan_discriminative(
             r, s, cfg.discriminative_iterations, seed=seed
         ),
@@ -104,7 +105,15 @@ def score_suite(
     cfg = cfg or SuiteConfig()
     check_pair(real, synthetic)
     r, s = normalise(real.astype(np.float64), synthetic.astype(np.float64))
-    runners = _runners(cfg)
+    encoders: dict[int, TS2VecEncoder] = {}
+
+    def encoder_for(x: np.ndarray, seed: int) -> TS2VecEncoder:
+        # one encoder per seed, shared by Context-FID and PRDC (training it dominates their cost)
+        if seed not in encoders:
+            encoders[seed] = train_encoder(x, seed=seed, **_fid_kw(cfg))
+        return encoders[seed]
+
+    runners = _runners(cfg, encoder_for)
     out: dict[str, Any] = {"seconds": {}}
     for name in cfg.metrics:
         t0 = time.perf_counter()
@@ -116,7 +125,7 @@ def score_suite(
         elif name == "correlational":
             out[name] = mean_ci([correlational_score(r, s)])
         elif name == "prdc":
-            encoder = train_encoder(r, seed=cfg.seed, **_fid_kw(cfg))
+            encoder = encoder_for(r, cfg.seed)
             out[name] = prdc(embed_windows(encoder, r), embed_windows(encoder, s))
         elif name == "memorisation" and train is not None:
             lo = real.min(axis=(0, 1))
