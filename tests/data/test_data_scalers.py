@@ -7,17 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from helpers import error_of
 from tfusion.data import Scaler
-from tfusion.errors import ConfigError, DataError
-
-
-def error_of(fn, *args, cls=DataError, **kwargs) -> str:
-    """Message of the error `fn` raises; it must be a single line."""
-    with pytest.raises(cls) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert message and "\n" not in message
-    return message
+from tfusion.errors import ConfigError
 
 
 @pytest.fixture

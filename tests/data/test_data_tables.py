@@ -8,19 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import error_of
 from tfusion.data import load_table
-from tfusion.errors import ConfigError, DataError
+from tfusion.errors import ConfigError
 
 VALUES = np.array([[1.5, 10.0], [2.25, 20.0], [3.0, 30.5], [4.75, 40.0]])
-
-
-def error_of(fn, *args, cls=DataError, **kwargs) -> str:
-    """Message of the error `fn` raises; it must be a single line."""
-    with pytest.raises(cls) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert message and "\n" not in message
-    return message
 
 
 def write(path: Path, text: str) -> Path:

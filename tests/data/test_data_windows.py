@@ -5,17 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import error_of
 from tfusion.data import Windows, make_windows, split_random, split_time
-from tfusion.errors import DataError
-
-
-def error_of(fn, *args, cls=DataError, **kwargs) -> str:
-    """Message of the error `fn` raises; it must be a single line."""
-    with pytest.raises(cls) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert message and "\n" not in message
-    return message
 
 
 @pytest.fixture
