@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-import torch
 from torch import Tensor
 
 from tfusion.diffusion import Schedule, from_x0_eps
+from tfusion.threads import single_thread
 
 GaussianDenoiser = Callable[[Schedule, str, float, float], Callable[[Tensor, Tensor], Tensor]]
 
@@ -43,9 +43,5 @@ def make_gaussian_denoiser() -> GaussianDenoiser:
 def one_thread() -> Iterator[None]:
     """Run on one intra-op thread: the sampling loops are many small ops, where a second thread
     only adds synchronisation (and thrashes when the 2 CI cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         yield
-    finally:
-        torch.set_num_threads(before)

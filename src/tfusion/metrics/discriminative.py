@@ -26,6 +26,7 @@ from tfusion.errors import DataError
 from tfusion.metrics.distribution import check_pair
 from tfusion.nn import SelfAttention, position_table
 from tfusion.progress import progress as progress_bar
+from tfusion.threads import single_thread
 
 TRAIN_FRACTION = 0.8  # TimeGAN's train_test_divide, used by TransFusion and Diffusion-TS
 MIN_WINDOWS = 5  # the fewest windows that leave at least one for testing after an 80/20 split
@@ -102,19 +103,6 @@ class GRUClassifier(nn.Module):
         """x (B, L, C) -> logits (B,)."""
         _, last = self.gru(x)  # (1, B, hidden)
         return self.head(last[-1]).squeeze(-1)
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run the block on one intra-op thread, then restore the caller's thread count."""
-    # a GRU of hidden size C // 2 steps through L tiny matrix products: splitting each over threads
-    # costs more than it saves, and on a shared 2-core machine it measured 10x slower than 1 thread
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextmanager
