@@ -50,3 +50,9 @@ def test_etth1_drops_the_date():
     table = load_table(path_of("ETTh1.csv"))
     assert table.values.shape == (17420, 7) and "date" not in table.columns
     assert "dropped non-numeric column 'date'" in table.notices
+
+
+def test_fmri_netsim_matrix():
+    table = load_table(path_of("fMRI/sim4.mat"))
+    assert table.values.shape == (10000, 50)  # 50 subjects x 200 time points, 50 nodes
+    assert np.isfinite(table.values).all()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.io import savemat
 import pytest
 
 from helpers import error_of
@@ -37,18 +38,22 @@ def write_format(tmp_path: Path, fmt: str) -> Path:
     if fmt == "npy":
         np.save(tmp_path / "x.npy", VALUES)
         return tmp_path / "x.npy"
+    if fmt == "mat":
+        # a scalar beside the matrix, as MATLAB exports carry: only 2-D matrices count
+        savemat(tmp_path / "x.mat", {"ts": VALUES, "n": 3})
+        return tmp_path / "x.mat"
     np.savez(tmp_path / "x.npz", series=VALUES)
     return tmp_path / "x.npz"
 
 
 @pytest.mark.parametrize(
-    "fmt", ["csv", "csv_semicolon_comma", "tsv", "pipe", "parquet", "npy", "npz"]
+    "fmt", ["csv", "csv_semicolon_comma", "tsv", "pipe", "parquet", "npy", "npz", "mat"]
 )
 def test_every_format_loads_the_same_values(tmp_path, fmt):
     table = load_table(write_format(tmp_path, fmt))
     assert table.values.dtype == np.float64
     np.testing.assert_array_equal(table.values, VALUES)
-    named = fmt not in ("npy", "npz")
+    named = fmt not in ("npy", "npz", "mat")
     assert table.columns == (("a", "b") if named else ("0", "1"))
     assert table.notices == ()
 
@@ -64,6 +69,17 @@ def test_npz_with_several_arrays_lists_keys(tmp_path):
     np.savez(tmp_path / "x.npz", first=VALUES, second=VALUES)
     message = error_of(load_table, tmp_path / "x.npz")
     assert "first" in message and "second" in message
+
+
+def test_mat_with_two_matrices_lists_them(tmp_path):
+    savemat(tmp_path / "x.mat", {"a": VALUES, "b": VALUES})
+    message = error_of(load_table, tmp_path / "x.mat")
+    assert "a (" in message and "b (" in message
+
+
+def test_garbage_mat_file_is_a_data_error(tmp_path):
+    write(tmp_path / "x.mat", "this is not MATLAB")
+    assert "MATLAB" in error_of(load_table, tmp_path / "x.mat")
 
 
 def test_3d_array_is_refused(tmp_path):

@@ -23,7 +23,7 @@ import pandas as pd
 from tfusion.errors import DataError
 
 DELIMITERS = (",", ";", "\t", "|")
-SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz")
+SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz", ".mat")
 _SNIFF_LINES = 50
 
 
@@ -80,6 +80,8 @@ def read_raw(path: Path) -> RawTable:
         raise DataError(f"{path} is empty (0 bytes); pass a file with a header and data rows")
     if suffix in (".csv", ".tsv"):
         return _read_csv(path)
+    if suffix == ".mat":
+        return _read_mat(path)
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -153,6 +155,37 @@ def _read_numpy(path: Path) -> RawTable:
             except Exception as e:
                 raise DataError(f"cannot read array {keys[0]!r} of {path}: {first_line(e)}") from e
     return from_array(loaded, str(path))
+
+
+def _read_mat(path: Path) -> RawTable:
+    """A MATLAB (v4-v7.2) file holding one time-step x feature matrix, e.g. NetSim's `ts`."""
+    from scipy.io import loadmat
+
+    try:
+        variables = loadmat(path)
+    except NotImplementedError as e:  # v7.3 files are HDF5
+        raise DataError(
+            f"{path} is a MATLAB v7.3 (HDF5) file; save it with save(..., '-v7') or as CSV"
+        ) from e
+    except Exception as e:  # corrupt files raise ValueError, TypeError, MatReadError, ...
+        raise DataError(f"cannot read {path} as a MATLAB file: {first_line(e)}") from e
+    tables = {
+        k: v
+        for k, v in variables.items()
+        if not k.startswith("__")
+        and isinstance(v, np.ndarray)
+        and v.ndim == 2
+        and v.shape[0] > 1
+        and np.issubdtype(v.dtype, np.number)
+    }
+    if len(tables) != 1:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in tables.items()) or "none"
+        raise DataError(
+            f"{path} holds {len(tables)} time-step x feature matrices ({shapes}); "
+            "save the one series alone or export it as CSV"
+        )
+    key, array = next(iter(tables.items()))
+    return from_array(array, f"{path}:{key}")
 
 
 def from_array(array: np.ndarray, label: str) -> RawTable:

@@ -1,7 +1,8 @@
 """Loading a time series as a checked numeric table (N time steps, C features), float64.
 
 `source` is a built-in name (`goog`) or a file: .csv/.tsv (delimiter sniffed, decimal comma
-understood), .parquet, .npy (1-D is one column, 2-D is (N, C)) or .npz holding one array. Rows
+understood), .parquet, .npy (1-D is one column, 2-D is (N, C)), .npz holding one array or .mat
+(MATLAB v4-v7.2) holding one 2-D numeric matrix. Rows
 are time steps, oldest first. Steps, in order:
 
 1. Columns: `columns` keeps only the named ones, in that order; an entry that is no column name

@@ -1,0 +1,287 @@
+"""Time-series quality benchmark: the Diffusion-TS protocol, tfusion beside the published numbers.
+
+Run one (data set, length, recipe) per call; each call writes its own JSON, so a long queue that
+is cut off keeps every finished result:
+
+    .venv/bin/python benchmarks/quality_timeseries.py --data stocks --length 24 --steps 6000
+    .venv/bin/python benchmarks/quality_timeseries.py --data etth --length 64 --tag x0 \\
+        --set diffusion.prediction=x0
+    .venv/bin/python benchmarks/quality_timeseries.py --table   # every saved result as a table
+
+Protocol (../shared/data/README.md): min-max over the whole series (to [-1, 1] inside the model),
+stride-1 windows, all windows used for training; as many synthetic windows as real ones at
+length 24 and `--n-gen` (default 3000) at longer lengths; every stochastic score repeated
+`--repeats` (5) times, mean +- 95% CI; Context-FID's TS2Vec encoder trained 600 iterations as
+TS2Vec does on data sets of this size. TransFusion's setting (`--protocol transfusion`): the
+series reversed in time, a seeded random 80/20 split of the windows, scores against the held-out
+windows, LDS and LPS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tfusion.config import (
+    DataConfig,
+    DiffusionConfig,
+    ModelConfig,
+    RunConfig,
+    SampleConfig,
+    TrainConfig,
+    apply_overrides,
+    to_dict,
+)
+from tfusion.data.dataset import prepare
+from tfusion.metrics.suite import SuiteConfig, score_suite
+from tfusion.sampling.timeseries import TimeSeriesRun
+from tfusion.training.timeseries import train_timeseries
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results" / "quality"
+
+# data.* settings per data set (paths are resolved against ../shared/data)
+DATASETS: dict[str, dict[str, Any]] = {
+    "sines": {"source": "sine", "sine_samples": 10000, "sine_features": 5},
+    "stocks": {"source": "stock_data.csv"},
+    "etth": {"source": "ETTh1.csv"},
+    "fmri": {"source": "fMRI/sim4.mat"},
+    "air": {"source": "AirQualityUCI.csv", "missing_values": (-200.0,)},
+}
+
+# Diffusion-TS (ICLR 2024) Table 1 (L = 24) and Table 2 (ETTh long); TimeGAN beside it at 24
+PUBLISHED: dict[tuple[str, int], dict[str, dict[str, float]]] = {
+    ("sines", 24): {
+        "Diffusion-TS": {
+            "context_fid": 0.006,
+            "correlational": 0.015,
+            "discriminative": 0.006,
+            "predictive": 0.093,
+        },
+        "TimeGAN": {
+            "context_fid": 0.101,
+            "correlational": 0.045,
+            "discriminative": 0.011,
+            "predictive": 0.093,
+        },
+    },
+    ("stocks", 24): {
+        "Diffusion-TS": {
+            "context_fid": 0.147,
+            "correlational": 0.004,
+            "discriminative": 0.067,
+            "predictive": 0.036,
+        },
+        "TimeGAN": {
+            "context_fid": 0.103,
+            "correlational": 0.063,
+            "discriminative": 0.102,
+            "predictive": 0.038,
+        },
+    },
+    ("etth", 24): {
+        "Diffusion-TS": {
+            "context_fid": 0.116,
+            "correlational": 0.049,
+            "discriminative": 0.061,
+            "predictive": 0.119,
+        },
+        "TimeGAN": {
+            "context_fid": 0.300,
+            "correlational": 0.210,
+            "discriminative": 0.114,
+            "predictive": 0.124,
+        },
+    },
+    ("fmri", 24): {
+        "Diffusion-TS": {
+            "context_fid": 0.105,
+            "correlational": 1.411,
+            "discriminative": 0.167,
+            "predictive": 0.099,
+        },
+        "TimeGAN": {
+            "context_fid": 1.292,
+            "correlational": 23.502,
+            "discriminative": 0.484,
+            "predictive": 0.126,
+        },
+    },
+    ("etth", 64): {
+        "Diffusion-TS": {
+            "context_fid": 0.631,
+            "correlational": 0.082,
+            "discriminative": 0.106,
+            "predictive": 0.116,
+        }
+    },
+    ("etth", 128): {
+        "Diffusion-TS": {
+            "context_fid": 0.787,
+            "correlational": 0.088,
+            "discriminative": 0.144,
+            "predictive": 0.110,
+        }
+    },
+    ("etth", 256): {
+        "Diffusion-TS": {
+            "context_fid": 0.423,
+            "correlational": 0.064,
+            "discriminative": 0.060,
+            "predictive": 0.109,
+        }
+    },
+}
+
+SCORES = ("context_fid", "correlational", "discriminative", "predictive", "lds", "lps")
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The recipe for one data set: protocol data settings, then `--set` overrides."""
+    data = dict(DATASETS[args.data])
+    if data["source"] != "sine":
+        data["source"] = str(DATA / data["source"])
+    transfusion = args.protocol == "transfusion"
+    data.update(
+        window=args.length,
+        stride=1,
+        split="random" if transfusion else "none",
+        reverse=transfusion,
+        seed=2021,
+    )
+    cfg = RunConfig(
+        data=DataConfig(**data),
+        model=ModelConfig(preset=args.preset),
+        diffusion=DiffusionConfig(),
+        train=TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            warmup=200,
+            checkpoint_every=max(500, args.steps // 4),
+            bf16=args.bf16,
+            progress=False,
+            log_every=250,
+        ),
+        sample=SampleConfig(sampler=args.sampler, steps=args.sample_steps, batch_size=500),
+    )
+    return apply_overrides(cfg, args.set) if args.set else cfg
+
+
+def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = run_config(args)
+    name = f"{args.data}_L{args.length}_{args.protocol}_{args.tag}"
+    run = Path(args.runs) / name
+    t0 = time.perf_counter()
+    fit = train_timeseries(cfg, run)
+    data = prepare(cfg.data)
+    real = data.test.to_array() if args.protocol == "transfusion" else data.train.to_array()
+    n_gen = len(real) if args.length <= 24 else min(args.n_gen, max(len(real), 1))
+    model = TimeSeriesRun.load(run)
+    t1 = time.perf_counter()
+    synthetic = model.generate(n_gen, seed=args.seed, scaled=True, bf16=args.bf16)
+    sample_seconds = time.perf_counter() - t1
+    metrics = ("context_fid", "correlational", "discriminative", "predictive")
+    if args.protocol == "transfusion" or args.long_scores:
+        metrics += ("lds", "lps")
+    suite = SuiteConfig(metrics=metrics, repeats=args.repeats, seed=args.seed, fid_iterations=600)
+    if args.quick_scores:
+        suite = replace(suite.scaled(0.1), fid_iterations=60)
+    t2 = time.perf_counter()
+    scores = score_suite(real, synthetic, suite)
+    result = {
+        "data": args.data,
+        "length": args.length,
+        "protocol": args.protocol,
+        "tag": args.tag,
+        "overrides": args.set,
+        "config": to_dict(cfg),
+        "real_windows": len(real),
+        "synthetic_windows": int(n_gen),
+        "train_seconds": fit.seconds,
+        "train_windows_per_s": fit.windows_per_second,
+        "final_loss": fit.final_loss,
+        "sample_seconds": sample_seconds,
+        "score_seconds": time.perf_counter() - t2,
+        "total_seconds": time.perf_counter() - t0,
+        "repeats": args.repeats,
+        "scores": {k: v for k, v in scores.items() if k in SCORES},
+        "published": PUBLISHED.get((args.data, args.length), {}),
+        "machine": {
+            "cpus": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """One markdown row per result: our mean +- CI, then the published Diffusion-TS value."""
+    head = "| data | L | recipe | train s | " + " | ".join(SCORES) + " |"
+    lines = [head, "|" + "---|" * (4 + len(SCORES))]
+    for r in sorted(results, key=lambda r: (r["data"], r["length"], r["tag"])):
+        cells = []
+        for k in SCORES:
+            s = r["scores"].get(k)
+            if not s:
+                cells.append("")
+                continue
+            ours = f"{s['mean']:.3f}±{s['ci95']:.3f}"
+            ref = r["published"].get("Diffusion-TS", {}).get(k)
+            cells.append(ours + (f" ({ref:.3f})" if ref is not None else ""))
+        recipe = f"{r['protocol']}/{r['tag']}"
+        lines.append(
+            f"| {r['data']} | {r['length']} | {recipe} | {r['train_seconds']:.0f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", choices=sorted(DATASETS))
+    ap.add_argument("--length", type=int, default=24)
+    ap.add_argument("--protocol", choices=("diffusion-ts", "transfusion"), default="diffusion-ts")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--sampler", default="dpm++")
+    ap.add_argument("--sample-steps", type=int, default=50)
+    ap.add_argument("--n-gen", type=int, default=3000, help="synthetic windows at L > 24")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--long-scores", action="store_true", help="add LDS and LPS")
+    ap.add_argument("--quick-scores", action="store_true", help="10%% score budgets (smoke run)")
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides a.b=value")
+    ap.add_argument("--tag", default="default")
+    ap.add_argument("--runs", default="benchmarks/out/runs")
+    ap.add_argument("--table", action="store_true", help="print the table of saved results")
+    args = ap.parse_args()
+    if args.table:
+        results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+        print(table(results))
+        return
+    if not args.data:
+        ap.error("--data is required (or --table)")
+    result = evaluate_recipe(args)
+    print(table([result]))
+
+
+if __name__ == "__main__":
+    main()

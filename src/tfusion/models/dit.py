@@ -1,0 +1,200 @@
+"""DiT: the Diffusion Transformer of Peebles & Xie (2023) for class-conditional images or latents.
+
+An image (B, C, H, W) is cut into p x p patches by a conv with kernel = stride = p; each patch is
+a token with a fixed 2-D sin-cos position. The diffusion time and the class label are embedded,
+summed into one conditioning vector c, and every block is an adaLN-Zero block driven by c. A final
+adaLN layer maps each token back to p * p * C_out values, which are reassembled into the image.
+
+Parameter names and shapes are those of the released DiT checkpoints (`pos_embed`,
+`x_embedder.proj`, `t_embedder.mlp.{0,2}`, `y_embedder.embedding_table`, `blocks.N.{attn.qkv,
+attn.proj, mlp.fc1, mlp.fc2, adaLN_modulation.1}`, `final_layer.{linear, adaLN_modulation.1}`),
+so such a state dict loads with `strict=True`. The released models embed the integer step
+n = 0 .. 999; tfusion's time is t = (n + 1) / T, so the model embeds t * T - 1, the same number.
+
+Dimension letters: B batch, C channels, H x W image, p patch, N tokens, D width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tfusion.diffusion.guidance import classifier_free_guidance
+from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder
+
+# Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
+DIT_SIZES: dict[str, dict[str, int]] = {
+    "S": {"depth": 12, "width": 384, "heads": 6},
+    "B": {"depth": 12, "width": 768, "heads": 12},
+    "L": {"depth": 24, "width": 1024, "heads": 16},
+    "XL": {"depth": 28, "width": 1152, "heads": 16},
+}
+DIT_PRESETS: dict[str, dict[str, int]] = {
+    f"DiT-{size}/{patch}": {**shape, "patch": patch}
+    for size, shape in DIT_SIZES.items()
+    for patch in (2, 4, 8)
+}
+# small shapes for CPU work (not in the paper)
+DIT_PRESETS["DiT-T/2"] = {"depth": 6, "width": 192, "heads": 3, "patch": 2}
+DIT_PRESETS["DiT-T/4"] = {"depth": 6, "width": 192, "heads": 3, "patch": 4}
+DIT_PRESETS["DiT-Mini/2"] = {"depth": 4, "width": 96, "heads": 3, "patch": 2}
+
+
+@dataclass(frozen=True)
+class DiTShape:
+    """Everything that fixes a DiT's parameters."""
+
+    image_size: int = 32
+    channels: int = 4
+    num_classes: int = 1000
+    depth: int = 12
+    width: int = 384
+    heads: int = 6
+    patch: int = 2
+    mlp_ratio: float = 4.0
+    learn_sigma: bool = False  # predict a variance interpolation too (2x output channels)
+    num_timesteps: int = 1000  # T, for the released models' integer-step time embedding
+
+    @classmethod
+    def preset(cls, name: str, **kw: object) -> DiTShape:
+        """DiTShape of a named preset such as "DiT-S/2", with other fields from `kw`."""
+        if name not in DIT_PRESETS:
+            from tfusion.errors import ConfigError
+
+            raise ConfigError(f"unknown DiT preset {name!r}; choose from {', '.join(DIT_PRESETS)}")
+        return cls(**DIT_PRESETS[name], **kw)  # type: ignore[arg-type]
+
+
+def sincos_2d(width: int, grid: int) -> np.ndarray:
+    """Fixed 2-D sin-cos positions (grid * grid, width), tokens in row-major (row, column) order.
+
+    The first half of the channels encodes the column, the second half the row, each as
+    [sin | cos] of position * 10000^(-i / (width / 4)) (the layout of DiT's and MAE's tables).
+    """
+    if width % 4:
+        raise ValueError(f"DiT width must be divisible by 4 for 2-D positions, got {width}")
+    quarter = width // 4
+    omega = 1.0 / 10000 ** (np.arange(quarter, dtype=np.float64) / quarter)  # (D/4,)
+    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+
+    def axis(pos: np.ndarray) -> np.ndarray:
+        out = pos.reshape(-1)[:, None].astype(np.float64) * omega[None]  # (N, D/4)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)  # (N, D/2)
+
+    return np.concatenate([axis(cols), axis(rows)], axis=1)  # (N, D)
+
+
+class PatchEmbed(nn.Module):
+    """(B, C, H, W) -> (B, N, D) with a conv of kernel = stride = patch (name `proj` as in timm)."""
+
+    def __init__(self, patch: int, channels: int, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, width, kernel_size=patch, stride=patch, bias=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class DiT(nn.Module):
+    """Diffusion Transformer: forward(x (B, C, H, W), t (B,) in (0, 1], y (B,)) -> (B, C_out, H, W).
+
+    C_out is C, or 2C with `learn_sigma` (the second half is the variance interpolation of
+    Improved DDPM; tfusion's samplers use the first half). Label `num_classes` is the "null"
+    label used for classifier-free guidance and for class dropout in training.
+    """
+
+    def __init__(self, shape: DiTShape) -> None:
+        super().__init__()
+        if shape.image_size % shape.patch:
+            raise ValueError(
+                f"image size {shape.image_size} is not divisible by the patch size {shape.patch}"
+            )
+        self.shape = shape
+        d = shape.width
+        self.out_channels = shape.channels * (2 if shape.learn_sigma else 1)
+        self.grid = shape.image_size // shape.patch
+        self.x_embedder = PatchEmbed(shape.patch, shape.channels, d)
+        self.t_embedder = TimestepEmbedder(d, time_scale=float(shape.num_timesteps))
+        self.y_embedder = LabelEmbedder(shape.num_classes, d)
+        pos = torch.from_numpy(sincos_2d(d, self.grid)).float().unsqueeze(0)  # (1, N, D)
+        self.register_buffer("pos_embed", pos)  # persistent: released checkpoints carry it
+        hidden = int(d * shape.mlp_ratio)
+        self.blocks = nn.ModuleList(
+            AdaLNZeroBlock(d, shape.heads, hidden) for _ in range(shape.depth)
+        )
+        self.final_layer = AdaLNFinal(d, shape.patch * shape.patch * self.out_channels)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # DiT's initialisation: Xavier-uniform linears with zero bias, the patch conv as a linear,
+        # N(0, 0.02) label table and timestep MLP, then zero modulations and output (adaLN-Zero)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.proj.bias)
+        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
+        for block in self.blocks:
+            nn.init.zeros_(block.adaLN_modulation[1].weight)
+            nn.init.zeros_(block.adaLN_modulation[1].bias)
+        for layer in (self.final_layer.adaLN_modulation[1], self.final_layer.linear):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def null_label(self) -> int:
+        return self.y_embedder.null_label
+
+    def unpatchify(self, tokens: Tensor) -> Tensor:
+        """(B, N, p * p * C_out) -> (B, C_out, H, W)."""
+        b, p, g, c = tokens.shape[0], self.shape.patch, self.grid, self.out_channels
+        x = tokens.reshape(b, g, g, p, p, c)
+        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, g * p, g * p)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels -> (B, C_out, H, W)."""
+        h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
+        # released models embed the integer step n = t * T - 1
+        c = self.t_embedder(t - 1.0 / self.shape.num_timesteps) + self.y_embedder(y)  # (B, D)
+        for block in self.blocks:
+            h = block(h, c)
+        return self.unpatchify(self.final_layer(h, c))
+
+    def guided(self, y: Tensor, scale: float) -> Callable[[Tensor, Tensor], Tensor]:
+        """A denoiser (x, t) -> prediction for labels y under classifier-free guidance `scale`.
+
+        Guidance covers every predicted channel (the released code guided only the first three
+        of four latent channels) and uses one batched conditional + unconditional pass; with
+        `learn_sigma` only the first C channels (the prediction the samplers use) are returned.
+        """
+        c = self.shape.channels
+
+        def model(x: Tensor, t: Tensor, labels: Tensor) -> Tensor:
+            return self.forward(x, t, labels)[:, :c]
+
+        null = torch.full_like(y, self.null_label)
+        return classifier_free_guidance(model, y, null, scale)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters (buffers such as the fixed positions excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def dit_flops_per_image(shape: DiTShape) -> float:
+    """Forward FLOPs of one image (2 per multiply-add; linears, patch conv and attention)."""
+    n = (shape.image_size // shape.patch) ** 2
+    d = shape.width
+    hidden = int(d * shape.mlp_ratio)
+    per_block = 2 * n * (3 * d * d + d * d + 2 * d * hidden) + 2 * 2 * n * n * d
+    patch_in = 2 * n * shape.patch**2 * shape.channels * d
+    out = 2 * n * d * shape.patch**2 * shape.channels * (2 if shape.learn_sigma else 1)
+    return float(shape.depth * per_block + patch_in + out)
