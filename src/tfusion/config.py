@@ -106,6 +106,59 @@ class RunConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
 
 
+@dataclass(frozen=True)
+class ImageDataConfig:
+    """Where the labelled images come from and how they are shaped (see tfusion.data.images)."""
+
+    source: str = "mnist"  # digits | mnist | a folder of class sub-folders | an .npz file
+    image_size: int | None = None  # resize to this square size (None: keep the files' size)
+    test_fraction: float = 0.1  # held out (stratified) for the evaluation's real images
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DiTModelConfig:
+    """A DiT preset (DiT-S/2 ... DiT-XL/8, or the CPU-sized DiT-T/2, DiT-T/4, DiT-Mini/2)."""
+
+    preset: str = "DiT-T/4"
+    depth: int | None = None  # overrides of the preset
+    width: int | None = None
+    heads: int | None = None
+    patch: int | None = None
+    learn_sigma: bool = False  # 2x output channels (the released models' variance head)
+    class_dropout: float = 0.1  # labels replaced by the null label in training (for guidance)
+
+
+@dataclass(frozen=True)
+class ImageSampleConfig:
+    """Default sampling settings of a DiT run."""
+
+    sampler: str = "dpm++"  # ddpm | ddim | dpm++
+    steps: int = 20
+    eta: float = 0.0
+    clip: float | None = 1.0
+    batch_size: int = 100
+    guidance: float = 1.5  # classifier-free guidance scale (1 = the conditional model alone)
+
+
+@dataclass(frozen=True)
+class DiTRunConfig:
+    """Everything a DiT run needs; `family: dit` in YAML picks it."""
+
+    family: str = "dit"
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: DiTModelConfig = field(default_factory=DiTModelConfig)
+    diffusion: DiffusionConfig = field(
+        default_factory=lambda: DiffusionConfig(schedule="linear", prediction="eps")
+    )
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=5000, lr=1e-4, warmup=0, min_lr_ratio=1.0, ema_decay=0.9999
+        )
+    )
+    sample: ImageSampleConfig = field(default_factory=ImageSampleConfig)
+
+
 # --------------------------------------------------------------------------- conversion
 
 
@@ -253,6 +306,28 @@ def load_config(
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from e
     return apply_overrides(from_dict(cls, data), overrides)
+
+
+def family_of(path: str | Path | None) -> str:
+    """The model family a YAML config or a run folder's config.yaml names (default timeseries)."""
+    if path is None:
+        return "timeseries"
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.yaml"
+    if not p.is_file():
+        return "timeseries"  # the caller's own loader reports the missing file
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError:
+        return "timeseries"
+    family = data.get("family", "timeseries") if isinstance(data, dict) else "timeseries"
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown family {family!r} in {p}; choose one of {', '.join(FAMILIES)}")
+    return str(family)
+
+
+FAMILIES = ("timeseries", "dit")
 
 
 def dump_yaml(cfg: Any) -> str:

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 
 class TfusionError(Exception):
-    """Base class of errors caused by the user's input, not by a bug."""
+    """Base class of errors caused by the user's input, not by a bug.
+
+    The message is always one line: line breaks that come from the input (a column name with a
+    newline, a file's text) are shown escaped as \\n.
+    """
+
+    def __str__(self) -> str:
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ConfigError(TfusionError):

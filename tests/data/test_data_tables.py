@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.io import savemat
 import pytest
+from scipy.io import savemat
 
 from helpers import error_of
 from tfusion.data import load_table

@@ -11,20 +11,38 @@ from tfusion.errors import TfusionError
 
 
 def _train(a: argparse.Namespace) -> None:
-    from tfusion.config import load_config
-    from tfusion.training.timeseries import saved_config, train_timeseries
+    from tfusion.config import DiTRunConfig, apply_overrides, family_of, load_config
 
-    # a resumed run starts from its own saved config; overrides may extend it (e.g. train.steps)
-    cfg = saved_config(a.out, a.overrides) if a.resume else load_config(a.config, a.overrides)
-    result = train_timeseries(cfg, a.out, resume=a.resume)
+    family = family_of(a.out if a.resume else a.config)
+    if family == "dit":
+        from tfusion.training.dit import saved_dit_config, train_dit
+
+        if a.resume:
+            cfg = apply_overrides(saved_dit_config(a.out), a.overrides)
+        else:
+            cfg = load_config(a.config, a.overrides, cls=DiTRunConfig)
+        result = train_dit(cfg, a.out, resume=a.resume)
+        unit = "images"
+    else:
+        from tfusion.training.timeseries import saved_config, train_timeseries
+
+        # a resumed run starts from its own saved config; overrides may extend it (train.steps)
+        cfg = saved_config(a.out, a.overrides) if a.resume else load_config(a.config, a.overrides)
+        result = train_timeseries(cfg, a.out, resume=a.resume)
+        unit = "windows"
     print(
         f"trained {result.steps} steps in {result.seconds:.0f} s "
-        f"({result.windows_per_second:.0f} windows/s), final loss {result.final_loss:.4f}; "
+        f"({result.windows_per_second:.0f} {unit}/s), final loss {result.final_loss:.4f}; "
         f"run folder: {result.run}"
     )
 
 
 def _sample(a: argparse.Namespace) -> None:
+    from tfusion.config import family_of
+
+    if family_of(a.run) == "dit":
+        _sample_images(a)
+        return
     from tfusion.sampling.timeseries import TimeSeriesRun, check_sample_path, write_samples
 
     write_target = check_sample_path(a.out)  # fail before minutes of sampling, not after
@@ -36,7 +54,49 @@ def _sample(a: argparse.Namespace) -> None:
     print(f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {write_target}")
 
 
+def _sample_images(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from tfusion.sampling.dit import DiTRun, check_image_path, write_images
+    from tfusion.training.dit import class_balanced_labels
+
+    target = check_image_path(a.out)
+    run = DiTRun.load(a.run, ema=not a.raw_weights)
+    if a.labels:
+        try:
+            labels = np.array([int(v) for v in a.labels.split(",")], dtype=np.int64)
+        except ValueError:
+            raise TfusionError(f"--labels must be integers like 0,3,3, got {a.labels!r}") from None
+    else:
+        labels = class_balanced_labels(a.n, len(run.classes))
+    x = run.generate(
+        labels, a.guidance, a.sampler, a.steps, a.seed, a.eta, bf16=a.bf16, progress=True
+    )
+    write_images(x, labels, target)
+    print(f"wrote {len(x)} images of shape {x.shape[1:]} (C, H, W) to {target}")
+
+
 def _evaluate(a: argparse.Namespace) -> None:
+    from tfusion.config import family_of
+
+    if a.run is not None and family_of(a.run) == "dit":
+        from tfusion.metrics.image_report import evaluate_dit
+
+        r = evaluate_dit(
+            a.run,
+            a.out or Path(a.run) / "evaluation",
+            n=a.n,
+            sampler=a.sampler,
+            steps=a.steps,
+            seed=a.seed,
+        )
+        for row in r["by_guidance"]:
+            print(
+                f"guidance {row['guidance']:g}: FID {row['fid']:.3f}, "
+                f"class accuracy {row['class_accuracy']:.3f}"
+            )
+        print(f"report: {Path(a.out or Path(a.run) / 'evaluation') / 'report.md'}")
+        return
     from tfusion.evaluate import evaluate_files, evaluate_run
     from tfusion.metrics.stats import format_ci
     from tfusion.metrics.suite import ALL_METRICS, SuiteConfig
@@ -64,9 +124,15 @@ def _evaluate(a: argparse.Namespace) -> None:
 
 
 def _demo(a: argparse.Namespace) -> None:
+    if a.kind == "dit":
+        from tfusion.demo import run_dit_demo
+
+        path = run_dit_demo(a.out or "demo_dit_report", steps=a.steps, preset=a.preset)
+        print(f"demo report: {path}")
+        return
     from tfusion.demo import run_demo
 
-    path = run_demo(a.out, steps=a.steps, preset=a.preset)
+    path = run_demo(a.out or "demo_report", steps=a.steps, preset=a.preset or "small")
     print(f"demo report: {path}")
 
 
@@ -81,16 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tfusion", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
 
-    t = sub.add_parser("train", help="train a time-series model into a run folder")
-    t.add_argument("--config", help="YAML config file (see configs/)")
+    t = sub.add_parser("train", help="train a time-series or DiT model into a run folder")
+    t.add_argument("--config", help="YAML config file (see configs/; `family: dit` for DiT)")
     t.add_argument("--out", default="runs/latest", help="run folder (default runs/latest)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     t.set_defaults(fn=_train)
 
-    s = sub.add_parser("sample", help="generate windows from a run folder")
+    s = sub.add_parser("sample", help="generate windows (or images) from a run folder")
     s.add_argument("run")
-    s.add_argument("--n", type=int, default=1000)
+    s.add_argument("--n", type=int, default=1000, help="windows, or class-balanced images")
     s.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++"], default=None)
     s.add_argument("--steps", type=int, default=None, help="default: the run's (ddpm: all T)")
     s.add_argument("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)")
@@ -98,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--length", type=int, default=None, help="window length (default: trained L)")
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
     s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")
-    s.add_argument("--out", required=True, help="output file, .npy or .csv")
+    s.add_argument("--labels", default=None, help="DiT: comma list of class labels to draw")
+    s.add_argument("--guidance", type=float, default=None, help="DiT: guidance scale")
+    s.add_argument("--out", required=True, help="output file: .npy or .csv (DiT: .npz or .png)")
     s.set_defaults(fn=_sample)
 
     e = sub.add_parser("evaluate", help="score synthetic windows against real ones")
@@ -120,9 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=_evaluate)
 
     d = sub.add_parser("demo", help="train on built-in real data, sample, write a report")
-    d.add_argument("--out", default="demo_report")
+    d.add_argument(
+        "kind",
+        nargs="?",
+        choices=["timeseries", "dit"],
+        default="timeseries",
+        help="timeseries (GOOG prices, default) or dit (MNIST digits)",
+    )
+    d.add_argument("--out", default=None, help="default demo_report (dit: demo_dit_report)")
     d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
-    d.add_argument("--preset", default="small")
+    d.add_argument("--preset", default=None, help="default small (dit: the demo's DiT preset)")
     d.set_defaults(fn=_demo)
 
     i = sub.add_parser("info", help="list presets, samplers, schedules and built-in data")

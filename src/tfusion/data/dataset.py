@@ -20,7 +20,7 @@ from tfusion.data.builtin import BUILTIN, sine_windows
 from tfusion.data.scalers import KINDS, Scaler
 from tfusion.data.tables import load_table
 from tfusion.data.windows import Windows, make_windows, split_random, split_time
-from tfusion.errors import ConfigError
+from tfusion.errors import ConfigError, DataError
 
 SPLITS = ("random", "time", "none")
 
@@ -106,7 +106,14 @@ def prepare(cfg: DataConfig) -> Prepared:
         train = test = everything
     # fitted on the training part only, so no test statistic leaks into the model's inputs
     scaler = Scaler.fit(train.covered_values(), cfg.scaler)
-    scaled = scaler.transform(raw).astype(np.float32)
+    with np.errstate(over="ignore"):
+        scaled = scaler.transform(raw).astype(np.float32)
+    if not np.isfinite(scaled).all():
+        j = int(np.flatnonzero(~np.isfinite(scaled).all(axis=0))[0])
+        raise DataError(
+            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
+            f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
+        )
     train_scaled = train.with_data(scaled)
     test_scaled = train_scaled if test is train else test.with_data(scaled)
     return Prepared(train_scaled, test_scaled, scaler, columns, notices, cfg, rows)

@@ -214,4 +214,6 @@ def from_frame(
             cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             cells.append(column.astype(object).where(column.notna(), None).to_numpy())
-    return RawTable(tuple(str(c) for c in frame.columns), tuple(cells), decimal_comma, first_line)
+    # a quoted header cell may hold line breaks; names are one line (they appear in messages)
+    names = tuple(" ".join(str(c).splitlines()) for c in frame.columns)
+    return RawTable(names, tuple(cells), decimal_comma, first_line)

@@ -45,12 +45,22 @@ class Scaler:
         lo, hi = flat.min(axis=0), flat.max(axis=0)
         constant = lo == hi
         if kind == "minmax":
-            offset, scale = lo, hi - lo
+            with np.errstate(over="ignore"):
+                offset, scale = lo, hi - lo
         elif kind == "standard":
-            offset, scale = flat.mean(axis=0), flat.std(axis=0)
+            # mean and std of x / m times m: no overflow in sums or squares near 1e308
+            m = np.maximum(np.abs(lo), np.abs(hi))
+            m = np.where(m > 0, m, 1.0)
+            offset, scale = (flat / m).mean(axis=0) * m, (flat / m).std(axis=0) * m
         else:
             offset, scale = np.zeros_like(lo), np.ones_like(lo)
             constant = np.zeros_like(constant)
+        if not np.isfinite(scale).all():
+            j = int(np.flatnonzero(~np.isfinite(scale))[0])
+            raise DataError(
+                f"feature {j} spans more than float64 can hold ({lo[j]:g} to {hi[j]:g}); "
+                "divide that column by a large constant before training"
+            )
         # a constant feature is stored as (value, 0); the mean of equal floats may differ from them
         offset = np.where(constant, lo, offset)
         scale = np.where(constant, 0.0, scale)
@@ -69,14 +79,19 @@ class Scaler:
         return y.astype(dtype, copy=False)
 
     def inverse_transform(self, y: np.ndarray) -> np.ndarray:
-        """Back to original units: the inverse of `transform`."""
+        """Back to original units: the inverse of `transform` (float64 when the units do not fit
+        the input's float32)."""
         y64, dtype = self._check(y)
         const = self.scale == 0
         if self.kind == "minmax":
             x = np.where(const, y64 + self.offset, (y64 + 1.0) / 2.0 * self.scale + self.offset)
         else:
             x = np.where(const, y64 + self.offset, y64 * self.scale + self.offset)
-        return x.astype(dtype, copy=False)
+        out = x.astype(dtype, copy=False)
+        with np.errstate(over="ignore", under="ignore"):
+            lost = ~np.isfinite(out) | ((out == 0) & (x != 0))
+        # units beyond float32 (|x| > 3e38 or < 1e-38): keep float64 rather than inf or 0
+        return x if lost.any() else out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (kind, offset, scale)."""

@@ -104,7 +104,7 @@ class TimeSeriesRun:
             )
             out.append(x.float().numpy())
         x = np.concatenate(out)
-        return x if scaled else self.scaler.inverse_transform(x).astype(np.float32)
+        return x if scaled else self.scaler.inverse_transform(x)
 
 
 def check_sample_path(path: str | Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tfusion.training.checkpoint import (
     recover,
     save_checkpoint,
 )
+from tfusion.training.distributed import current_world
 from tfusion.training.ema import EMA
 from tfusion.training.optim import lr_factor, make_optimizer
 
@@ -69,17 +71,23 @@ def fit(
     resume: bool = False,
     batch_size: int | None = None,
 ) -> FitResult:
-    """Train `model` for cfg.steps optimiser steps, checkpointing into `run`."""
+    """Train `model` for cfg.steps optimiser steps, checkpointing into `run`.
+
+    Under torchrun (see `tfusion.training.distributed`) the model is wrapped in DDP, `loss_fn`
+    must take its rank's slice of the global batch, and rank 0 alone writes to `run`.
+    """
     # Denormal floats (tiny adaLN gates, Adam moments) make CPU kernels up to 6x slower.
     torch.set_flush_denormal(True)
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    world = current_world()
+    torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # batch, t, noise: the same on every rank
     opt = make_optimizer(model, cfg)
     ema = EMA(model, cfg.ema_decay)
     start = 0
     metrics_path = run / "metrics.jsonl"
-    if resume:
+    if resume and world.is_main:
         recover(run)
+    world.barrier()
     if resume and (run / "train_state.pt").exists():
         state = load_train_state(run / "train_state.pt")
         load_weights(model, run / "model.safetensors")
@@ -88,12 +96,20 @@ def fit(
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
-        rows = _read_metrics(metrics_path, start)
-        atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
-    else:
+        if world.is_main:
+            rows = _read_metrics(metrics_path, start)
+            atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+    elif world.is_main:
         metrics_path.unlink(missing_ok=True)
+    world.barrier()
+    net = model
+    if world.size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
 
     def checkpoint(step: int) -> None:
+        if not world.is_main:
+            world.barrier()
+            return
         state = {
             "step": step,
             "optimizer": opt.state_dict(),
@@ -101,23 +117,25 @@ def fit(
             "torch_rng": torch.get_rng_state(),
         }
         save_checkpoint(run, model, ema.model, state, metadata)
+        world.barrier()
 
     model.train()
     t0 = time.perf_counter()
     last_log_time, last_log_step = t0, start
-    bs = batch_size or cfg.batch_size
+    bs = (batch_size or cfg.batch_size) * world.size  # the global batch
     loss_value = float("nan")
     running: list[float] = []
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
-    bar = progress(range(start, end), cfg.progress, initial=start, total=cfg.steps, desc="training")
-    with open(metrics_path, "a") as log:
+    show = cfg.progress and world.is_main
+    bar = progress(range(start, end), show, initial=start, total=cfg.steps, desc="training")
+    with open(metrics_path if world.is_main else os.devnull, "a") as log:
         for step in bar:
             lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss = loss_fn(model, gen)
-            loss_value = float(loss.detach())
+                loss = loss_fn(net, gen)
+            loss_value = world.mean(float(loss.detach()))  # the global batch's loss
             if not math.isfinite(loss_value):
                 saved = (run / "train_state.pt").exists()
                 kept = "the last good checkpoint is kept" if saved else "no checkpoint was written"

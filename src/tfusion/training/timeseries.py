@@ -19,6 +19,7 @@ from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.models.presets import resolve_model
 from tfusion.models.timeseries import TimeSeriesDenoiser
+from tfusion.training.distributed import SINGLE, World, current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -30,11 +31,21 @@ def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
 
 
 def denoising_loss(
-    model: nn.Module, x0: Tensor, schedule: Schedule, objective: Objective, gen: torch.Generator
+    model: nn.Module,
+    x0: Tensor,
+    schedule: Schedule,
+    objective: Objective,
+    gen: torch.Generator,
+    world: World = SINGLE,
 ) -> Tensor:
-    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C)."""
-    t = schedule.sample_t(x0.shape[0], gen)
-    eps = torch.randn(x0.shape, generator=gen)
+    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C).
+
+    Under data parallelism x0 is this rank's slice; times and noise are drawn for the global
+    batch and sliced the same way, so the ranks together repeat one process's step.
+    """
+    n = x0.shape[0] * world.size
+    t = world.shard(schedule.sample_t(n, gen))
+    eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
     alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
     pred = model(add_noise(x0, eps, alpha, sigma), t)
     return objective(pred, objective.target(x0, eps, alpha, sigma))
@@ -76,7 +87,9 @@ def _check_disk(run: Path, model: nn.Module) -> None:
 def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> FitResult:
     """Train on cfg.data and write the run folder `run` (see DESIGN.md for its files)."""
     run = Path(run)
+    world = current_world()
     check_run_folder(run, resume)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
     cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
     if resume:
         saved = saved_config(run)
@@ -92,7 +105,7 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     model = TimeSeriesDenoiser.from_config(cfg.model, features)
     _check_disk(run, model)
     schedule, objective = make_diffusion(cfg)
-    if not resume:
+    if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(data.state(), indent=2))
     for notice in data.notices:
@@ -102,9 +115,9 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     bs = cfg.train.batch_size
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
-        idx = torch.randint(len(train), (bs,), generator=gen).numpy()
+        idx = world.shard(torch.randint(len(train), (bs * world.size,), generator=gen)).numpy()
         x0 = torch.from_numpy(np.ascontiguousarray(train.batch(idx)))
-        return denoising_loss(m, x0, schedule, objective, gen)
+        return denoising_loss(m, x0, schedule, objective, gen, world)
 
     meta = {
         "family": "timeseries",
@@ -113,7 +126,8 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
         "tfusion": __version__,
     }
     result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
-    plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    if world.is_main:
+        plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
     return result
 
 

