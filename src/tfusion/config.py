@@ -20,6 +20,26 @@ from tfusion.errors import ConfigError
 T = TypeVar("T")
 
 
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+SAMPLERS = ("ddpm", "ddim", "dpm++")
+
+
+def _check_sampling(
+    prefix: str, sampler: str, steps: int, batch_size: int, clip: float | None
+) -> None:
+    _check(
+        sampler in SAMPLERS,
+        f"{prefix}.sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}",
+    )
+    _check(steps >= 1, f"{prefix}.steps must be at least 1, got {steps}")
+    _check(batch_size >= 1, f"{prefix}.batch_size must be at least 1, got {batch_size}")
+    _check(clip is None or clip > 0, f"{prefix}.clip must be positive or null, got {clip}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the series comes from and how it becomes windows."""
@@ -83,6 +103,15 @@ class TrainConfig:
     log_every: int = 50
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, f"train.steps must be at least 1, got {self.steps}")
+        _check(self.batch_size >= 1, f"train.batch_size must be at least 1, got {self.batch_size}")
+        _check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
+        _check(self.warmup >= 0, f"train.warmup must be 0 or more, got {self.warmup}")
+        _check(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        _check(self.checkpoint_every >= 1, "train.checkpoint_every must be at least 1")
+        _check(self.log_every >= 1, "train.log_every must be at least 1")
+
 
 @dataclass(frozen=True)
 class SampleConfig:
@@ -93,6 +122,9 @@ class SampleConfig:
     eta: float = 0.0
     clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
     batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)
 
 
 @dataclass(frozen=True)
@@ -139,6 +171,10 @@ class ImageSampleConfig:
     clip: float | None = 1.0
     batch_size: int = 100
     guidance: float = 1.5  # classifier-free guidance scale (1 = the conditional model alone)
+
+    def __post_init__(self) -> None:
+        _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)
+        _check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
 
 
 @dataclass(frozen=True)
@@ -301,11 +337,25 @@ def load_config(
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file {p} not found; pass an existing YAML file")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from e
+        data = read_yaml(p, "pass a valid YAML config")
     return apply_overrides(from_dict(cls, data), overrides)
+
+
+def read_yaml(path: Path, fix: str) -> dict[str, Any]:
+    """The mapping in a YAML file (safe loader); any unreadable file is a one-line ConfigError."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); {fix}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text (damaged?); {fix}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror}); {fix}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} holds a {type(data).__name__}, not a mapping of keys; {fix}")
+    return data
 
 
 def family_of(path: str | Path | None) -> str:
@@ -318,10 +368,10 @@ def family_of(path: str | Path | None) -> str:
     if not p.is_file():
         return "timeseries"  # the caller's own loader reports the missing file
     try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError:
-        return "timeseries"
-    family = data.get("family", "timeseries") if isinstance(data, dict) else "timeseries"
+        data = read_yaml(p, "")
+    except ConfigError:
+        return "timeseries"  # the family's own loader reports the broken file
+    family = data.get("family", "timeseries")
     if family not in FAMILIES:
         raise ConfigError(f"unknown family {family!r} in {p}; choose one of {', '.join(FAMILIES)}")
     return str(family)

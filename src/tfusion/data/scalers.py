@@ -87,8 +87,8 @@ class Scaler:
             x = np.where(const, y64 + self.offset, (y64 + 1.0) / 2.0 * self.scale + self.offset)
         else:
             x = np.where(const, y64 + self.offset, y64 * self.scale + self.offset)
-        out = x.astype(dtype, copy=False)
         with np.errstate(over="ignore", under="ignore"):
+            out = x.astype(dtype, copy=False)
             lost = ~np.isfinite(out) | ((out == 0) & (x != 0))
         # units beyond float32 (|x| > 3e38 or < 1e-38): keep float64 rather than inf or 0
         return x if lost.any() else out

@@ -21,6 +21,7 @@ from tfusion.diffusion.objectives import to_x0_eps
 from tfusion.diffusion.schedules import Schedule
 from tfusion.errors import ConfigError
 from tfusion.progress import progress as progress_bar
+from tfusion.threads import flush_denormals
 
 History = Any  # sampler-specific tuple, or None on the first step
 
@@ -169,6 +170,33 @@ def sample_loop(
     `clip_x0` clamps each x0 prediction to [-clip_x0, clip_x0] (and re-derives eps from it),
     which keeps samples inside the data range the model was trained on.
     """
+    with flush_denormals():
+        return _loop(
+            denoise,
+            shape,
+            schedule,
+            prediction,
+            sampler,
+            steps,
+            generator,
+            x_init,
+            clip_x0,
+            progress,
+        )
+
+
+def _loop(
+    denoise: Denoiser,
+    shape: tuple[int, ...],
+    schedule: Schedule,
+    prediction: str,
+    sampler: DDPM | DDIM | DPMSolverPP,
+    steps: int | None,
+    generator: torch.Generator | None,
+    x_init: Tensor | None,
+    clip_x0: float | None,
+    progress: bool,
+) -> Tensor:
     x = _randn(shape, generator) if x_init is None else x_init.clone()
     grid = schedule.timesteps(steps).tolist()
     history: History = None

@@ -82,7 +82,6 @@ class DiTRun:
             steps = self.schedule.num_steps if name == "ddpm" else sc.steps
         smp = make_sampler(name, sc.eta if eta is None else eta)
         gen = torch.Generator().manual_seed(seed)
-        torch.set_flush_denormal(True)
         bs = batch_size or sc.batch_size
         shape = self.model.shape
         out = []

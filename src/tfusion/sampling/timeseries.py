@@ -80,7 +80,6 @@ class TimeSeriesRun:
         length = length or self.window
         smp = make_sampler(name, sc.eta if eta is None else eta)
         gen = torch.Generator().manual_seed(seed)
-        torch.set_flush_denormal(True)  # denormals slow CPU kernels several-fold
         bs = batch_size or sc.batch_size
         out = []
 

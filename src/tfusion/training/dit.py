@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from tfusion import __version__
-from tfusion.config import DiTModelConfig, DiTRunConfig, dump_yaml, from_dict
+from tfusion.config import DiTModelConfig, DiTRunConfig, dump_yaml, from_dict, read_yaml
 from tfusion.data.images import ImageSet, load_images
 from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.errors import ConfigError
@@ -139,15 +139,10 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
 
 def saved_dit_config(run: str | Path) -> DiTRunConfig:
     """The DiTRunConfig a run folder was trained with."""
-    import yaml
-
     path = Path(run) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{path} is not valid YAML; restore it from a backup") from None
+    data = read_yaml(path, "restore it from a backup")
     if data.get("family") != "dit":
         raise ConfigError(f"{run} is not a DiT run (config.yaml has no `family: dit`)")
     return from_dict(DiTRunConfig, data)

@@ -23,6 +23,7 @@ from tfusion.config import TrainConfig
 from tfusion.errors import TrainingError
 from tfusion.io import atomic_write_text
 from tfusion.progress import progress
+from tfusion.threads import flush_denormals
 from tfusion.training.checkpoint import (
     load_train_state,
     load_weights,
@@ -52,7 +53,7 @@ def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -76,8 +77,19 @@ def fit(
     Under torchrun (see `tfusion.training.distributed`) the model is wrapped in DDP, `loss_fn`
     must take its rank's slice of the global batch, and rank 0 alone writes to `run`.
     """
-    # Denormal floats (tiny adaLN gates, Adam moments) make CPU kernels up to 6x slower.
-    torch.set_flush_denormal(True)
+    with flush_denormals():
+        return _fit(model, loss_fn, cfg, run, metadata, resume, batch_size)
+
+
+def _fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    cfg: TrainConfig,
+    run: Path,
+    metadata: dict[str, Any],
+    resume: bool,
+    batch_size: int | None,
+) -> FitResult:
     world = current_world()
     torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # batch, t, noise: the same on every rank

@@ -15,7 +15,14 @@ from tfusion.io import atomic_path
 
 def plot_loss_curve(metrics: Path, out: Path) -> None:
     """Loss (log scale) against step from metrics.jsonl, as a PNG."""
-    rows = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+    rows = []
+    for line in metrics.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash
+        if isinstance(row, dict) and "step" in row and "loss" in row:
+            rows.append(row)
     if not rows:
         return
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
 
 from tfusion import __version__
-from tfusion.config import RunConfig, apply_overrides, dump_yaml, from_dict
+from tfusion.config import RunConfig, apply_overrides, dump_yaml, from_dict, read_yaml
 from tfusion.data import Prepared, prepare
 from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.errors import ConfigError
@@ -136,10 +135,7 @@ def saved_config(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(run) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{path} is not valid YAML; restore it from a backup") from None
+    data = read_yaml(path, "restore it from a backup")
     return apply_overrides(from_dict(RunConfig, data), overrides)
 
 
