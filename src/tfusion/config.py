@@ -57,6 +57,7 @@ class DataConfig:
     seed: int = 2021  # the split's seed (TransFusion uses 2021)
     sine_samples: int = 10000  # built-in `sine`: number of windows
     sine_features: int = 5  # built-in `sine`: number of features
+    mmap: bool = False  # memory-map a .npy series: windows read and scaled per batch, no copy
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,9 @@ class ImageDataConfig:
 
 @dataclass(frozen=True)
 class DiTModelConfig:
-    """A DiT preset (DiT-S/2 ... DiT-XL/8, or the CPU-sized DiT-T/2, DiT-T/4, DiT-Mini/2)."""
+    """A DiT preset (DiT-S/2 ... DiT-XL/8, or CPU-sized: DiT-XS/7, DiT-T/2, DiT-T/4, DiT-Mini/2)."""
 
-    preset: str = "DiT-T/4"
+    preset: str = "DiT-XS/7"
     depth: int | None = None  # overrides of the preset
     width: int | None = None
     heads: int | None = None

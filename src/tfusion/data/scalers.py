@@ -34,24 +34,44 @@ class Scaler:
     @classmethod
     def fit(cls, x: np.ndarray, kind: str = "minmax") -> Scaler:
         """Fit per-feature statistics over all leading axes of x (..., C)."""
+        return cls.fit_chunked(
+            np.asarray(x).reshape(-1, np.shape(x)[-1] if np.ndim(x) else 0), kind
+        )
+
+    @classmethod
+    def fit_chunked(cls, x: np.ndarray, kind: str = "minmax", chunk: int = 1 << 20) -> Scaler:
+        """Fit on the rows of x (M, C) read `chunk` rows at a time (x may be a memory map).
+
+        Two passes (min / max / mean, then the variance about the mean); memory is O(chunk x C).
+        """
         if kind not in KINDS:
             raise ConfigError(f"unknown data.scaler {kind!r}; choose one of {KINDS}")
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim < 1 or x.shape[-1] == 0 or x.size == 0:
+        if x.ndim != 2 or x.shape[-1] == 0 or x.shape[0] == 0:
             raise DataError(f"cannot fit a scaler on an empty array of shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise DataError("cannot fit a scaler on NaN or infinite values; clean the data first")
-        flat = x.reshape(-1, x.shape[-1])  # (M, C)
-        lo, hi = flat.min(axis=0), flat.max(axis=0)
+        blocks = [slice(i, min(i + chunk, len(x))) for i in range(0, len(x), chunk)]
+        lo = np.full(x.shape[1], np.inf)
+        hi = np.full(x.shape[1], -np.inf)
+        for b in blocks:
+            part = np.asarray(x[b], dtype=np.float64)
+            if not np.isfinite(part).all():
+                raise DataError(
+                    "cannot fit a scaler on NaN or infinite values; clean the data first"
+                )
+            lo, hi = np.minimum(lo, part.min(axis=0)), np.maximum(hi, part.max(axis=0))
         constant = lo == hi
         if kind == "minmax":
             with np.errstate(over="ignore"):
                 offset, scale = lo, hi - lo
         elif kind == "standard":
-            # mean and std of x / m times m: no overflow in sums or squares near 1e308
+            # moments of x / m times m: no overflow in sums or squares near 1e308
             m = np.maximum(np.abs(lo), np.abs(hi))
             m = np.where(m > 0, m, 1.0)
-            offset, scale = (flat / m).mean(axis=0) * m, (flat / m).std(axis=0) * m
+            total = sum(np.asarray(x[b], dtype=np.float64).sum(axis=0) / m for b in blocks)
+            mean = total / len(x)
+            sq = sum(
+                ((np.asarray(x[b], dtype=np.float64) / m - mean) ** 2).sum(axis=0) for b in blocks
+            )
+            offset, scale = mean * m, np.sqrt(sq / len(x)) * m
         else:
             offset, scale = np.zeros_like(lo), np.ones_like(lo)
             constant = np.zeros_like(constant)

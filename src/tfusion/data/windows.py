@@ -8,6 +8,8 @@ and a row index instead. Splits return two `Windows` over the same array.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -18,10 +20,20 @@ class Windows:
     """Windows (n, L, C) by start index over a series (N, C), or rows of ready windows."""
 
     def __init__(
-        self, data: np.ndarray, length: int | None = None, starts: np.ndarray | None = None
+        self,
+        data: np.ndarray,
+        length: int | None = None,
+        starts: np.ndarray | None = None,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        """Windows of `length` over a series (N, C) or ready windows (n, L, C); all by default."""
-        data = np.asarray(data)
+        """Windows of `length` over a series (N, C) or ready windows (n, L, C); all by default.
+
+        `transform` (e.g. a scaler) is applied to each gathered batch, so a memory-mapped raw
+        series is scaled batch by batch instead of copied whole.
+        """
+        self.transform = transform
+        if not isinstance(data, np.memmap):
+            data = np.asarray(data)
         if data.ndim == 2:
             if length is None:
                 raise TypeError("Windows over a series (N, C) needs a window length")
@@ -70,6 +82,8 @@ class Windows:
     def batch(self, indices: np.ndarray) -> np.ndarray:
         """Windows number `indices` (b,) as a new float32 array (b, L, C)."""
         gathered = self._all[self.starts[np.asarray(indices, dtype=np.int64)]]  # (b, L, C)
+        if self.transform is not None:
+            gathered = self.transform(gathered)
         return np.ascontiguousarray(gathered, dtype=np.float32)
 
     def to_array(self) -> np.ndarray:
@@ -78,13 +92,18 @@ class Windows:
 
     def subset(self, indices: np.ndarray) -> Windows:
         """The windows number `indices`, over the same data."""
-        return Windows(self.data, self.length, self.starts[np.asarray(indices, dtype=np.int64)])
+        picked = self.starts[np.asarray(indices, dtype=np.int64)]
+        return Windows(self.data, self.length, picked, self.transform)
 
     def with_data(self, data: np.ndarray) -> Windows:
         """The same windows over another array of the same shape (e.g. the scaled series)."""
         if np.shape(data) != self.data.shape:
             raise ValueError(f"shape {np.shape(data)} differs from {self.data.shape}")
-        return Windows(data, self.length, self.starts)
+        return Windows(data, self.length, self.starts, self.transform)
+
+    def with_transform(self, transform: Callable[[np.ndarray], np.ndarray]) -> Windows:
+        """The same windows, each batch passed through `transform` when gathered."""
+        return Windows(self.data, self.length, self.starts, transform)
 
     def covered_values(self) -> np.ndarray:
         """Values the windows see: distinct time steps (M, C), or the windows (n, L, C)."""

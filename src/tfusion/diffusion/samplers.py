@@ -164,12 +164,27 @@ def sample_loop(
     x_init: Tensor | None = None,
     clip_x0: float | None = None,
     progress: bool = False,
+    known: tuple[Tensor, Tensor] | None = None,
+    resample: int = 1,
 ) -> Tensor:
     """Run `sampler` from pure noise (or `x_init` at t = 1) down to t = 0.
 
     `clip_x0` clamps each x0 prediction to [-clip_x0, clip_x0] (and re-derives eps from it),
     which keeps samples inside the data range the model was trained on.
+
+    `known = (mask, values)` conditions an unconditional model by replacement (inpainting):
+    after every step, entries where `mask` is True are set to `values` noised to the next time,
+    alpha * values + sigma * eps, and to `values` exactly at t = 0. For deterministic samplers
+    eps is drawn once (the ODE path of a known point); for stochastic ones it is redrawn.
+    Replacement alone biases the unknown part toward its marginal (for a 2-D Gaussian with
+    correlation 0.9, the imputed mean reaches 0.69 of the conditional mean with DDPM); with
+    `resample = r > 1` (RePaint, Lugmayr et al. 2022; DDPM only) each step is repeated r times,
+    re-noising x from t_next back to t in between, which lets the two parts agree (0.95 at r = 5).
     """
+    if resample > 1 and not sampler.stochastic:
+        raise ConfigError(f"resample > 1 needs the ddpm sampler, not {sampler.name}")
+    if resample < 1:
+        raise ConfigError(f"resample must be at least 1, got {resample}")
     with flush_denormals():
         return _loop(
             denoise,
@@ -182,6 +197,8 @@ def sample_loop(
             x_init,
             clip_x0,
             progress,
+            known,
+            resample,
         )
 
 
@@ -196,22 +213,57 @@ def _loop(
     x_init: Tensor | None,
     clip_x0: float | None,
     progress: bool,
+    known: tuple[Tensor, Tensor] | None,
+    resample: int = 1,
 ) -> Tensor:
     x = _randn(shape, generator) if x_init is None else x_init.clone()
     grid = schedule.timesteps(steps).tolist()
+    project = _replacement(known, x, schedule, sampler, generator)
+    x = project(x, grid[0])
     history: History = None
     pairs = list(itertools.pairwise(grid))
     for t, t_next in progress_bar(pairs, progress, desc=f"sampling ({sampler.name})"):
         alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
         t_batch = torch.full((shape[0],), t, dtype=torch.float32, device=x.device)
-        pred = denoise(x, t_batch).float()
-        x0, eps = to_x0_eps(pred, x, alpha, sigma, prediction)
-        if clip_x0 is not None:
-            x0 = x0.clamp(-clip_x0, clip_x0)
-            eps = (x - alpha * x0) / sigma
-        noise = None
-        if sampler.stochastic and t_next > 0:
-            # Drawn where the generator lives (CPU by default), then moved next to x.
-            noise = _randn(shape, generator).to(x.device)
-        x, history = sampler.step(x, t, t_next, x0, eps, schedule, history, noise)
+        for r in range(resample if t_next > 0 else 1):
+            if r > 0:  # RePaint: back from t_next to t, q(x_t | x_t_next)
+                ratio = float(schedule.alpha_bar_at(t) / schedule.alpha_bar_at(t_next))
+                noise = _randn(shape, generator).to(x.device)
+                x = ratio**0.5 * x + (1.0 - ratio) ** 0.5 * noise
+            pred = denoise(x, t_batch).float()
+            x0, eps = to_x0_eps(pred, x, alpha, sigma, prediction)
+            if clip_x0 is not None:
+                x0 = x0.clamp(-clip_x0, clip_x0)
+                eps = (x - alpha * x0) / sigma
+            noise = None
+            if sampler.stochastic and t_next > 0:
+                # Drawn where the generator lives (CPU by default), then moved next to x.
+                noise = _randn(shape, generator).to(x.device)
+            x, history = sampler.step(x, t, t_next, x0, eps, schedule, history, noise)
+            x = project(x, t_next)
     return x
+
+
+def _replacement(
+    known: tuple[Tensor, Tensor] | None,
+    x: Tensor,
+    schedule: Schedule,
+    sampler: DDPM | DDIM | DPMSolverPP,
+    generator: torch.Generator | None,
+) -> Callable[[Tensor, float], Tensor]:
+    """x -> x with the known entries set to their noised values at time t (see sample_loop)."""
+    if known is None:
+        return lambda x, t: x
+    mask, values = known
+    mask = mask.to(x.device).expand_as(x)
+    values = torch.nan_to_num(values.to(x.device, x.dtype)).expand_as(x)
+    fixed = x.clone() if x.dtype.is_floating_point else None  # the ODE start noise
+
+    def project(x: Tensor, t: float) -> Tensor:
+        if t <= 0:
+            return torch.where(mask, values, x)
+        alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+        eps = _randn(x.shape, generator).to(x.device) if sampler.stochastic else fixed
+        return torch.where(mask, alpha * values + sigma * eps, x)
+
+    return project

@@ -103,7 +103,7 @@ def train_scorer(
     epochs: int = 8,
     batch: int = 128,
     seed: int = 0,
-    min_steps: int = 600,
+    min_steps: int = 1500,
 ) -> ImageScorer:
     """Train the classifier on real images (Adam 2e-3, cosine decay, light random shifts) for
     `epochs` passes, more on small sets so that it takes at least `min_steps` steps."""

@@ -42,6 +42,7 @@ DIT_PRESETS: dict[str, dict[str, int]] = {
 DIT_PRESETS["DiT-T/2"] = {"depth": 6, "width": 192, "heads": 3, "patch": 2}
 DIT_PRESETS["DiT-T/4"] = {"depth": 6, "width": 192, "heads": 3, "patch": 4}
 DIT_PRESETS["DiT-Mini/2"] = {"depth": 4, "width": 96, "heads": 3, "patch": 2}
+DIT_PRESETS["DiT-XS/7"] = {"depth": 4, "width": 128, "heads": 4, "patch": 7}  # 28 x 28 -> 16 tokens
 
 
 @dataclass(frozen=True)
