@@ -76,6 +76,53 @@ def _sample_images(a: argparse.Namespace) -> None:
     print(f"wrote {len(x)} images of shape {x.shape[1:]} (C, H, W) to {target}")
 
 
+def _conditional_input(a: argparse.Namespace):
+    from tfusion.data import load_table
+    from tfusion.sampling.timeseries import TimeSeriesRun
+
+    if not str(a.out).lower().endswith(".csv"):
+        raise TfusionError(f"--out must end in .csv, got {a.out!r}")
+    if not Path(a.out).parent.is_dir():
+        raise TfusionError(f"folder {Path(a.out).parent} does not exist; create it first")
+    run = TimeSeriesRun.load(a.run)
+    table = load_table(a.input, run.columns, missing="keep")
+    return run, table
+
+
+def _write_csv(path: str, header: list[str], rows) -> None:
+    import numpy as np
+
+    from tfusion.io import atomic_path
+
+    with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
+        f.write(",".join(header) + "\n")
+        np.savetxt(f, rows, delimiter=",", fmt="%.7g")
+
+
+def _impute(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from tfusion.sampling.conditional import impute_series
+
+    run, table = _conditional_input(a)
+    gaps = int(np.isnan(table.values).sum())
+    filled = impute_series(run, table.values, samples=a.samples, seed=a.seed)
+    _write_csv(a.out, list(run.columns), filled)
+    print(f"filled {gaps} missing values in {len(filled)} rows; wrote {a.out}")
+
+
+def _forecast(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from tfusion.sampling.conditional import forecast
+
+    run, table = _conditional_input(a)
+    future = forecast(run, table.values, a.horizon, samples=a.samples, seed=a.seed)
+    steps = np.arange(1, len(future) + 1)[:, None]
+    _write_csv(a.out, ["step", *run.columns], np.hstack([steps, future]))
+    print(f"forecast {len(future)} steps after {len(table.values)} rows; wrote {a.out}")
+
+
 def _evaluate(a: argparse.Namespace) -> None:
     from tfusion.config import family_of
 
@@ -186,6 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quick", action="store_true", help="10%% of the training budgets (a look)")
     e.add_argument("--no-baselines", action="store_true", help="skip noise/shuffled baselines")
     e.set_defaults(fn=_evaluate)
+
+    for verb, text in (
+        ("impute", "fill the missing values (blank/NaN) of a series with a trained run"),
+        ("forecast", "extend a series by --horizon steps with a trained run"),
+    ):
+        c = sub.add_parser(verb, help=text)
+        c.add_argument("run", help="a time-series run folder")
+        c.add_argument("--input", required=True, help="the series (.csv, .parquet, .npy, ...)")
+        c.add_argument("--out", required=True, help="output .csv")
+        c.add_argument("--samples", type=int, default=5, help="draws averaged per value")
+        c.add_argument("--seed", type=int, default=0)
+        if verb == "forecast":
+            c.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+        c.set_defaults(fn=_impute if verb == "impute" else _forecast)
 
     d = sub.add_parser("demo", help="train on built-in real data, sample, write a report")
     d.add_argument(

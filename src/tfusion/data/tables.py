@@ -38,7 +38,7 @@ from tfusion.data.builtin import BUILTIN, goog_frame
 from tfusion.data.readers import RawTable, from_frame, read_raw, resolve_path
 from tfusion.errors import ConfigError, DataError
 
-MISSING_POLICIES = ("drop", "interpolate", "error")
+MISSING_POLICIES = ("drop", "interpolate", "error", "keep")  # keep: NaN stays (to impute)
 MISSING_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none"})
 NUMERIC_SHARE = 0.9  # a column is numeric when >= 90% of its non-missing cells are numbers
 _MAX_NAMES = 30  # columns listed in an "unknown column" message
@@ -208,6 +208,9 @@ def _apply_policy(
     if not nan.any():
         return x, rows
     count = int(nan.sum())
+    if missing == "keep":
+        notices.append(f"kept {count} missing values as NaN")
+        return x, rows
     if missing == "error":
         i, j = np.argwhere(nan)[0]
         raise DataError(
