@@ -158,8 +158,14 @@ class DiTModelConfig:
     width: int | None = None
     heads: int | None = None
     patch: int | None = None
-    learn_sigma: bool = False  # 2x output channels (the released models' variance head)
+    learn_sigma: bool = False  # 2x output channels (the released models' variance head; only
+    # the mean half is trained and sampled here, the variance half loads released weights)
     class_dropout: float = 0.1  # labels replaced by the null label in training (for guidance)
+    latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
+    # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
+    latent_channels: int = 4  # latent: train
+    latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
+    latent_steps: int = 1500  # latent: train; autoencoder training steps
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from tfusion.config import DiTRunConfig
 from tfusion.diffusion import Schedule, make_sampler, sample_loop
 from tfusion.errors import CheckpointError, ConfigError
 from tfusion.io import atomic_path
+from tfusion.models.autoencoder import DiffusersVAE, load_autoencoder
 from tfusion.models.dit import DiT
 from tfusion.training.checkpoint import load_weights, recover
 from tfusion.training.dit import dit_shape, saved_dit_config
@@ -27,6 +28,7 @@ class DiTRun:
     model: DiT
     schedule: Schedule
     classes: tuple[str, ...]
+    coder: torch.nn.Module | None = None  # latent runs: latents <-> images
 
     @classmethod
     def load(cls, run: str | Path, ema: bool = True) -> DiTRun:
@@ -42,7 +44,8 @@ class DiTRun:
         try:
             state = json.loads(state_path.read_text())
             classes = tuple(state["classes"])
-            size, channels = int(state["image_size"]), int(state["channels"])
+            size = int(state.get("model_size", state["image_size"]))
+            channels = int(state.get("model_channels", state["channels"]))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(
                 f"{state_path} is missing or corrupt ({type(e).__name__}); cannot sample this run"
@@ -51,7 +54,12 @@ class DiTRun:
         load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
         model.eval()
         schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
-        return cls(path, cfg, model, schedule, classes)
+        coder = None
+        if cfg.model.latent == "train":
+            coder = load_autoencoder(path)
+        elif cfg.model.latent != "none":
+            coder = DiffusersVAE(cfg.model.latent)
+        return cls(path, cfg, model, schedule, classes, coder)
 
     def generate(
         self,
@@ -65,7 +73,7 @@ class DiTRun:
         bf16: bool = False,
         progress: bool = False,
     ) -> np.ndarray:
-        """One image per label: (n, C, H, W) float32 in [-1, 1]."""
+        """One image per label: (n, C, H, W) float32 in [-1, 1] (latent runs: decoded)."""
         sc = self.cfg.sample
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1 or len(labels) < 1:
@@ -102,9 +110,12 @@ class DiTRun:
                 smp,
                 steps,
                 gen,
-                clip_x0=sc.clip,
+                clip_x0=sc.clip if self.coder is None else None,  # latents are not in [-1, 1]
                 progress=progress,
             )
+            if self.coder is not None:
+                with torch.no_grad():
+                    x = self.coder.decode(x.float())
             out.append(x.float().clamp(-1, 1).numpy())
         return np.concatenate(out)
 

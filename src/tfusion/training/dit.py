@@ -20,6 +20,12 @@ from tfusion.data.images import ImageSet, load_images
 from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
+from tfusion.models.autoencoder import (
+    DiffusersVAE,
+    load_autoencoder,
+    save_autoencoder,
+    train_autoencoder,
+)
 from tfusion.models.dit import DiT, DiTShape
 from tfusion.training.distributed import SINGLE, World, current_world
 from tfusion.training.loop import FitResult, fit
@@ -105,7 +111,12 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
                     f"keeps its {section} settings (start a new run to change them)"
                 )
     train, _ = image_split(cfg)
-    shape = dit_shape(cfg.model, train.size, train.channels, len(train.classes))
+    coder = latent_coder(cfg, run, train, resume, world)
+    pixels = train.images
+    if coder is not None:
+        pixels = encode_images(coder, pixels)
+    size, channels = pixels.shape[2], pixels.shape[1]
+    shape = dit_shape(cfg.model, size, channels, len(train.classes))
     torch.manual_seed(cfg.train.seed)
     model = DiT(shape)
     d = cfg.diffusion
@@ -115,12 +126,14 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         "classes": list(train.classes),
         "image_size": train.size,
         "channels": train.channels,
+        "model_size": int(size),
+        "model_channels": int(channels),
         "train_images": len(train),
     }
     if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
-    images = torch.from_numpy(train.images)
+    images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
     labels = torch.from_numpy(train.labels)
     bs = cfg.train.batch_size
 
@@ -135,6 +148,32 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     if world.is_main:
         plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
     return result
+
+
+def latent_coder(
+    cfg: DiTRunConfig, run: Path, train: ImageSet, resume: bool, world: World
+) -> nn.Module | None:
+    """The image <-> latent map of a run: None (pixels), trained here, or a diffusers VAE."""
+    kind = cfg.model.latent
+    if kind == "none":
+        return None
+    if kind != "train":
+        return DiffusersVAE(kind)
+    m = cfg.model
+    if world.is_main and not (resume and (run / "autoencoder.json").exists()):
+        ae = train_autoencoder(
+            train.images, m.latent_channels, m.latent_factor, m.latent_steps, seed=cfg.train.seed
+        )
+        save_autoencoder(ae, run)
+    world.barrier()
+    return load_autoencoder(run)
+
+
+@torch.no_grad()
+def encode_images(coder: nn.Module, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Images (N, C, H, W) -> latents (N, C_lat, h, w), `batch` at a time."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return torch.cat([coder.encode(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
 def saved_dit_config(run: str | Path) -> DiTRunConfig:
