@@ -1,0 +1,173 @@
+"""Transfusion (Zhou et al. 2024): ONE transformer over text tokens and image patches.
+
+A sequence mixes text tokens and images; every image is written BOI, its patches in raster order,
+EOI. Text is embedded by a token table, each noisy image patch (p x p x C values) by a linear map
+plus the embedding of its image's diffusion time. Llama blocks (RMSNorm, SwiGLU, RoPE) process the
+whole sequence with attention that is causal everywhere except inside an image, where all patches
+of the same image see each other. An LM head reads the next token at text positions; a linear
+head reads the noise prediction at patch positions.
+
+RoPE positions: every element of the flattened sequence (tokens, BOI, each patch, EOI) gets the
+next integer, so an image of n patches takes n consecutive positions in raster order, as in the
+paper's 1-D layout; the relative offset between two patches therefore encodes their raster
+distance, and text after an image is n + 2 positions further on.
+
+Dimension letters: B batch, T sequence, P patch values (p * p * C), V vocabulary, D width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tfusion.nn.embeddings import TimestepEmbedder
+from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
+
+
+@dataclass(frozen=True)
+class MultimodalShape:
+    vocab: int  # text vocabulary including the special tokens
+    patch_dim: int  # p * p * C values per image patch
+    width: int = 256
+    depth: int = 4
+    heads: int = 4
+    hidden: int = 683  # SwiGLU width (about 8/3 x width)
+
+
+@dataclass
+class Packed:
+    """A padded batch of mixed sequences.
+
+    tokens (B, T) int64: text ids (anything at patch positions); patches (B, T, P) float32: clean
+    patch values at patch positions (0 elsewhere); image (B, T) int64: the image number within
+    its sequence at patch positions, -1 at text and padding; valid (B, T) bool: False at padding.
+    """
+
+    tokens: Tensor
+    patches: Tensor
+    image: Tensor
+    valid: Tensor
+
+    @property
+    def positions(self) -> Tensor:
+        """RoPE positions (B, T): 0, 1, 2, ... over every element, padding included."""
+        b, t = self.tokens.shape
+        return torch.arange(t, device=self.tokens.device).expand(b, t)
+
+
+def attention_mask(image: Tensor, valid: Tensor) -> Tensor:
+    """(B, 1, T, T) boolean, True = query i may attend to key j.
+
+    Causal (j <= i), plus every pair of patches of the same image (bidirectional inside an
+    image), never to padding keys; a padding query attends to itself only (no empty rows).
+    """
+    t = image.shape[1]
+    idx = torch.arange(t, device=image.device)
+    causal = idx[None, :, None] >= idx[None, None, :]  # (1, T, T)
+    same = (image[:, :, None] == image[:, None, :]) & (image[:, :, None] >= 0)  # (B, T, T)
+    allowed = (causal | same) & valid[:, None, :] & valid[:, :, None]
+    allowed = allowed | torch.eye(t, dtype=torch.bool, device=image.device)[None]
+    return allowed[:, None]
+
+
+class MultimodalTransformer(nn.Module):
+    """forward(tokens, x_t patches, image ids, per-position time, mask) -> (logits, patch preds)."""
+
+    def __init__(self, shape: MultimodalShape) -> None:
+        super().__init__()
+        self.shape = shape
+        d = shape.width
+        self.tok_embeddings = nn.Embedding(shape.vocab, d)
+        self.patch_in = nn.Linear(shape.patch_dim, d)
+        self.t_embedder = TimestepEmbedder(d)
+        self.layers = nn.ModuleList(
+            LlamaBlock(d, shape.heads, shape.hidden, layer=i) for i in range(shape.depth)
+        )
+        self.norm = RMSNorm(d)
+        self.lm_head = nn.Linear(d, shape.vocab, bias=False)
+        self.patch_out = nn.Linear(d, shape.patch_dim)
+        nn.init.normal_(self.tok_embeddings.weight, std=0.02)
+        nn.init.zeros_(self.patch_out.weight)
+        nn.init.zeros_(self.patch_out.bias)
+
+    def embed(self, tokens: Tensor, patches: Tensor, image: Tensor, t: Tensor) -> Tensor:
+        """Inputs (B, T, D): token embeddings at text, patch map + time embedding at patches."""
+        is_patch = (image >= 0)[..., None]
+        text = self.tok_embeddings(tokens.clamp(min=0))
+        b, n = image.shape
+        time = self.t_embedder(t.reshape(-1)).view(b, n, -1)
+        pix = self.patch_in(patches) + time
+        return torch.where(is_patch, pix, text)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        patches: Tensor,
+        image: Tensor,
+        t: Tensor,
+        mask: Tensor,
+        positions: Tensor,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """tokens (B, T), patches (B, T, P) noisy, image (B, T), t (B, T) time of each position
+        (ignored at text), mask (B, 1, T, T_keys), positions (B, T) -> logits (B, T, V) and
+        patch predictions (B, T, P)."""
+        h = self.embed(tokens, patches, image, t)
+        rope = rope_tables(positions, self.shape.width // self.shape.heads)
+        for layer in self.layers:
+            h = layer(h, rope, mask, cache)
+        h = self.norm(h)
+        return self.lm_head(h), self.patch_out(h)
+
+
+def transfusion_loss(
+    model: MultimodalTransformer,
+    batch: Packed,
+    schedule: object,
+    generator: torch.Generator | None = None,
+    diffusion_weight: float = 5.0,
+) -> tuple[Tensor, dict[str, float]]:
+    """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
+
+    LM: the prediction at position i is scored against token i + 1 when both i and i + 1 are
+    text (so nothing is asked at a BOI input, whose next element is a patch, nor at the last
+    patch). Diffusion: every image draws its own time and noise (noise per pixel is noise per
+    patch value, patchifying only reorders); the loss is the mean squared error of the noise
+    prediction over each image's values, averaged over images.
+    """
+    tokens, x0, image, valid = batch.tokens, batch.patches, batch.image, batch.valid
+    b, n, _ = x0.shape
+    n_images = int(image.max().item()) + 1 if (image >= 0).any() else 0
+    # one time per (sequence, image), spread to its patch positions
+    t_img = schedule.sample_t(b * max(n_images, 1), generator).view(b, max(n_images, 1))
+    t = torch.where(image >= 0, t_img.gather(1, image.clamp(min=0)), torch.zeros(b, n))
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    eps = torch.randn(x0.shape, generator=generator)
+    is_patch = (image >= 0)[..., None]
+    x_t = torch.where(is_patch, alpha[..., None] * x0 + sigma[..., None] * eps, x0)
+    logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), batch.positions)
+
+    text = (image < 0) & valid
+    scored = text[:, :-1] & text[:, 1:]
+    lm = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored]) if scored.any() else None
+    per_value = (pred - eps).pow(2).mean(-1)  # (B, T)
+    diff_terms = []
+    for i in range(n_images):
+        sel = (image == i) & valid
+        rows = sel.any(dim=1)
+        if rows.any():
+            counts = sel.sum(1).clamp(min=1)
+            diff_terms.append(((per_value * sel).sum(1) / counts)[rows])
+    diff = torch.cat(diff_terms).mean() if diff_terms else None
+    zero = logits.sum() * 0.0  # keeps the graph when a batch has no text or no image
+    total = (lm if lm is not None else zero) + diffusion_weight * (
+        diff if diff is not None else zero
+    )
+    parts = {
+        "lm": float(lm.detach()) if lm is not None else float("nan"),
+        "diffusion": float(diff.detach()) if diff is not None else float("nan"),
+    }
+    return total, parts
