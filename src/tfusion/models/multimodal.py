@@ -53,9 +53,9 @@ class Packed:
 
     @property
     def positions(self) -> Tensor:
-        """RoPE positions (B, T): 0, 1, 2, ... over every element, padding included."""
-        b, t = self.tokens.shape
-        return torch.arange(t, device=self.tokens.device).expand(b, t)
+        """RoPE positions (B, T): 0, 1, 2, ... over the valid elements of each row, so a
+        left-padded row has the positions of the same sequence alone."""
+        return (self.valid.long().cumsum(1) - 1).clamp(min=0)
 
 
 def attention_mask(image: Tensor, valid: Tensor) -> Tensor:

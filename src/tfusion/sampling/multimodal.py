@@ -1,0 +1,285 @@
+"""Decoding with a Transfusion model: text with a key/value cache, images by diffusion in place.
+
+Text is sampled token by token (greedy, temperature, top-k, top-p). When BOI is emitted (or
+forced), n noise patches are appended and denoised with any core sampler: at every step the
+patches attend to the cached prefix and to each other, and their keys are dropped from the cache
+again afterwards, so the prefix is computed once. Classifier-free guidance runs the conditional
+prefix and the unconditional one (the caption dropped: BOS BOI) as one batch of 2B rows. The
+clean image is then fed once more (time 0) and kept in the cache, EOI follows and text goes on.
+
+Every path has an uncached twin (`use_cache=False`) that recomputes the whole sequence at each
+step; tests check the two agree.
+Shapes: B batch, T prefix length, n patches per image, P values per patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tfusion.data.sequences import layout, pack, patchify, unpatchify
+from tfusion.data.text import ByteTokenizer
+from tfusion.diffusion import Schedule, make_sampler, sample_loop
+from tfusion.models.multimodal import MultimodalTransformer, Packed, attention_mask
+from tfusion.nn.llama import KVCache
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    channels: int
+    size: int
+    patch: int
+
+    @property
+    def patches(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    @property
+    def patch_dim(self) -> int:
+        return self.patch * self.patch * self.channels
+
+
+class MultimodalGenerator:
+    """Text and image generation with one trained MultimodalTransformer (eval mode)."""
+
+    def __init__(
+        self,
+        model: MultimodalTransformer,
+        spec: ImageSpec,
+        schedule: Schedule,
+        prediction: str = "eps",
+        tokenizer: ByteTokenizer | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.spec, self.schedule, self.prediction = spec, schedule, prediction
+        self.tok = tokenizer or ByteTokenizer()
+
+    # ------------------------------------------------------------------ low level
+
+    def _prefill(self, batch: Packed) -> tuple[KVCache, Tensor]:
+        """Run a prefix through the model into a fresh cache; logits of the last position."""
+        cache = KVCache(len(self.model.layers))
+        t = torch.zeros(batch.image.shape)
+        mask = attention_mask(batch.image, batch.valid)
+        logits, _ = self.model(
+            batch.tokens, batch.patches, batch.image, t, mask, batch.positions, cache
+        )
+        return cache, logits[:, -1]
+
+    def _extend(
+        self,
+        cache: KVCache,
+        valid: Tensor,
+        tokens: Tensor,
+        patches: Tensor,
+        is_image: bool,
+        t: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Append k positions (tokens (B, k) or patches (B, k, P)) to a cached prefix whose
+        validity is `valid` (B, T); returns logits, patch predictions and the new validity."""
+        b, k = tokens.shape
+        new_valid = torch.cat([valid, torch.ones(b, k, dtype=torch.bool)], dim=1)
+        start = valid.sum(1, keepdim=True)
+        positions = start + torch.arange(k)[None]
+        # new queries see every valid cached key, and (image) all new keys or (text) causal ones
+        old = valid[:, None, None, :].expand(b, 1, k, valid.shape[1])
+        if is_image:
+            new = torch.ones(b, 1, k, k, dtype=torch.bool)
+        else:
+            new = torch.tril(torch.ones(k, k, dtype=torch.bool))[None, None].expand(b, 1, k, k)
+        mask = torch.cat([old, new], dim=-1)
+        image = torch.zeros(b, k, dtype=torch.long) if is_image else torch.full((b, k), -1)
+        logits, pred = self.model(tokens, patches, image, t, mask, positions, cache)
+        return logits, pred, new_valid
+
+    def _pack(self, sequences: list[list], left: bool = True) -> Packed:
+        return pack(sequences, self.spec.patch_dim, self.tok.PAD, left=left)
+
+    # ------------------------------------------------------------------ images
+
+    def _draw_image(
+        self,
+        prefixes: list[list],
+        guidance: float,
+        sampler: str,
+        steps: int,
+        noise: Tensor,
+        use_cache: bool,
+    ) -> Tensor:
+        """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI)."""
+        b, n, p = noise.shape
+        rows = list(prefixes)
+        guided = guidance != 1.0
+        if guided:
+            rows += [[[self.tok.BOS, self.tok.BOI]]] * b  # caption dropped: the unconditional
+        prefix = self._pack(rows)
+        if use_cache:
+            cache, _ = self._prefill(prefix)
+            length = cache.length
+
+        def denoise(x: Tensor, t: Tensor) -> Tensor:
+            xx = torch.cat([x, x]) if guided else x
+            tt = t[:, None].expand(b, n)
+            tt = torch.cat([tt, tt]) if guided else tt
+            if use_cache:
+                dummy = torch.zeros(xx.shape[0], n, dtype=torch.long)
+                _, pred, _ = self._extend(cache, prefix.valid, dummy, xx, True, tt)
+                cache.truncate(length)
+            else:
+                pred = self._full_pass(prefix, xx, tt)
+            if not guided:
+                return pred
+            c, u = pred.chunk(2)
+            return u + guidance * (c - u)
+
+        return sample_loop(
+            denoise,
+            (b, n, p),
+            self.schedule,
+            self.prediction,
+            make_sampler(sampler),
+            steps,
+            x_init=noise,
+            clip_x0=1.0,
+        )
+
+    def _full_pass(self, prefix: Packed, x: Tensor, t: Tensor) -> Tensor:
+        """No cache: the whole prefix plus the noisy patches, predictions at the patches."""
+        b, n, _ = x.shape
+        first_free = int(prefix.image.max().item()) + 1 if (prefix.image >= 0).any() else 0
+        batch = Packed(
+            torch.cat([prefix.tokens, torch.zeros(b, n, dtype=torch.long)], 1),
+            torch.cat([prefix.patches, x], 1),
+            torch.cat([prefix.image, torch.full((b, n), first_free)], 1),
+            torch.cat([prefix.valid, torch.ones(b, n, dtype=torch.bool)], 1),
+        )
+        times = torch.cat([torch.zeros(prefix.image.shape), t], 1)
+        mask = attention_mask(batch.image, batch.valid)
+        _, pred = self.model(batch.tokens, batch.patches, batch.image, times, mask, batch.positions)
+        return pred[:, -n:]
+
+    @torch.no_grad()
+    def text_to_image(
+        self,
+        captions: list[str],
+        guidance: float = 5.0,
+        sampler: str = "ddpm",
+        steps: int = 250,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> np.ndarray:
+        """One image per caption (B, C, H, W) in [-1, 1]; sample i starts from the noise of
+        Generator(seed + i), so a batch equals its captions drawn one by one."""
+        s = self.spec
+        noise = torch.stack(
+            [
+                torch.randn(
+                    s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + i)
+                )
+                for i in range(len(captions))
+            ]
+        )
+        prefixes = [[[self.tok.BOS], self.tok.encode(c), [self.tok.BOI]] for c in captions]
+        patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache)
+        return unpatchify(patches.clamp(-1, 1).numpy(), s.channels, s.size, s.size, s.patch)
+
+    # ------------------------------------------------------------------ text
+
+    @torch.no_grad()
+    def caption(
+        self,
+        images: np.ndarray,
+        max_tokens: int = 48,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> list[str]:
+        """A caption per image (B, C, H, W): the text after BOS BOI image EOI, until EOS."""
+        patches = patchify(np.asarray(images, dtype=np.float32), self.spec.patch)
+        prefixes = [[[self.tok.BOS, self.tok.BOI], p, [self.tok.EOI]] for p in patches]
+        ids = self._decode(prefixes, max_tokens, temperature, top_k, top_p, seed, use_cache)
+        return [self.tok.decode(row) for row in ids]
+
+    def _decode(
+        self,
+        prefixes: list[list],
+        max_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        seed: int,
+        use_cache: bool,
+    ) -> list[list[int]]:
+        batch = self._pack(prefixes)
+        gen = torch.Generator().manual_seed(seed)
+        b = len(prefixes)
+        out: list[list[int]] = [[] for _ in range(b)]
+        done = torch.zeros(b, dtype=torch.bool)
+        seq = batch
+        if use_cache:
+            cache, last = self._prefill(batch)
+        for _ in range(max_tokens):
+            if not use_cache:
+                times = torch.zeros(seq.image.shape)
+                mask = attention_mask(seq.image, seq.valid)
+                logits, _ = self.model(
+                    seq.tokens, seq.patches, seq.image, times, mask, seq.positions
+                )
+                last = logits[:, -1]
+            nxt = sample_token(last, temperature, top_k, top_p, gen)
+            nxt = torch.where(done, torch.full_like(nxt, self.tok.PAD), nxt)
+            for i in range(b):
+                if not done[i]:
+                    out[i].append(int(nxt[i]))
+            done |= nxt == self.tok.EOS
+            if done.all():
+                break
+            zeros = torch.zeros(b, 1, self.spec.patch_dim)
+            if use_cache:
+                logits, _, valid = self._extend(
+                    cache, seq.valid, nxt[:, None], zeros, False, torch.zeros(b, 1)
+                )
+                last = logits[:, -1]
+            else:
+                valid = torch.cat([seq.valid, torch.ones(b, 1, dtype=torch.bool)], 1)
+            seq = Packed(
+                torch.cat([seq.tokens, nxt[:, None]], 1),
+                torch.cat([seq.patches, zeros], 1),
+                torch.cat([seq.image, torch.full((b, 1), -1)], 1),
+                valid,
+            )
+        return [[t for t in row if t not in (self.tok.EOS, self.tok.PAD)] for row in out]
+
+
+def sample_token(
+    logits: Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+) -> Tensor:
+    """Next token per row: argmax at temperature 0, else a draw from the tempered, top-k and
+    top-p (nucleus) truncated distribution."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    z = logits.float() / temperature
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = z.topk(top_k, dim=-1).values[:, -1:]
+        z = z.masked_fill(z < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_z, order = z.sort(dim=-1, descending=True)
+        probs = sorted_z.softmax(-1)
+        # keep the smallest prefix whose mass reaches top_p (always the first token)
+        drop = probs.cumsum(-1) - probs >= top_p
+        sorted_z = sorted_z.masked_fill(drop, float("-inf"))
+        z = torch.full_like(z, float("-inf")).scatter(-1, order, sorted_z)
+    probs = z.softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+__all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
