@@ -202,6 +202,74 @@ class DiTRunConfig:
     sample: ImageSampleConfig = field(default_factory=ImageSampleConfig)
 
 
+@dataclass(frozen=True)
+class MultimodalDataConfig:
+    """Captioned images for Transfusion: the generated `shapes` set or captioned `mnist`."""
+
+    source: str = "shapes"  # shapes | mnist
+    size: int = 16  # shapes: image side 16-32 (mnist is padded to 32 or kept at 28)
+    samples: int = 20000  # shapes: images to generate
+    test_fraction: float = 0.1
+    seed: int = 0
+    caption_dropout: float = 0.1  # text->image sequences whose caption is dropped (for CFG)
+    image_first: float = 0.5  # share of sequences laid out image -> caption (captioning)
+
+
+@dataclass(frozen=True)
+class MultimodalModelConfig:
+    """One Llama-style transformer over text tokens and image patches."""
+
+    width: int = 256
+    depth: int = 4
+    heads: int = 4
+    hidden: int | None = None  # SwiGLU width; None: 8/3 x width rounded to a multiple of 8
+    patch: int = 4
+    diffusion_weight: float = 5.0  # lambda: total loss = LM + lambda x diffusion
+
+
+@dataclass(frozen=True)
+class MultimodalSampleConfig:
+    sampler: str = "ddpm"
+    steps: int = 250  # trained on T = 1000
+    guidance: float = 5.0
+    temperature: float = 0.0  # 0: greedy text
+    top_k: int | None = None
+    top_p: float | None = None
+    max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        _check_sampling("sample", self.sampler, self.steps, 1, None)
+        _check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
+
+
+@dataclass(frozen=True)
+class MultimodalRunConfig:
+    """A Transfusion run; `family: multimodal` in YAML picks it. Optimiser defaults are the
+    paper's (seed 002): AdamW (0.9, 0.95), lr 3e-4, 4000 warmup steps, cosine to 1.5e-5,
+    weight decay 0.1, clip 1.0."""
+
+    family: str = "multimodal"
+    data: MultimodalDataConfig = field(default_factory=MultimodalDataConfig)
+    model: MultimodalModelConfig = field(default_factory=MultimodalModelConfig)
+    diffusion: DiffusionConfig = field(
+        default_factory=lambda: DiffusionConfig(schedule="cosine", prediction="eps")
+    )
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=250000,
+            batch_size=64,
+            lr=3e-4,
+            warmup=4000,
+            min_lr_ratio=0.05,
+            weight_decay=0.1,
+            betas=(0.9, 0.95),
+            grad_clip=1.0,
+            ema_decay=0.999,
+        )
+    )
+    sample: MultimodalSampleConfig = field(default_factory=MultimodalSampleConfig)
+
+
 # --------------------------------------------------------------------------- conversion
 
 
@@ -384,7 +452,7 @@ def family_of(path: str | Path | None) -> str:
     return str(family)
 
 
-FAMILIES = ("timeseries", "dit")
+FAMILIES = ("timeseries", "dit", "multimodal")
 
 
 def dump_yaml(cfg: Any) -> str:

@@ -14,6 +14,20 @@ def _train(a: argparse.Namespace) -> None:
     from tfusion.config import DiTRunConfig, apply_overrides, family_of, load_config
 
     family = family_of(a.out if a.resume else a.config)
+    if family == "multimodal":
+        from tfusion.config import MultimodalRunConfig
+        from tfusion.training.multimodal import saved_multimodal_config, train_multimodal
+
+        if a.resume:
+            cfg = apply_overrides(saved_multimodal_config(a.out), a.overrides)
+        else:
+            cfg = load_config(a.config, a.overrides, cls=MultimodalRunConfig)
+        result = train_multimodal(cfg, a.out, resume=a.resume)
+        print(
+            f"trained {result.steps} steps in {result.seconds:.0f} s, final loss "
+            f"{result.final_loss:.4f}; run folder: {result.run}"
+        )
+        return
     if family == "dit":
         from tfusion.training.dit import saved_dit_config, train_dit
 
@@ -126,6 +140,19 @@ def _forecast(a: argparse.Namespace) -> None:
 def _evaluate(a: argparse.Namespace) -> None:
     from tfusion.config import family_of
 
+    if a.run is not None and family_of(a.run) == "multimodal":
+        from tfusion.metrics.multimodal_report import evaluate_multimodal
+
+        target = a.out or Path(a.run) / "evaluation"
+        r = evaluate_multimodal(
+            a.run, target, n=min(a.n, 200), sampler=a.sampler, steps=a.steps, seed=a.seed
+        )
+        for row in r["prompt_adherence"]:
+            print(f"guidance {row['guidance']:g}: prompt adherence {row['all']:.2f}")
+        print(
+            f"captioning exact {r['captioning']['exact']:.2f}; report: {Path(target) / 'report.md'}"
+        )
+        return
     if a.run is not None and family_of(a.run) == "dit":
         from tfusion.metrics.image_report import evaluate_dit
 
@@ -171,6 +198,12 @@ def _evaluate(a: argparse.Namespace) -> None:
 
 
 def _demo(a: argparse.Namespace) -> None:
+    if a.kind == "multimodal":
+        from tfusion.demo import run_multimodal_demo
+
+        path = run_multimodal_demo(a.out or "demo_multimodal_report", steps=a.steps)
+        print(f"demo report: {path}")
+        return
     if a.kind == "dit":
         from tfusion.demo import run_dit_demo
 

@@ -14,7 +14,9 @@ Shapes: B batch, T prefix length, n patches per image, P values per patch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -189,6 +191,34 @@ class MultimodalGenerator:
     # ------------------------------------------------------------------ text
 
     @torch.no_grad()
+    def caption_perplexity(self, images: np.ndarray, captions: list[str]) -> float:
+        """exp(mean cross-entropy) of the caption tokens and EOS after BOS BOI image EOI."""
+        patches = patchify(np.asarray(images, dtype=np.float32), self.spec.patch)
+        seqs = [
+            layout([p, self.tok.encode(c)], self.tok)
+            for p, c in zip(patches, captions, strict=True)
+        ]
+        batch = self._pack(seqs, left=False)
+        mask = attention_mask(batch.image, batch.valid)
+        logits, _ = self.model(
+            batch.tokens,
+            batch.patches,
+            batch.image,
+            torch.zeros(batch.image.shape),
+            mask,
+            batch.positions,
+        )
+        total, count = 0.0, 0
+        for i, c in enumerate(captions):
+            n = len(self.tok.encode(c)) + 1  # caption bytes and EOS
+            end = int(batch.valid[i].sum())
+            targets = batch.tokens[i, end - n : end]
+            pred = logits[i, end - n - 1 : end - 1]
+            total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
+            count += n
+        return float(np.exp(total / count))
+
+    @torch.no_grad()
     def caption(
         self,
         images: np.ndarray,
@@ -283,3 +313,27 @@ def sample_token(
 
 
 __all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
+
+
+def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
+    """A generator for a trained multimodal run folder (EMA weights by default)."""
+    from tfusion.errors import CheckpointError
+    from tfusion.training.checkpoint import load_weights, recover
+    from tfusion.training.multimodal import model_shape, saved_multimodal_config
+
+    path = Path(run)
+    if not path.is_dir():
+        raise CheckpointError(f"run folder {path} not found; pass the --out folder of training")
+    recover(path)
+    cfg = saved_multimodal_config(path)
+    try:
+        state = json.loads((path / "data_state.json").read_text())
+        spec = ImageSpec(int(state["channels"]), int(state["size"]), int(state["patch"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{path / 'data_state.json'} is missing or corrupt ({type(e).__name__})"
+        ) from None
+    model = MultimodalTransformer(model_shape(cfg, spec.channels))
+    load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+    schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+    return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction)

@@ -1,0 +1,152 @@
+"""Train a Transfusion model on captioned images: data -> run folder (`family: multimodal`).
+
+Each training sequence is one (caption, image) pair, laid out text -> image (BOS caption BOI
+patches EOI EOS) or, with probability `data.image_first`, image -> text (BOS BOI patches EOI
+caption EOS), so one model learns both to draw and to caption. In text -> image sequences the
+caption is dropped with probability `data.caption_dropout` (BOS BOI patches EOI EOS), which
+trains the unconditional model classifier-free guidance needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tfusion import __version__
+from tfusion.config import MultimodalRunConfig, dump_yaml, from_dict, read_yaml
+from tfusion.data.sequences import layout, pack, patchify
+from tfusion.data.shapes import make_shapes
+from tfusion.data.text import ByteTokenizer
+from tfusion.diffusion import Schedule
+from tfusion.errors import ConfigError
+from tfusion.io import atomic_write_text
+from tfusion.models.multimodal import MultimodalShape, MultimodalTransformer, transfusion_loss
+from tfusion.training.distributed import current_world
+from tfusion.training.loop import FitResult, fit
+from tfusion.training.plots import plot_loss_curve
+from tfusion.training.timeseries import check_run_folder
+
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@dataclass(frozen=True, eq=False)
+class CaptionedImages:
+    images: np.ndarray  # (N, C, S, S) in [-1, 1]
+    captions: list[str]
+
+    def subset(self, idx: np.ndarray) -> CaptionedImages:
+        return CaptionedImages(self.images[idx], [self.captions[i] for i in idx])
+
+
+def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, CaptionedImages]:
+    """The training and held-out pairs of a config (seeded random split)."""
+    d = cfg.data
+    if d.source == "shapes":
+        images, captions, _ = make_shapes(d.samples, d.size, d.seed)
+    elif d.source == "mnist":
+        from tfusion.data.images import load_images
+
+        s = load_images("mnist", d.size if d.size != 28 else None)
+        images, captions = s.images, [f"a handwritten {NUMBERS[y]}" for y in s.labels]
+    else:
+        raise ConfigError(f"unknown data.source {d.source!r} for multimodal; use shapes or mnist")
+    if images.shape[2] % cfg.model.patch:
+        raise ConfigError(
+            f"images of {images.shape[2]} pixels do not split into {cfg.model.patch}-pixel "
+            "patches; change data.size or model.patch"
+        )
+    order = np.random.default_rng(d.seed).permutation(len(images))
+    cut = len(images) - round(len(images) * d.test_fraction)
+    full = CaptionedImages(images, captions)
+    return full.subset(order[:cut]), full.subset(order[cut:])
+
+
+def model_shape(cfg: MultimodalRunConfig, channels: int) -> MultimodalShape:
+    m = cfg.model
+    hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
+    if m.width % m.heads or (m.width // m.heads) % 2:
+        raise ConfigError(f"model.width {m.width} must split into {m.heads} heads of even width")
+    return MultimodalShape(
+        vocab=ByteTokenizer().vocab_size,
+        patch_dim=m.patch * m.patch * channels,
+        width=m.width,
+        depth=m.depth,
+        heads=m.heads,
+        hidden=hidden,
+    )
+
+
+def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = False) -> FitResult:
+    """Train on cfg.data and write the run folder `run` (single process)."""
+    run = Path(run)
+    if current_world().size > 1:
+        raise ConfigError(
+            "multimodal training runs in one process for now; launch it without torchrun"
+        )
+    check_run_folder(run, resume)
+    if resume:
+        saved = saved_multimodal_config(run)
+        for section in ("data", "model", "diffusion"):
+            if getattr(saved, section) != getattr(cfg, section):
+                raise ConfigError(
+                    f"the {section} section differs from the run's config.yaml; a resumed run "
+                    f"keeps its {section} settings (start a new run to change them)"
+                )
+    train, _ = captioned_images(cfg)
+    channels, size = train.images.shape[1], train.images.shape[2]
+    tok = ByteTokenizer()
+    patches = patchify(train.images, cfg.model.patch)  # (N, n, P)
+    captions = [tok.encode(c) for c in train.captions]
+    shape = model_shape(cfg, channels)
+    torch.manual_seed(cfg.train.seed)
+    model = MultimodalTransformer(shape)
+    schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+    state = {
+        "channels": channels,
+        "size": size,
+        "patch": cfg.model.patch,
+        "vocab": shape.vocab,
+        "train_pairs": len(train.captions),
+    }
+    if not resume:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
+    d, bs = cfg.data, cfg.train.batch_size
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
+        draws = torch.rand(bs, 2, generator=gen)
+        sequences = []
+        for k, i in enumerate(idx):
+            if draws[k, 0] < d.image_first:
+                segs = [patches[i], captions[i]]
+            elif draws[k, 1] < d.caption_dropout:
+                segs = [patches[i]]
+            else:
+                segs = [captions[i], patches[i]]
+            sequences.append(layout(segs, tok))
+        batch = pack(sequences, shape.patch_dim, tok.PAD)
+        loss, _ = transfusion_loss(m, batch, schedule, gen, cfg.model.diffusion_weight)
+        return loss
+
+    meta = {"family": "multimodal", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
+    result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
+    plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    return result
+
+
+def saved_multimodal_config(run: str | Path) -> MultimodalRunConfig:
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml)")
+    data = read_yaml(path, "restore it from a backup")
+    if data.get("family") != "multimodal":
+        raise ConfigError(
+            f"{run} is not a multimodal run (config.yaml has no `family: multimodal`)"
+        )
+    return from_dict(MultimodalRunConfig, data)
