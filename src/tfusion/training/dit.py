@@ -30,7 +30,7 @@ from tfusion.models.dit import DiT, DiTShape
 from tfusion.training.distributed import SINGLE, World, current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
-from tfusion.training.timeseries import check_run_folder
+from tfusion.training.timeseries import check_run_folder, check_same_sections
 
 
 def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: int) -> DiTShape:
@@ -103,13 +103,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     check_run_folder(run, resume)
     world.barrier()  # every rank has looked at the folder before rank 0 writes into it
     if resume:
-        saved = saved_dit_config(run)
-        for section in ("data", "model", "diffusion"):
-            if getattr(saved, section) != getattr(cfg, section):
-                raise ConfigError(
-                    f"the {section} section differs from the run's config.yaml; a resumed run "
-                    f"keeps its {section} settings (start a new run to change them)"
-                )
+        check_same_sections(saved_dit_config(run), cfg)
     train, _ = image_split(cfg)
     coder = latent_coder(cfg, run, train, resume, world)
     pixels = train.images

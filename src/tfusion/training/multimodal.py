@@ -29,7 +29,7 @@ from tfusion.models.multimodal import MultimodalShape, MultimodalTransformer, tr
 from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
-from tfusion.training.timeseries import check_run_folder
+from tfusion.training.timeseries import check_run_folder, check_same_sections
 
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -90,13 +90,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         )
     check_run_folder(run, resume)
     if resume:
-        saved = saved_multimodal_config(run)
-        for section in ("data", "model", "diffusion"):
-            if getattr(saved, section) != getattr(cfg, section):
-                raise ConfigError(
-                    f"the {section} section differs from the run's config.yaml; a resumed run "
-                    f"keeps its {section} settings (start a new run to change them)"
-                )
+        check_same_sections(saved_multimodal_config(run), cfg)
     train, _ = captioned_images(cfg)
     channels, size = train.images.shape[1], train.images.shape[2]
     tok = ByteTokenizer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,6 +72,16 @@ def check_run_folder(run: Path, resume: bool) -> None:
         ) from None
 
 
+def check_same_sections(saved: Any, cfg: Any) -> None:
+    """A resumed run keeps the data, model and diffusion sections it was started with."""
+    for section in ("data", "model", "diffusion"):
+        if getattr(saved, section) != getattr(cfg, section):
+            raise ConfigError(
+                f"the {section} section differs from the run's config.yaml; a resumed run "
+                f"keeps its {section} settings (start a new run to change them)"
+            )
+
+
 def _check_disk(run: Path, model: nn.Module) -> None:
     """A checkpoint needs ~4 copies of the weights (model, EMA, Adam's two moments) plus staging."""
     need = 8 * sum(p.numel() * p.element_size() for p in model.parameters())
@@ -91,13 +102,7 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     world.barrier()  # every rank has looked at the folder before rank 0 writes into it
     cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
     if resume:
-        saved = saved_config(run)
-        for section in ("data", "model", "diffusion"):
-            if getattr(saved, section) != getattr(cfg, section):
-                raise ConfigError(
-                    f"the {section} section differs from the run's config.yaml; a resumed run "
-                    f"keeps its {section} settings (start a new run to change them)"
-                )
+        check_same_sections(saved_config(run), cfg)
     data: Prepared = prepare(cfg.data)
     features = len(data.columns)
     torch.manual_seed(cfg.train.seed)
