@@ -224,6 +224,7 @@ class MultimodalModelConfig:
     heads: int = 4
     hidden: int | None = None  # SwiGLU width; None: 8/3 x width rounded to a multiple of 8
     patch: int = 4
+    encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
     diffusion_weight: float = 5.0  # lambda: total loss = LM + lambda x diffusion
 
 

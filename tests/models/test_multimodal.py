@@ -3,6 +3,7 @@ terms, RoPE and the key/value cache."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -182,3 +183,69 @@ def test_cached_incremental_forward_equals_the_full_forward():
             )
             steps.append(logits)
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def unet_model() -> MultimodalTransformer:
+    torch.manual_seed(0)
+    shape = MultimodalShape(
+        vocab=11,
+        patch_dim=12,
+        width=32,
+        depth=2,
+        heads=2,
+        hidden=64,
+        encoder="unet",
+        channels=3,
+        image_size=4,
+        patch=2,
+    )
+    model = MultimodalTransformer(shape)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return model.eval()
+
+
+def test_unet_variant_keeps_the_mask_rules():
+    # 2 x 2 patches of 2 x 2 x 3 per image: 4 patches; text BOI [4 patches] EOI text
+    model = unet_model()
+    image = torch.tensor([[-1, -1, 0, 0, 0, 0, -1, -1]])
+    tokens = torch.tensor([[5, BOI, 0, 0, 0, 0, EOI, 7]])
+    patches = (
+        torch.randn(1, 8, 12, generator=torch.Generator().manual_seed(1)) * (image >= 0)[..., None]
+    )
+    batch = Packed(tokens, patches, image, torch.ones(1, 8, dtype=torch.bool))
+    logits, pred = run(model, batch)
+    assert pred.shape == (1, 8, 12) and torch.count_nonzero(pred[0, image[0] < 0]) == 0
+    changed = Packed(tokens, patches.clone(), image, batch.valid)
+    changed.patches[0, 5] += (
+        1.0  # the last patch: reaches every patch of its image, not the text before
+    )
+    logits2, pred2 = run(model, changed)
+    torch.testing.assert_close(logits2[0, :2], logits[0, :2])
+    for i in range(2, 6):
+        assert not torch.allclose(pred2[0, i], pred[0, i])
+
+
+def test_unet_decoding_cached_equals_uncached():
+    from tfusion.sampling.multimodal import ImageSpec, MultimodalGenerator
+
+    torch.manual_seed(0)
+    shape = MultimodalShape(
+        vocab=261,
+        patch_dim=12,
+        width=32,
+        depth=2,
+        heads=2,
+        hidden=64,
+        encoder="unet",
+        channels=3,
+        image_size=4,
+        patch=2,
+    )
+    model = MultimodalTransformer(shape)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    gen = MultimodalGenerator(model, ImageSpec(3, 4, 2), Schedule.create("cosine", 1000), "eps")
+    a = gen.text_to_image(["ab"], 2.0, "dpm++", 3, use_cache=True)
+    b = gen.text_to_image(["ab"], 2.0, "dpm++", 3, use_cache=False)
+    assert np.abs(a - b).max() < 2e-4

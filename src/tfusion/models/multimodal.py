@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from tfusion.nn.embeddings import TimestepEmbedder
 from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
+from tfusion.nn.unet import UNetPatchCoder
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class MultimodalShape:
     depth: int = 4
     heads: int = 4
     hidden: int = 683  # SwiGLU width (about 8/3 x width)
+    encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
+    channels: int = 3  # image geometry, needed by the U-Net coder
+    image_size: int = 16
+    patch: int = 4
 
 
 @dataclass
@@ -92,15 +97,55 @@ class MultimodalTransformer(nn.Module):
         nn.init.normal_(self.tok_embeddings.weight, std=0.02)
         nn.init.zeros_(self.patch_out.weight)
         nn.init.zeros_(self.patch_out.bias)
+        self.unet: UNetPatchCoder | None = None
+        if shape.encoder == "unet":
+            if shape.patch_dim != shape.patch**2 * shape.channels:
+                raise ValueError("patch_dim must be patch^2 x channels for the U-Net coder")
+            self.unet = UNetPatchCoder(shape.channels, shape.patch, d, d)
+        elif shape.encoder != "linear":
+            raise ValueError(f"unknown image encoder {shape.encoder!r}; use linear or unet")
 
-    def embed(self, tokens: Tensor, patches: Tensor, image: Tensor, t: Tensor) -> Tensor:
-        """Inputs (B, T, D): token embeddings at text, patch map + time embedding at patches."""
+    def embed(
+        self, tokens: Tensor, patches: Tensor, image: Tensor, t: Tensor
+    ) -> tuple[Tensor, tuple | None]:
+        """Inputs (B, T, D): token embeddings at text; at patches the linear patch map plus the
+        time embedding, or the U-Net encoder's tokens (whole images; context for the decoder)."""
         is_patch = (image >= 0)[..., None]
         text = self.tok_embeddings(tokens.clamp(min=0))
         b, n = image.shape
-        time = self.t_embedder(t.reshape(-1)).view(b, n, -1)
-        pix = self.patch_in(patches) + time
-        return torch.where(is_patch, pix, text)
+        if self.unet is None:
+            time = self.t_embedder(t.reshape(-1)).view(b, n, -1)
+            pix = self.patch_in(patches) + time
+            return torch.where(is_patch, pix, text), None
+        sel = image >= 0
+        count = int(sel.sum())
+        if count == 0:
+            return text, None
+        per = (self.shape.image_size // self.shape.patch) ** 2
+        groups = count // per
+        flat = patches[sel].view(groups, per, -1)  # images are whole within one call
+        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
+        images = flat.view(groups, s // p, s // p, p, p, c).permute(0, 5, 1, 3, 2, 4)
+        temb = self.t_embedder(t[sel].view(groups, per)[:, 0])
+        enc, skips = self.unet.encode(images.reshape(groups, c, s, s), temb)
+        h = text.clone()
+        h[sel] = enc.reshape(count, -1).to(h.dtype)
+        return h, (sel, skips, temb, groups)
+
+    def patch_head(self, h: Tensor, ctx: tuple | None) -> Tensor:
+        """Noise predictions (B, T, P) at patch positions (zeros elsewhere with the U-Net)."""
+        if self.unet is None:
+            return self.patch_out(h)
+        out = torch.zeros(*h.shape[:2], self.shape.patch_dim, dtype=h.dtype)
+        if ctx is None:
+            return out
+        sel, skips, temb, groups = ctx
+        per = (self.shape.image_size // self.shape.patch) ** 2
+        img = self.unet.decode(h[sel].view(groups, per, -1), skips, temb)  # (G, C, S, S)
+        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
+        x = img.reshape(groups, c, s // p, p, s // p, p).permute(0, 2, 4, 3, 5, 1)
+        out[sel] = x.reshape(groups * per, -1).to(out.dtype)
+        return out
 
     def forward(
         self,
@@ -115,12 +160,12 @@ class MultimodalTransformer(nn.Module):
         """tokens (B, T), patches (B, T, P) noisy, image (B, T), t (B, T) time of each position
         (ignored at text), mask (B, 1, T, T_keys), positions (B, T) -> logits (B, T, V) and
         patch predictions (B, T, P)."""
-        h = self.embed(tokens, patches, image, t)
+        h, ctx = self.embed(tokens, patches, image, t)
         rope = rope_tables(positions, self.shape.width // self.shape.heads)
         for layer in self.layers:
             h = layer(h, rope, mask, cache)
         h = self.norm(h)
-        return self.lm_head(h), self.patch_out(h)
+        return self.lm_head(h), self.patch_head(h, ctx)
 
 
 def transfusion_loss(

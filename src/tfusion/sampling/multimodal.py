@@ -333,7 +333,7 @@ def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
         raise CheckpointError(
             f"{path / 'data_state.json'} is missing or corrupt ({type(e).__name__})"
         ) from None
-    model = MultimodalTransformer(model_shape(cfg, spec.channels))
+    model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size))
     load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
     return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction)

@@ -66,7 +66,7 @@ def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, Caption
     return full.subset(order[:cut]), full.subset(order[cut:])
 
 
-def model_shape(cfg: MultimodalRunConfig, channels: int) -> MultimodalShape:
+def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> MultimodalShape:
     m = cfg.model
     hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
     if m.width % m.heads or (m.width // m.heads) % 2:
@@ -78,6 +78,10 @@ def model_shape(cfg: MultimodalRunConfig, channels: int) -> MultimodalShape:
         depth=m.depth,
         heads=m.heads,
         hidden=hidden,
+        encoder=m.encoder,
+        channels=channels,
+        image_size=size,
+        patch=m.patch,
     )
 
 
@@ -96,7 +100,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
     tok = ByteTokenizer()
     patches = patchify(train.images, cfg.model.patch)  # (N, n, P)
     captions = [tok.encode(c) for c in train.captions]
-    shape = model_shape(cfg, channels)
+    shape = model_shape(cfg, channels, size)
     torch.manual_seed(cfg.train.seed)
     model = MultimodalTransformer(shape)
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
