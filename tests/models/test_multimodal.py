@@ -185,10 +185,11 @@ def test_cached_incremental_forward_equals_the_full_forward():
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
 
 
-def unet_model() -> MultimodalTransformer:
+def unet_model(vocab: int = 11, std: float = 0.2) -> MultimodalTransformer:
+    """A 2 x 2-patch U-Net variant (4 x 4 x 3 images) with non-trivial random weights."""
     torch.manual_seed(0)
     shape = MultimodalShape(
-        vocab=11,
+        vocab=vocab,
         patch_dim=12,
         width=32,
         depth=2,
@@ -201,7 +202,7 @@ def unet_model() -> MultimodalTransformer:
     )
     model = MultimodalTransformer(shape)
     for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.2)
+        torch.nn.init.normal_(p, std=std)
     return model.eval()
 
 
@@ -229,22 +230,7 @@ def test_unet_variant_keeps_the_mask_rules():
 def test_unet_decoding_cached_equals_uncached():
     from tfusion.sampling.multimodal import ImageSpec, MultimodalGenerator
 
-    torch.manual_seed(0)
-    shape = MultimodalShape(
-        vocab=261,
-        patch_dim=12,
-        width=32,
-        depth=2,
-        heads=2,
-        hidden=64,
-        encoder="unet",
-        channels=3,
-        image_size=4,
-        patch=2,
-    )
-    model = MultimodalTransformer(shape)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    model = unet_model(vocab=261, std=0.1)
     gen = MultimodalGenerator(model, ImageSpec(3, 4, 2), Schedule.create("cosine", 1000), "eps")
     a = gen.text_to_image(["ab"], 2.0, "dpm++", 3, use_cache=True)
     b = gen.text_to_image(["ab"], 2.0, "dpm++", 3, use_cache=False)

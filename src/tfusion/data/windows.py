@@ -32,8 +32,7 @@ class Windows:
         series is scaled batch by batch instead of copied whole.
         """
         self.transform = transform
-        if not isinstance(data, np.memmap):
-            data = np.asarray(data)
+        data = np.asarray(data)  # a memory map stays a view of the file
         if data.ndim == 2:
             if length is None:
                 raise TypeError("Windows over a series (N, C) needs a window length")
