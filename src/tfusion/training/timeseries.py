@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def check_run_folder(run: Path, resume: bool) -> None:
         )
     try:
         run.mkdir(parents=True, exist_ok=True)
-        probe = run / ".write-test"
+        probe = run / f".write-test-{os.getpid()}"  # per process: torchrun ranks probe at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
