@@ -103,6 +103,7 @@ class TrainConfig:
     stop_after: int | None = None  # checkpoint and stop at this step (continue with --resume)
     log_every: int = 50
     progress: bool = True
+    parallel: str = "ddp"  # under torchrun: ddp (replicate the model) | fsdp (shard it)
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, f"train.steps must be at least 1, got {self.steps}")
@@ -112,6 +113,10 @@ class TrainConfig:
         _check(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         _check(self.checkpoint_every >= 1, "train.checkpoint_every must be at least 1")
         _check(self.log_every >= 1, "train.log_every must be at least 1")
+        _check(
+            self.parallel in ("ddp", "fsdp"),
+            f"train.parallel must be ddp or fsdp, got {self.parallel!r}",
+        )
 
 
 @dataclass(frozen=True)

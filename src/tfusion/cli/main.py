@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from tfusion.errors import TfusionError
+
+
+def _say(line: str) -> None:
+    """Print once per job: on rank 0 under torchrun."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line)
 
 
 def _train(a: argparse.Namespace) -> None:
@@ -23,7 +30,7 @@ def _train(a: argparse.Namespace) -> None:
         else:
             cfg = load_config(a.config, a.overrides, cls=MultimodalRunConfig)
         result = train_multimodal(cfg, a.out, resume=a.resume)
-        print(
+        _say(
             f"trained {result.steps} steps in {result.seconds:.0f} s, final loss "
             f"{result.final_loss:.4f}; run folder: {result.run}"
         )
@@ -44,7 +51,7 @@ def _train(a: argparse.Namespace) -> None:
         cfg = saved_config(a.out, a.overrides) if a.resume else load_config(a.config, a.overrides)
         result = train_timeseries(cfg, a.out, resume=a.resume)
         unit = "windows"
-    print(
+    _say(
         f"trained {result.steps} steps in {result.seconds:.0f} s "
         f"({result.windows_per_second:.0f} {unit}/s), final loss {result.final_loss:.4f}; "
         f"run folder: {result.run}"
@@ -285,11 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "kind",
         nargs="?",
-        choices=["timeseries", "dit"],
+        choices=["timeseries", "dit", "multimodal"],
         default="timeseries",
-        help="timeseries (GOOG prices, default) or dit (MNIST digits)",
+        help="timeseries (GOOG prices, default), dit (MNIST digits) or multimodal (shapes)",
     )
-    d.add_argument("--out", default=None, help="default demo_report (dit: demo_dit_report)")
+    d.add_argument(
+        "--out",
+        default=None,
+        help="default demo_report (dit: demo_dit_report, multimodal: demo_multimodal_report)",
+    )
     d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
     d.add_argument("--preset", default=None, help="default small (dit: the demo's DiT preset)")
     d.set_defaults(fn=_demo)

@@ -18,6 +18,7 @@ Dimension letters: B batch, T sequence, P patch values (p * p * C), V vocabulary
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,9 @@ from torch import Tensor, nn
 from tfusion.nn.embeddings import TimestepEmbedder
 from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
 from tfusion.nn.unet import UNetPatchCoder
+
+if TYPE_CHECKING:
+    from tfusion.training.distributed import World
 
 
 @dataclass(frozen=True)
@@ -169,11 +173,12 @@ class MultimodalTransformer(nn.Module):
 
 
 def transfusion_loss(
-    model: MultimodalTransformer,
+    model: nn.Module,
     batch: Packed,
     schedule: object,
     generator: torch.Generator | None = None,
     diffusion_weight: float = 5.0,
+    world: World | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
 
@@ -182,6 +187,11 @@ def transfusion_loss(
     patch). Diffusion: every image draws its own time and noise (noise per pixel is noise per
     patch value, patchifying only reorders); the loss is the mean squared error of the noise
     prediction over each image's values, averaged over images.
+
+    Data parallel: `batch` is the GLOBAL batch; times and noise are drawn for all of it (the
+    same on every rank), the model runs on this rank's rows, and both means are taken over the
+    global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
+    exactly like one process with the whole batch.
     """
     tokens, x0, image, valid = batch.tokens, batch.patches, batch.image, batch.valid
     b, n, _ = x0.shape
@@ -193,26 +203,39 @@ def transfusion_loss(
     eps = torch.randn(x0.shape, generator=generator)
     is_patch = (image >= 0)[..., None]
     x_t = torch.where(is_patch, alpha[..., None] * x0 + sigma[..., None] * eps, x0)
-    logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), batch.positions)
 
     text = (image < 0) & valid
     scored = text[:, :-1] & text[:, 1:]
-    lm = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored]) if scored.any() else None
+    n_scored = int(scored.sum())  # global counts: the denominators of both means
+    n_drawn = sum(int(((image == i) & valid).any(1).sum()) for i in range(n_images))
+    rank_rows = world.shard if world is not None else (lambda v: v)
+    tokens, x_t, eps, image, valid, t, scored, positions = (
+        rank_rows(v) for v in (tokens, x_t, eps, image, valid, t, scored, batch.positions)
+    )
+    logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), positions)
+    scale = (
+        world.size if world is not None else 1
+    )  # DDP averages gradients over ranks: undo it for global means
+
+    lm = None
+    if n_scored:
+        ce = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored], reduction="sum")
+        lm = ce * (scale / n_scored)
     per_value = (pred - eps).pow(2).mean(-1)  # (B, T)
-    diff_terms = []
-    for i in range(n_images):
-        sel = (image == i) & valid
-        rows = sel.any(dim=1)
-        if rows.any():
+    diff = None
+    if n_drawn:
+        diff = per_value.sum() * 0.0
+        for i in range(n_images):
+            sel = (image == i) & valid
             counts = sel.sum(1).clamp(min=1)
-            diff_terms.append(((per_value * sel).sum(1) / counts)[rows])
-    diff = torch.cat(diff_terms).mean() if diff_terms else None
+            diff = diff + ((per_value * sel).sum(1) / counts).sum()  # rows without it add 0
+        diff = diff * (scale / n_drawn)
     zero = logits.sum() * 0.0  # keeps the graph when a batch has no text or no image
     total = (lm if lm is not None else zero) + diffusion_weight * (
         diff if diff is not None else zero
     )
     parts = {
-        "lm": float(lm.detach()) if lm is not None else float("nan"),
-        "diffusion": float(diff.detach()) if diff is not None else float("nan"),
+        "lm": float(lm.detach()) / scale if lm is not None else float("nan"),
+        "diffusion": float(diff.detach()) / scale if diff is not None else float("nan"),
     }
     return total, parts

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
+from torch import Tensor, nn
 
 from tfusion.errors import CheckpointError
 from tfusion.io import fsync_dir
@@ -43,17 +43,21 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def save_weights(model: nn.Module, path: Path, metadata: dict[str, Any] | None = None) -> None:
-    """State dict of `model` as safetensors (contiguous copies; metadata stored as strings)."""
-    sd = {k: v.detach().contiguous() for k, v in unwrap(model).state_dict().items()}
+def save_weights(
+    model: nn.Module | dict[str, Tensor], path: Path, metadata: dict[str, Any] | None = None
+) -> None:
+    """State dict of `model` (or a state dict) as safetensors (contiguous copies; metadata
+    stored as strings)."""
+    sd = model if isinstance(model, dict) else unwrap(model).state_dict()
+    sd = {k: v.detach().contiguous() for k, v in sd.items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     save_file(sd, str(path), metadata=meta)
 
 
 def save_checkpoint(
     run: Path,
-    model: nn.Module,
-    ema: nn.Module,
+    model: nn.Module | dict[str, Tensor],
+    ema: nn.Module | dict[str, Tensor],
     state: dict[str, Any],
     metadata: dict[str, Any],
 ) -> None:

@@ -93,8 +93,9 @@ def _fit(
     world = current_world()
     torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # batch, t, noise: the same on every rank
-    opt = make_optimizer(model, cfg)
+    sharded = world.size > 1 and cfg.parallel == "fsdp"
     ema = EMA(model, cfg.ema_decay)
+    state: dict[str, Any] | None = None
     start = 0
     metrics_path = run / "metrics.jsonl"
     if resume and world.is_main:
@@ -104,7 +105,6 @@ def _fit(
         state = load_train_state(run / "train_state.pt")
         load_weights(model, run / "model.safetensors")
         load_weights(ema.model, run / "ema.safetensors")
-        opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
@@ -115,20 +115,40 @@ def _fit(
         metrics_path.unlink(missing_ok=True)
     world.barrier()
     net = model
-    if world.size > 1:
+    if sharded:
+        from tfusion.training.sharding import load_sharded_optimizer_state, shard_model
+
+        shard_model(model)
+        shard_model(ema.model)  # the same units: the EMA update stays shard by shard
+    elif world.size > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
+    opt = make_optimizer(model, cfg)  # after sharding: it must hold the sharded parameters
+    if state is not None:
+        if sharded:
+            load_sharded_optimizer_state(opt, state["optimizer"])
+        else:
+            opt.load_state_dict(state["optimizer"])
 
     def checkpoint(step: int) -> None:
+        if sharded:  # every rank takes part in gathering the whole tensors
+            from tfusion.training.sharding import full_optimizer_state, full_state_dict
+
+            weights: Any = full_state_dict(model)
+            ema_weights: Any = full_state_dict(ema.model)
+            opt_state = full_optimizer_state(opt)
+        else:
+            weights, ema_weights = model, ema.model
+            opt_state = opt.state_dict() if world.is_main else {}
         if not world.is_main:
             world.barrier()
             return
         state = {
             "step": step,
-            "optimizer": opt.state_dict(),
+            "optimizer": opt_state,
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
-        save_checkpoint(run, model, ema.model, state, metadata)
+        save_checkpoint(run, weights, ema_weights, state, metadata)
         world.barrier()
 
     model.train()
@@ -160,6 +180,8 @@ def _fit(
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             )
+            if sharded:  # the global norm, as a DTensor
+                grad_norm = grad_norm.full_tensor()
             if not torch.isfinite(grad_norm):
                 raise TrainingError(
                     f"gradient became {float(grad_norm)} at step {step + 1}; checkpoints in {run} "

@@ -86,13 +86,13 @@ def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> Multimoda
 
 
 def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = False) -> FitResult:
-    """Train on cfg.data and write the run folder `run` (single process)."""
+    """Train on cfg.data and write the run folder `run` (torchrun: data parallel, see
+    `tfusion.training.distributed`; every rank lays out the whole global batch and keeps its
+    rows)."""
     run = Path(run)
-    if current_world().size > 1:
-        raise ConfigError(
-            "multimodal training runs in one process for now; launch it without torchrun"
-        )
+    world = current_world()
     check_run_folder(run, resume)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
     if resume:
         check_same_sections(saved_multimodal_config(run), cfg)
     train, _ = captioned_images(cfg)
@@ -111,10 +111,10 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         "vocab": shape.vocab,
         "train_pairs": len(train.captions),
     }
-    if not resume:
+    if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
-    d, bs = cfg.data, cfg.train.batch_size
+    d, bs = cfg.data, cfg.train.batch_size * world.size  # the global batch
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
@@ -129,12 +129,13 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
                 segs = [captions[i], patches[i]]
             sequences.append(layout(segs, tok))
         batch = pack(sequences, shape.patch_dim, tok.PAD)
-        loss, _ = transfusion_loss(m, batch, schedule, gen, cfg.model.diffusion_weight)
+        loss, _ = transfusion_loss(m, batch, schedule, gen, cfg.model.diffusion_weight, world)
         return loss
 
     meta = {"family": "multimodal", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
     result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
-    plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    if world.is_main:
+        plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
     return result
 
 
