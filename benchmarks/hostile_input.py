@@ -168,12 +168,275 @@ def config_cases(root: Path) -> list[dict]:
     return rows
 
 
+def _csv(root: Path, name: str, text: str | bytes) -> Path:
+    path = root / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _series(rows: int = 40, header: str = "a,b", sep: str = ",") -> str:
+    values = np.cumsum(np.random.default_rng(1).normal(size=(rows, 2)), axis=0)
+    return header + "\n" + "\n".join(f"{x:.4f}{sep}{y:.4f}" for x, y in values) + "\n"
+
+
+class _Evil:  # pickled into a fake train state: loading it must never call os.system
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /tmp/tfusion-pwned",))
+
+
+OK_BEHAVIOUR = {
+    "NaN / blank cells (default: interpolate)": "gaps filled linearly in time, ends take the "
+    "nearest value (data.missing=drop or error to change)",
+    "an empty column": "dropped, with the notice `dropped empty column 'b'`",
+    "duplicated headers": "both columns kept, the second renamed `a.1`",
+    "unicode headers": "names kept as written",
+    "no header, only numbers": "the first line is data; columns are named 0, 1, ...",
+    "huge magnitudes (1e300)": "trains: the scaler is fitted overflow-safe and maps to [-1, 1]",
+    "tiny magnitudes (1e-320, subnormal)": "trains: scaled to [-1, 1]; subnormal floats are "
+    "flushed in training only",
+    "a constant column": "trains: a zero-range column is scaled to 0 and sampled back constant",
+    "semicolon delimiter, decimal comma": "delimiter sniffed, decimal commas read as points",
+    "tab delimiter": "delimiter sniffed",
+}
+
+
+def catalogue(root: Path) -> list[dict]:
+    """One named case per kind of broken input, through the CLI: what a user sees."""
+    good = _series()
+    s = good.splitlines()
+    data = {
+        "file does not exist": ("missing.csv", None, []),
+        "a folder instead of a file": (".", None, []),
+        "empty file": ("empty.csv", "", []),
+        "binary garbage": ("junk.csv", bytes(range(256)) * 4, []),
+        "NaN / blank cells (default: interpolate)": (
+            "nan.csv",
+            "\n".join([s[0], *[r if i % 7 else "nan,1.0" for i, r in enumerate(s[1:])]]) + "\n",
+            [],
+        ),
+        "NaN with data.missing=error": (
+            "nan2.csv",
+            "\n".join([s[0], s[1], ",2.0", *s[2:]]) + "\n",
+            ["data.missing=error"],
+        ),
+        "all cells missing": ("allnan.csv", "a,b\n" + "nan,nan\n" * 30, []),
+        "a string in a numeric column": (
+            "str.csv",
+            "\n".join([*s[:10], "1.0,abc", *s[10:]]) + "\n",
+            [],
+        ),
+        "an empty column": (
+            "emptycol.csv",
+            "a,b,c\n" + "".join(f"{i},,{i * 2}\n" for i in range(40)),
+            [],
+        ),
+        "duplicated headers": ("dup.csv", _series(header="a,a"), []),
+        "unicode headers": ("uni.csv", _series(header="温度,é x"), []),
+        "no header, only numbers": ("nohead.csv", "\n".join(s[1:]) + "\n", []),
+        "one row": ("one.csv", "\n".join(s[:2]) + "\n", []),
+        "series shorter than the window": ("short.csv", "\n".join(s[:3]) + "\n", []),
+        "huge magnitudes (1e300)": (
+            "huge.csv",
+            "a,b\n" + "".join(f"{i}e300,{-i}e299\n" for i in range(1, 41)),
+            [],
+        ),
+        "overflowing values (1e400)": (
+            "inf.csv",
+            "\n".join([*s[:5], "1e400,1", *s[5:]]) + "\n",
+            [],
+        ),
+        "tiny magnitudes (1e-320, subnormal)": (
+            "tiny.csv",
+            "a,b\n" + "".join(f"{i}e-320,{i % 3}e-321\n" for i in range(1, 41)),
+            [],
+        ),
+        "a constant column": (
+            "const.csv",
+            "a,b\n" + "".join(f"{i * 0.1},5\n" for i in range(40)),
+            [],
+        ),
+        "semicolon delimiter, decimal comma": (
+            "semi.csv",
+            _series(header="a;b", sep=";").replace(".", ","),
+            [],
+        ),
+        "tab delimiter": ("tab.csv", _series(header="a\tb", sep="\t"), []),
+    }
+    rows = []
+    for case, (name, text, extra) in data.items():
+        src = root / name if text is None else _csv(root, name, text)
+        out = root / "cat_run"
+        code, err = run(["train", "--out", str(out), f"data.source={src}", *TINY, *extra])
+        rows.append({"input": "data", "case": case, "outcome": classify(code, err), "err": err})
+        shutil.rmtree(out, ignore_errors=True)
+
+    run_dir = root / "cat_good"
+    assert (
+        main(["train", "--out", str(run_dir), f"data.source={_csv(root, 'g.csv', good)}", *TINY])
+        == 0
+    )
+
+    def damage(case: str, edit, verb: list[str]) -> None:
+        bad = root / "cat_bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(run_dir, bad)
+        edit(bad)
+        out = root / "cat.npy"
+        code, err = run(
+            [verb[0], str(bad), *verb[1:], "--out", str(out)]
+            if verb[0] == "sample"
+            else [*verb, str(bad)]
+        )
+        lost = code != 0 and out.exists()
+        rows.append(
+            {
+                "input": "checkpoint",
+                "case": case,
+                "outcome": "bug" if lost else classify(code, err),
+                "err": err,
+            }
+        )
+        out.unlink(missing_ok=True)
+
+    sample = ["sample", "--n", "2", "--steps", "2"]
+    damage(
+        "model weights truncated",
+        lambda d: (d / "ema.safetensors").write_bytes((d / "ema.safetensors").read_bytes()[:300]),
+        sample,
+    )
+    damage(
+        "weights header overwritten",
+        lambda d: (d / "ema.safetensors").write_bytes(
+            b"\xff" * 16 + (d / "ema.safetensors").read_bytes()[16:]
+        ),
+        sample,
+    )
+    damage("weights file deleted", lambda d: (d / "ema.safetensors").unlink(), sample)
+    damage(
+        "config edited: model.width changed (weights do not match)",
+        lambda d: (d / "config.yaml").write_text(
+            (d / "config.yaml").read_text().replace("width: 16", "width: 24")
+        ),
+        sample,
+    )
+    damage(
+        "config.yaml is not YAML",
+        lambda d: (d / "config.yaml").write_text("model: [unclosed\n"),
+        sample,
+    )
+    damage(
+        "data_state.json truncated",
+        lambda d: (d / "data_state.json").write_text('{"scaler": '),
+        sample,
+    )
+
+    def evil(d: Path) -> None:
+        import pickle
+
+        (d / "train_state.pt").write_bytes(pickle.dumps({"step": _Evil()}))
+
+    damage(
+        "train_state.pt replaced by a pickle that runs a command",
+        evil,
+        ["train", "--resume", "--out"],
+    )
+    rows[-1]["case"] += " (--resume)"
+    if Path("/tmp/tfusion-pwned").exists():
+        rows[-1]["outcome"] = "bug"
+    damage(
+        "a finished run given as --out again (no --resume)",
+        lambda d: None,
+        ["train", *TINY, "--out"],
+    )
+
+    for case, args in {
+        "train.steps=ten": ["train.steps=ten"],
+        "unknown key train.lrr": ["train.lrr=0.1"],
+        "diffusion.prediction=noise": ["diffusion.prediction=noise"],
+        "data.window=0": ["data.window=0"],
+    }.items():
+        code, err = run(
+            ["train", "--out", str(root / "cfg"), f"data.source={root / 'g.csv'}", *TINY, *args]
+        )
+        rows.append({"input": "config", "case": case, "outcome": classify(code, err), "err": err})
+        shutil.rmtree(root / "cfg", ignore_errors=True)
+    bad_yaml = _csv(root, "bad.yaml", "train: {steps: 3\n")
+    code, err = run(["train", "--config", str(bad_yaml), "--out", str(root / "cfg")])
+    rows.append(
+        {
+            "input": "config",
+            "case": "config file with a YAML syntax error",
+            "outcome": classify(code, err),
+            "err": err,
+        }
+    )
+    blocker = _csv(root, "afile", "x")
+    code, err = run(
+        ["train", "--out", str(blocker / "run"), f"data.source={root / 'g.csv'}", *TINY]
+    )
+    rows.append(
+        {
+            "input": "run folder",
+            "case": "--out inside a regular file (cannot be created)",
+            "outcome": classify(code, err),
+            "err": err,
+        }
+    )
+    for r in rows:
+        line = next((x for x in r["err"].splitlines() if x.startswith("error: ")), "")
+        if line:
+            r["message"] = line[len("error: ") :]
+        elif r["outcome"] == "ok":
+            r["message"] = OK_BEHAVIOUR.get(r["case"], "trains / samples normally")
+        else:
+            r["message"] = r["err"][-200:]
+        r["message"] = r["message"].replace(str(root) + "/", "").replace(str(root), ".")
+        del r["err"]
+    return rows
+
+
+def write_catalogue(rows: list[dict], path: Path) -> None:
+    lines = [
+        "# Broken and hostile input: what tfusion does",
+        "",
+        "Generated by",
+        "`.venv/bin/python benchmarks/hostile_input.py --catalogue docs/hostile_input.md`:",
+        "each case runs through the real CLI (`tfusion train` or `tfusion sample`). `ok` means",
+        "the documented behaviour given, `clean error` means exit code 2 and this one line on",
+        "stderr, with no output file written. The random-case tally is in",
+        "`benchmarks/RESULTS.md`.",
+        "",
+        "| input | case | outcome | message |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        msg = r["message"].replace("|", "\\|")
+        lines.append(f"| {r['input']} | {r['case']} | {r['outcome']} | {msg} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", type=int, default=200, help="data and checkpoint cases each")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/out/hostile_input.json")
+    ap.add_argument("--catalogue", default=None, help="write the named-case table (markdown) here")
     args = ap.parse_args()
+    if args.catalogue:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = catalogue(Path(tmp))
+        write_catalogue(rows, Path(args.catalogue))
+        for r in rows:
+            print(f"{r['outcome']:<12} {r['case']}: {r['message'][:110]}")
+        bugs = sum(r["outcome"] == "bug" for r in rows)
+        print(f"{len(rows)} cases, {bugs} bugs; wrote {args.catalogue}")
+        return
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

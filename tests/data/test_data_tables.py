@@ -256,3 +256,20 @@ def test_builtin_goog():
     assert table.values.shape == (2148, 6)
     assert table.columns == ("open", "high", "low", "close", "adj_close", "volume")
     assert np.isfinite(table.values).all() and (table.values > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "columns"),
+    [
+        ("1,2\n3,4\n5,7\n", ("0", "1")),  # numbers only: no header, the first row is data
+        ("1;2,5\n3;4\n5;7\n", ("0", "1")),  # the same with decimal commas
+        ("a,a\n1,2\n3,4\n5,7\n", ("a", "a.1")),  # a duplicated name is kept, renamed
+        ("1,x\n1,2\n3,4\n5,7\n", ("1", "x")),  # one name that is not a number: a header
+    ],
+)
+def test_a_header_of_numbers_is_the_first_data_row(tmp_path, text, columns):
+    t = load_table(write(tmp_path / "h.csv", text))
+    assert t.columns == columns
+    assert len(t.values) == 3
+    if columns == ("0", "1"):
+        assert t.values[0, 0] == 1.0 and t.values[-1, 1] == 7.0

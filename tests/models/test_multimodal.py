@@ -115,10 +115,12 @@ def test_padding_does_not_change_valid_positions():
     torch.testing.assert_close(pred_p[:, :13], pred, atol=1e-5, rtol=1e-5)
 
 
-def test_lm_loss_scores_text_to_text_pairs_only():
+@pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
+def test_lm_loss_scores_text_to_text_pairs_only(prediction):
     model, batch = tiny_model(), example()
     schedule = Schedule.create("cosine", 1000)
-    total, parts = transfusion_loss(model, batch, schedule, torch.Generator().manual_seed(3), 5.0)
+    gen = torch.Generator().manual_seed(3)
+    total, parts = transfusion_loss(model, batch, schedule, gen, 5.0, prediction=prediction)
     # redo the forward with the same draws to get the logits the loss saw
     gen = torch.Generator().manual_seed(3)
     t_img = schedule.sample_t(2, gen).view(1, 2)
@@ -137,8 +139,10 @@ def test_lm_loss_scores_text_to_text_pairs_only():
     pairs = [(0, 1), (1, 2), (6, 7), (7, 8), (11, 12)]
     lm = torch.stack([F.cross_entropy(logits[0, i], batch.tokens[0, j]) for i, j in pairs]).mean()
     assert parts["lm"] == pytest.approx(float(lm), rel=1e-5)
-    # diffusion: mean over the two images of each image's mean squared noise error
-    err = (pred - eps).pow(2).mean(-1)[0]
+    # diffusion: mean over the two images of each image's mean squared error of the target
+    a, s = alpha[..., None], sigma[..., None]
+    target = {"eps": eps, "v": a * eps - s * batch.patches, "x0": batch.patches}[prediction]
+    err = (pred - target).pow(2).mean(-1)[0]
     diff = ((err[3:6].mean() + err[9:11].mean()) / 2).item()
     assert parts["diffusion"] == pytest.approx(diff, rel=1e-5)
     assert float(total.detach()) == pytest.approx(float(lm) + 5.0 * diff, rel=1e-5)

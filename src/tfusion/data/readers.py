@@ -118,10 +118,15 @@ def _read_csv(path: Path) -> RawTable:
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # old spreadsheet exports; every byte decodes
     delimiter = sniff_delimiter(text)
+    decimal_comma = delimiter != ","
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    headerless = bool(first) and all(_is_number(c, decimal_comma) for c in first)
     try:
         frame = pd.read_csv(
             io.StringIO(text),
             sep=delimiter,
+            # a first line of numbers is data, not a header: columns are named 0, 1, ...
+            header=None if headerless else "infer",
             dtype=str,
             keep_default_na=False,  # missing cells are decided in tables.py, not by pandas
             na_filter=False,
@@ -132,7 +137,20 @@ def _read_csv(path: Path) -> RawTable:
         raise DataError(
             f"cannot parse {path} as CSV (delimiter {delimiter!r}): {first_line(e)}"
         ) from e
-    return from_frame(frame, decimal_comma=delimiter != ",", first_line=2)
+    if headerless:
+        frame.columns = [str(i) for i in range(frame.shape[1])]
+    return from_frame(frame, decimal_comma=decimal_comma, first_line=1 if headerless else 2)
+
+
+def _is_number(cell: str, decimal_comma: bool) -> bool:
+    cell = cell.strip()
+    if decimal_comma:
+        cell = cell.replace(",", ".")
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return cell.lower() not in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity")
 
 
 def _read_numpy(path: Path) -> RawTable:

@@ -5,6 +5,8 @@ understood), .parquet, .npy (1-D is one column, 2-D is (N, C)), .npz holding one
 (MATLAB v4-v7.2) holding one 2-D numeric matrix. Rows
 are time steps, oldest first. Steps, in order:
 
+0. A CSV whose first line is only numbers has no header: that line is data and the columns are
+   named "0", "1", ...; duplicated header names are kept, renamed "a", "a.1".
 1. Columns: `columns` keeps only the named ones, in that order; an entry that is no column name
    but an integer in text ("0") is a position in the file (names win over positions).
 2. Cells: blank, `nan`, `na`, `n/a`, `null` and `none` (any case) are missing. A column is

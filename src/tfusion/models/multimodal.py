@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.errors import ConfigError
 from tfusion.nn.embeddings import TimestepEmbedder
 from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
 from tfusion.nn.unet import UNetPatchCoder
@@ -179,6 +180,7 @@ def transfusion_loss(
     generator: torch.Generator | None = None,
     diffusion_weight: float = 5.0,
     world: World | None = None,
+    prediction: str = "eps",
 ) -> tuple[Tensor, dict[str, float]]:
     """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
 
@@ -203,25 +205,29 @@ def transfusion_loss(
     eps = torch.randn(x0.shape, generator=generator)
     is_patch = (image >= 0)[..., None]
     x_t = torch.where(is_patch, alpha[..., None] * x0 + sigma[..., None] * eps, x0)
+    # the paper predicts the noise; v or x0 (diffusion.prediction) are the core's alternatives
+    targets = {"eps": eps, "v": alpha[..., None] * eps - sigma[..., None] * x0, "x0": x0}
+    if prediction not in targets:
+        raise ConfigError(f"unknown prediction {prediction!r}; choose one of {sorted(targets)}")
+    target = targets[prediction]
 
     text = (image < 0) & valid
     scored = text[:, :-1] & text[:, 1:]
     n_scored = int(scored.sum())  # global counts: the denominators of both means
     n_drawn = sum(int(((image == i) & valid).any(1).sum()) for i in range(n_images))
     rank_rows = world.shard if world is not None else (lambda v: v)
-    tokens, x_t, eps, image, valid, t, scored, positions = (
-        rank_rows(v) for v in (tokens, x_t, eps, image, valid, t, scored, batch.positions)
+    tokens, x_t, target, image, valid, t, scored, positions = (
+        rank_rows(v) for v in (tokens, x_t, target, image, valid, t, scored, batch.positions)
     )
     logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), positions)
-    scale = (
-        world.size if world is not None else 1
-    )  # DDP averages gradients over ranks: undo it for global means
+    # DDP averages gradients over ranks: undo it for global means
+    scale = world.size if world is not None else 1
 
     lm = None
     if n_scored:
         ce = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored], reduction="sum")
         lm = ce * (scale / n_scored)
-    per_value = (pred - eps).pow(2).mean(-1)  # (B, T)
+    per_value = (pred - target).pow(2).mean(-1)  # (B, T)
     diff = None
     if n_drawn:
         diff = per_value.sum() * 0.0

@@ -129,7 +129,9 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
                 segs = [captions[i], patches[i]]
             sequences.append(layout(segs, tok))
         batch = pack(sequences, shape.patch_dim, tok.PAD)
-        loss, _ = transfusion_loss(m, batch, schedule, gen, cfg.model.diffusion_weight, world)
+        loss, _ = transfusion_loss(
+            m, batch, schedule, gen, cfg.model.diffusion_weight, world, cfg.diffusion.prediction
+        )
         return loss
 
     meta = {"family": "multimodal", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
