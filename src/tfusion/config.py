@@ -58,6 +58,7 @@ class DataConfig:
     sine_samples: int = 10000  # built-in `sine`: number of windows
     sine_features: int = 5  # built-in `sine`: number of features
     mmap: bool = False  # memory-map a .npy series: windows read and scaled per batch, no copy
+    label: str | None = None  # a column of class labels: label-conditional generation
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ModelConfig:
     heads: int | None = None
     ff: int | None = None
     dropout: float | None = None
+    class_dropout: float = 0.1  # with data.label: labels dropped in training (for guidance)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class SampleConfig:
     eta: float = 0.0
     clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
     batch_size: int = 500
+    guidance: float = 1.0  # with data.label: classifier-free guidance scale (1 = conditional)
 
     def __post_init__(self) -> None:
         _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)

@@ -64,14 +64,36 @@ def _sample(a: argparse.Namespace) -> None:
     if family_of(a.run) == "dit":
         _sample_images(a)
         return
+    import numpy as np
+
     from tfusion.sampling.timeseries import TimeSeriesRun, check_sample_path, write_samples
 
     write_target = check_sample_path(a.out)  # fail before minutes of sampling, not after
     run = TimeSeriesRun.load(a.run, ema=not a.raw_weights)
+    labels = None
+    if a.labels is not None:
+        labels = run.class_ids([v for v in a.labels.split(",") if v.strip()])
+    elif run.classes:  # a labelled run: every class in turn, like DiT
+        from tfusion.training.dit import class_balanced_labels
+
+        labels = class_balanced_labels(a.n, len(run.classes))
     x = run.generate(
-        a.n, a.sampler, a.steps, a.seed, a.eta, length=a.length, progress=True, bf16=a.bf16
+        a.n,
+        a.sampler,
+        a.steps,
+        a.seed,
+        a.eta,
+        length=a.length,
+        progress=True,
+        bf16=a.bf16,
+        labels=labels,
+        guidance=a.guidance,
     )
-    write_samples(x, write_target, run.columns)
+    names = None
+    if labels is not None:
+        ids = np.repeat(labels, len(x)) if len(labels) == 1 else labels
+        names = [run.classes[i] for i in ids]
+    write_samples(x, write_target, run.columns, names)
     print(f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {write_target}")
 
 
@@ -251,8 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--length", type=int, default=None, help="window length (default: trained L)")
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
     s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")
-    s.add_argument("--labels", default=None, help="DiT: comma list of class labels to draw")
-    s.add_argument("--guidance", type=float, default=None, help="DiT: guidance scale")
+    s.add_argument(
+        "--labels",
+        default=None,
+        help="labelled runs: comma list of labels (one for all, or one per window)",
+    )
+    s.add_argument(
+        "--guidance", type=float, default=None, help="labelled runs: classifier-free guidance scale"
+    )
     s.add_argument("--out", required=True, help="output file: .npy or .csv (DiT: .npz or .png)")
     s.set_defaults(fn=_sample)
 

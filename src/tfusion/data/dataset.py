@@ -37,6 +37,14 @@ class Prepared:
     notices: tuple[str, ...]
     config: DataConfig
     rows: int | None  # length N of the series, None for generated windows
+    classes: tuple[str, ...] = ()  # data.label: the class names, index = class id
+    step_classes: np.ndarray | None = None  # (N,) int64 class id of every time step
+
+    def labels(self, windows: Windows) -> np.ndarray:
+        """The class id of each window (a window lies inside one label's stretch)."""
+        if self.step_classes is None:
+            raise ConfigError("this data has no labels; set data.label to a column of classes")
+        return self.step_classes[windows.starts]
 
     @property
     def window(self) -> int:
@@ -69,6 +77,7 @@ class Prepared:
             "windows": {"train": len(self.train), "test": len(self.test)},
             "scaler": self.scaler.to_dict(),
             "notices": list(self.notices),
+            "classes": list(self.classes),
         }
 
 
@@ -79,8 +88,12 @@ def prepare(cfg: DataConfig) -> Prepared:
     if cfg.scaler not in KINDS:
         raise ConfigError(f"unknown data.scaler {cfg.scaler!r}; choose one of {KINDS}")
     if cfg.mmap:
+        if cfg.label is not None:
+            raise ConfigError("data.label is not supported with data.mmap=true")
         return _prepare_mmap(cfg)
     source = cfg.source
+    classes: tuple[str, ...] = ()
+    step_classes = None
     if source in BUILTIN and BUILTIN[source].kind == "windows":
         if cfg.columns is not None:
             raise ConfigError(f"data.columns does not apply to the built-in {source!r}; unset it")
@@ -89,6 +102,8 @@ def prepare(cfg: DataConfig) -> Prepared:
                 f"built-in {source!r} windows are independent, there is no time axis to cut; "
                 "use data.split=random or none"
             )
+        if cfg.label is not None:
+            raise ConfigError(f"data.label does not apply to the built-in {source!r}; unset it")
         raw = sine_windows(cfg.sine_samples, cfg.window, cfg.sine_features, cfg.seed)
         if cfg.reverse:
             raw = np.ascontiguousarray(raw[:, ::-1])
@@ -97,12 +112,25 @@ def prepare(cfg: DataConfig) -> Prepared:
         notices: tuple[str, ...] = ()
         rows = None
     else:
-        table = load_table(source, cfg.columns, cfg.missing, cfg.missing_values, cfg.reverse)
+        table = load_table(
+            source, cfg.columns, cfg.missing, cfg.missing_values, cfg.reverse, cfg.label
+        )
         raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
+        if table.labels is not None:
+            classes, step_classes = _classes(table.labels)
+            if everything is not None:
+                kept = [*notices]
+                everything = _one_class(everything, step_classes, kept)
+                notices = tuple(kept)
 
     if cfg.split == "time":
         train, test = split_time(raw, cfg.window, cfg.stride, cfg.test_fraction)
+        if step_classes is not None:
+            kept = [*notices]
+            train = _one_class(train, step_classes, kept)
+            test = _one_class(test, step_classes, kept)
+            notices = tuple(kept)
     elif cfg.split == "random":
         train, test = split_random(everything, cfg.test_fraction, cfg.seed)
     else:
@@ -119,7 +147,42 @@ def prepare(cfg: DataConfig) -> Prepared:
         )
     train_scaled = train.with_data(scaled)
     test_scaled = train_scaled if test is train else test.with_data(scaled)
-    return Prepared(train_scaled, test_scaled, scaler, columns, notices, cfg, rows)
+    return Prepared(
+        train_scaled, test_scaled, scaler, columns, notices, cfg, rows, classes, step_classes
+    )
+
+
+def _classes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Class names (numeric labels in numeric order, others alphabetical) and per-step ids."""
+    names = sorted(set(labels.tolist()))
+    if all(_is_float(n) for n in names):
+        names = sorted(names, key=float)
+    index = {name: i for i, name in enumerate(names)}
+    return tuple(names), np.fromiter((index[v] for v in labels), np.int64, len(labels))
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_class(windows: Windows, step_classes: np.ndarray, notices: list[str]) -> Windows:
+    """Only the windows that lie inside one label's stretch (a window across a label change
+    has no single class); says how many were left out."""
+    changes = np.concatenate([[0], np.cumsum(step_classes[1:] != step_classes[:-1])])
+    s = windows.starts
+    inside = changes[s + windows.length - 1] == changes[s]
+    if not inside.all():
+        notices.append(f"left out {int((~inside).sum())} windows that cross a label change")
+    if not inside.any():
+        raise DataError(
+            "every window crosses a label change; lower data.window below the length of the "
+            "labelled stretches"
+        )
+    return windows.subset(np.flatnonzero(inside))
 
 
 MMAP_CHUNK = 1 << 20  # rows read at a time when scanning a memory-mapped series

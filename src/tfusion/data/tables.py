@@ -53,6 +53,7 @@ class Table:
     values: np.ndarray
     columns: tuple[str, ...]
     notices: tuple[str, ...] = ()
+    labels: np.ndarray | None = None  # (N,) str: the `label` column's value at each time step
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,16 +69,26 @@ def load_table(
     missing: str = "interpolate",
     missing_values: Sequence[float] = (),
     reverse: bool = False,
+    label_column: str | None = None,
 ) -> Table:
-    """Load a built-in table or a file and check it (see the module docstring for the rules)."""
+    """Load a built-in table or a file and check it (see the module docstring for the rules).
+
+    `label_column` names a column of class labels (text or numbers): it is not a feature, and
+    its value at every kept time step is returned as `Table.labels` (text); a missing label is
+    an error."""
     if missing not in MISSING_POLICIES:
         raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
     raw, label = _open(source)
     _need_rows(raw.rows, label, "")
     notices: list[str] = []
     parsed = [_parse(cells, raw.decimal_comma) for cells in raw.cells]
+    lab = None if label_column is None else _find_column(label_column, raw.names, label)
     chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
-    keep = _numeric_columns(raw, parsed, chosen, label, notices)
+    if lab is not None and chosen is not None and lab in chosen:
+        raise ConfigError(
+            f"column {raw.names[lab]!r} is data.label and cannot also be in data.columns"
+        )
+    keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=lab)
 
     empty_rows = np.logical_and.reduce([c.blank for c in parsed])
     if empty_rows.any():
@@ -106,11 +117,34 @@ def load_table(
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
     x, rows = _apply_policy(x, rows, names, missing, raw, label, notices)
+    labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
     if reverse:
         x = x[::-1]
+        labels = None if labels is None else labels[::-1].copy()
     x = np.ascontiguousarray(x)
     x.flags.writeable = False  # a Table is frozen; copy before editing
-    return Table(values=x, columns=names, notices=tuple(notices))
+    return Table(values=x, columns=names, notices=tuple(notices), labels=labels)
+
+
+def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
+    """The label column's text at the kept file rows; numbers print without a trailing .0."""
+    blank = col.blank[rows]
+    if blank.any():
+        i = int(rows[np.flatnonzero(blank)[0]])
+        raise DataError(
+            f"label column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
+            f"({int(blank.sum())} missing labels); every time step needs a label"
+        )
+    out = []
+    for i in rows:
+        cell = raw.cells[j][i]
+        if isinstance(cell, float | np.floating):
+            out.append(f"{float(cell):g}")
+        else:
+            text = str(cell).strip()
+            num = col.values[i]
+            out.append(f"{num:g}" if not col.bad[i] and np.isfinite(num) else text)
+    return np.asarray(out, dtype=object)
 
 
 def _open(source: str | Path) -> tuple[RawTable, str]:
@@ -158,10 +192,14 @@ def _numeric_columns(
     chosen: list[int] | None,
     label: str,
     notices: list[str],
+    skip: int | None = None,
 ) -> list[int]:
-    """Positions of the numeric columns to keep; drops others with a notice, or raises."""
+    """Positions of the numeric columns to keep; drops others with a notice, or raises.
+    `skip` (the label column) is neither kept nor reported."""
     keep = []
     for j in range(len(parsed)) if chosen is None else chosen:
+        if j == skip:
+            continue
         name, col = raw.names[j], parsed[j]
         present = int((~col.blank).sum())
         if present == 0:

@@ -37,9 +37,12 @@ class TimeSeriesDenoiser(nn.Module):
         dropout: float = 0.1,
         arch: str = "paper",
         time_scale: float = 1000.0,
+        classes: int = 0,
     ) -> None:
         super().__init__()
-        self.features, self.width, self.arch = features, width, arch
+        self.features, self.width, self.arch, self.classes = features, width, arch, classes
+        if classes:  # label embedding added to the step embedding; id `classes` = no label
+            self.y_embedder = nn.Embedding(classes + 1, width)
         self.in_proj = nn.Linear(features, width)
         self.pos_drop = nn.Dropout(dropout)
         if arch == "paper":
@@ -68,16 +71,22 @@ class TimeSeriesDenoiser(nn.Module):
             raise ValueError(f"unknown arch {arch!r}")
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, features: int) -> TimeSeriesDenoiser:
+    def from_config(cls, cfg: ModelConfig, features: int, classes: int = 0) -> TimeSeriesDenoiser:
         """Build from a (possibly partial) ModelConfig; None fields come from its preset."""
         r = resolve_model(cfg)
-        return cls(features, r.width, r.depth, r.heads, r.ff, r.dropout, r.arch)
+        return cls(features, r.width, r.depth, r.heads, r.ff, r.dropout, r.arch, classes=classes)
 
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
-        """x (B, L, C) noisy window, t (B,) diffusion time in [0, 1] -> prediction (B, L, C)."""
+        """x (B, L, C) noisy window, t (B,) diffusion time in [0, 1], cond (B,) class ids of a
+        labelled model (None or id `classes`: unconditional) -> prediction (B, L, C)."""
         length = x.shape[1]
         h = self.in_proj(x)  # (B, L, D)
-        temb = self.t_embedder(t).to(h.dtype)  # (B, D)
+        temb = self.t_embedder(t)  # (B, D)
+        if self.classes:
+            if cond is None:
+                cond = torch.full((x.shape[0],), self.classes, dtype=torch.long, device=x.device)
+            temb = temb + self.y_embedder(cond)
+        temb = temb.to(h.dtype)
         if self.arch == "paper":
             h = torch.cat([temb[:, None], h], dim=1)  # step token first: (B, 1 + L, D)
             h = self.pos_drop(h + position_table(length + 1, self.width, h.device).to(h.dtype))

@@ -16,6 +16,7 @@ from tfusion import __version__
 from tfusion.config import RunConfig, apply_overrides, dump_yaml, from_dict, read_yaml
 from tfusion.data import Prepared, prepare
 from tfusion.diffusion import Objective, Schedule, add_noise
+from tfusion.diffusion.guidance import drop_condition
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.models.presets import resolve_model
@@ -38,6 +39,7 @@ def denoising_loss(
     objective: Objective,
     gen: torch.Generator,
     world: World = SINGLE,
+    cond: Tensor | None = None,
 ) -> Tensor:
     """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C).
 
@@ -48,7 +50,8 @@ def denoising_loss(
     t = world.shard(schedule.sample_t(n, gen))
     eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
     alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
-    pred = model(add_noise(x0, eps, alpha, sigma), t)
+    x_t = add_noise(x0, eps, alpha, sigma)
+    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
     return objective(pred, objective.target(x0, eps, alpha, sigma))
 
 
@@ -107,7 +110,8 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     data: Prepared = prepare(cfg.data)
     features = len(data.columns)
     torch.manual_seed(cfg.train.seed)
-    model = TimeSeriesDenoiser.from_config(cfg.model, features)
+    classes = len(data.classes)
+    model = TimeSeriesDenoiser.from_config(cfg.model, features, classes)
     _check_disk(run, model)
     schedule, objective = make_diffusion(cfg)
     if not resume and world.is_main:
@@ -118,16 +122,23 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
 
     train = data.train
     bs = cfg.train.batch_size
+    labels = torch.from_numpy(data.labels(train)) if classes else None
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
-        idx = world.shard(torch.randint(len(train), (bs * world.size,), generator=gen)).numpy()
-        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(idx)))
-        return denoising_loss(m, x0, schedule, objective, gen, world)
+        idx = torch.randint(len(train), (bs * world.size,), generator=gen)
+        mine = world.shard(idx).numpy()
+        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(mine)))
+        cond = None
+        if labels is not None:  # drawn for the global batch, like t and noise
+            y = drop_condition(labels[idx], classes, cfg.model.class_dropout, gen)
+            cond = world.shard(y)
+        return denoising_loss(m, x0, schedule, objective, gen, world, cond)
 
     meta = {
         "family": "timeseries",
         "features": features,
         "window": cfg.data.window,
+        "classes": classes,
         "tfusion": __version__,
     }
     result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
