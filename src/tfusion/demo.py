@@ -131,14 +131,19 @@ def run_dit_demo(
     return out / "report.md"
 
 
-MULTIMODAL_DEMO_STEPS = 6000
+MULTIMODAL_DEMO_STEPS = 4500
 
 
 def multimodal_demo_config(steps: int = MULTIMODAL_DEMO_STEPS) -> MultimodalRunConfig:
-    """The Transfusion demo: generated shapes at 16 x 16, a small model, a short warmup."""
+    """The Transfusion demo: generated shapes at 16 x 16, a small model, a short warmup.
+
+    v-prediction instead of the paper's noise prediction: measured on this demo (3000 steps,
+    50 prompts), prompts drawn with colour, shape and position all right went from 0.16 (eps)
+    to 0.54 (v), FID 9.7 -> 3.3; captioning was about the same (exact 0.52 vs 0.56)."""
     return MultimodalRunConfig(
         data=MultimodalDataConfig(source="shapes", size=16, samples=20000),
         model=MultimodalModelConfig(width=192, depth=4, heads=4, patch=4),
+        diffusion=DiffusionConfig(schedule="cosine", prediction="v"),
         train=TrainConfig(
             steps=steps,
             batch_size=32,
