@@ -44,9 +44,9 @@ def test_label_column_is_not_a_feature_and_follows_dropped_and_reversed_rows(tmp
 def test_missing_label_and_label_as_feature_are_clear_errors(tmp_path):
     path = tmp_path / "l.csv"
     path.write_text("a,lab\n1,x\n2,\n3,y\n")
-    with pytest.raises(DataError, match="label column 'lab' .* is empty at row 1"):
+    with pytest.raises(DataError, match=r"label column 'lab' .* is empty at row 1"):
         load_table(path, label_column="lab")
-    with pytest.raises(ConfigError, match="cannot also be in data.columns"):
+    with pytest.raises(ConfigError, match=r"cannot also be in data\.columns"):
         load_table(path, columns=["a", "lab"], label_column="lab")
     with pytest.raises(DataError, match="unknown column 'nope'"):
         load_table(path, label_column="nope")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,45 @@ def test_sample_token_rules():
     torch.testing.assert_close(freq, logits.softmax(-1)[0], atol=0.03, rtol=0)
     top2 = torch.stack([sample_token(logits, 1.0, 2, None, g) for _ in range(500)])
     assert set(top2.view(-1).tolist()) <= {1, 2}
+
+
+def biased(gen, token: int, bias: float) -> MultimodalGenerator:
+    """The same model with a constant added to one token's logit (to force or forbid it)."""
+    model = copy.deepcopy(gen.model)
+    head = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[token] = bias
+    model.lm_head = head
+    return MultimodalGenerator(model, SPEC, gen.schedule, gen.prediction)
+
+
+IMG = dict(guidance=2.0, sampler="dpm++", steps=3, seed=4)
+
+
+def test_an_emitted_boi_draws_an_image_then_decoding_goes_on(gen):
+    g = biased(gen, gen.tok.BOI, 50.0)  # the model always asks for an image
+    out = g.generate("a red circle", max_tokens=8, max_images=2, **IMG)
+    assert len(out) == 2 and all(isinstance(x, np.ndarray) for x in out)
+    assert all(x.shape == (3, 16, 16) and np.abs(x).max() <= 1.0 for x in out)
+    assert not np.allclose(out[0], out[1])  # each image its own noise
+    slow = g.generate("a red circle", max_tokens=8, max_images=2, use_cache=False, **IMG)
+    for a, b in zip(out, slow, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-4)
+
+
+def test_text_only_and_forced_image_modes(gen):
+    g = biased(gen, gen.tok.BOI, -50.0)  # never an image unless forced
+    text = g.generate("a blue", max_tokens=10, **IMG)
+    assert len(text) == 1 and isinstance(text[0], str) and 0 < len(text[0]) <= 10
+    assert text == g.generate("a blue", max_tokens=10, use_cache=False, **IMG)
+    forced = g.generate("a blue square", max_tokens=6, force_image=True, **IMG)
+    assert isinstance(forced[0], np.ndarray) and forced[0].shape == (3, 16, 16)
+    assert all(isinstance(x, str) for x in forced[1:])
+    # the forced image is the text -> image path's image for the same prompt and noise
+    direct = g.text_to_image(["a blue square"], **IMG)[0]
+    np.testing.assert_allclose(forced[0], direct, atol=2e-4)
+    slow = g.generate("a blue square", max_tokens=6, force_image=True, use_cache=False, **IMG)
+    np.testing.assert_allclose(forced[0], slow[0], atol=2e-4)
+    assert forced[1:] == slow[1:]

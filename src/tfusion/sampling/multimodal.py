@@ -188,6 +188,71 @@ class MultimodalGenerator:
         patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache)
         return unpatchify(patches.clamp(-1, 1).numpy(), s.channels, s.size, s.size, s.patch)
 
+    # ------------------------------------------------------------------ interleaved
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: str = "",
+        max_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        guidance: float = 5.0,
+        sampler: str = "ddpm",
+        steps: int = 250,
+        seed: int = 0,
+        force_image: bool = False,
+        max_images: int = 4,
+        use_cache: bool = True,
+    ) -> list[str | np.ndarray]:
+        """Continue `prompt`, writing text and drawing an image wherever BOI comes.
+
+        The model writes text (BOS prompt ...); when it emits BOI (or at once, with
+        `force_image`), an image is drawn after the whole sequence so far (with guidance
+        against the unconditional BOS BOI), appended with EOI, and the text goes on until EOS,
+        `max_tokens` text tokens or `max_images` images. Returns the segments in order: text
+        as str (the prompt's continuation), images as (C, H, W) arrays in [-1, 1]. Text only
+        (a model that never emits BOI), text -> image (`force_image`) and interleaved text and
+        images are all this one loop."""
+        s, tok = self.spec, self.tok
+        segs: list = [[tok.BOS], tok.encode(prompt)]
+        out: list[str | np.ndarray] = []
+        left, drawn = max_tokens, 0
+        boi_next = force_image
+        while True:
+            if boi_next and drawn < max_images:
+                segs.append([tok.BOI])
+                noise = torch.randn(
+                    1, s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + drawn)
+                )
+                patches = self._draw_image([segs], guidance, sampler, steps, noise, use_cache)
+                patches = patches.clamp(-1, 1)
+                segs += [patches[0].numpy(), [tok.EOI]]  # the clean image is read again at t=0
+                out.append(unpatchify(patches.numpy(), s.channels, s.size, s.size, s.patch)[0])
+                drawn += 1
+            if left <= 0:
+                break
+            row = self._decode(
+                [segs],
+                left,
+                temperature,
+                top_k,
+                top_p,
+                seed + 1000 * drawn,
+                use_cache,
+                stop=(tok.BOI,),
+            )[0]
+            boi_next = bool(row) and row[-1] == tok.BOI and drawn < max_images
+            text = row[:-1] if row and row[-1] == tok.BOI else row
+            left -= len(row)
+            if text:
+                segs.append(text)
+                out.append(tok.decode(text))
+            if not boi_next:
+                break
+        return out
+
     # ------------------------------------------------------------------ text
 
     @torch.no_grad()
@@ -244,7 +309,9 @@ class MultimodalGenerator:
         top_p: float | None,
         seed: int,
         use_cache: bool,
+        stop: tuple[int, ...] = (),
     ) -> list[list[int]]:
+        """Text after each prefix until EOS (dropped) or a `stop` token (kept, last)."""
         batch = self._pack(prefixes)
         gen = torch.Generator().manual_seed(seed)
         b = len(prefixes)
@@ -267,6 +334,8 @@ class MultimodalGenerator:
                 if not done[i]:
                     out[i].append(int(nxt[i]))
             done |= nxt == self.tok.EOS
+            for token in stop:
+                done |= nxt == token
             if done.all():
                 break
             zeros = torch.zeros(b, 1, self.spec.patch_dim)
