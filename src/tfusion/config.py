@@ -214,8 +214,8 @@ class DiTRunConfig:
 class MultimodalDataConfig:
     """Captioned images for Transfusion: the generated `shapes` set or captioned `mnist`."""
 
-    source: str = "shapes"  # shapes | mnist
-    size: int = 16  # shapes: image side 16-32 (mnist is padded to 32 or kept at 28)
+    source: str = "shapes"  # shapes | mnist | a folder of images + captions.txt/metadata.csv
+    size: int = 16  # image side: shapes 16-32, a folder is resized to it (mnist: 28 or 32)
     samples: int = 20000  # shapes: images to generate
     test_fraction: float = 0.1
     seed: int = 0
@@ -234,6 +234,10 @@ class MultimodalModelConfig:
     patch: int = 4
     encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
     diffusion_weight: float = 5.0  # lambda: total loss = LM + lambda x diffusion
+    latent: str = "none"  # none (pixels) | train (a small autoencoder trained first) | a folder
+    latent_channels: int = 4  # latent: train
+    latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
+    latent_steps: int = 1500  # latent: train; autoencoder training steps
 
 
 @dataclass(frozen=True)

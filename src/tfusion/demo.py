@@ -131,7 +131,7 @@ def run_dit_demo(
     return out / "report.md"
 
 
-MULTIMODAL_DEMO_STEPS = 4500
+MULTIMODAL_DEMO_STEPS = 4000
 
 
 def multimodal_demo_config(steps: int = MULTIMODAL_DEMO_STEPS) -> MultimodalRunConfig:

@@ -121,7 +121,6 @@ def _builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 
 def _folder(root: Path, size: int | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    from PIL import Image, UnidentifiedImageError
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
@@ -138,8 +137,20 @@ def _folder(root: Path, size: int | None) -> tuple[np.ndarray, np.ndarray, tuple
         raise DataError(
             f"no images ({', '.join(IMAGE_SUFFIXES)}) under the class folders of {root}"
         )
+    pixels = read_image_files([f for f, _ in files], size, str(root))
+    labels = np.array([c for _, c in files], dtype=np.int64)
+    return pixels, labels, tuple(classes)
+
+
+def read_image_files(
+    files: list[Path], size: int | None, where: str, size_key: str = "data.image_size"
+) -> np.ndarray:
+    """Images (N, C, H, W) in [0, 1]: grey when every file is grey, else RGB; resized to
+    size x size (bilinear) when given, else all files must share one size."""
+    from PIL import Image, UnidentifiedImageError
+
     opened = []
-    for f, _ in files:
+    for f in files:
         try:
             with Image.open(f) as im:
                 im.load()
@@ -158,11 +169,69 @@ def _folder(root: Path, size: int | None) -> tuple[np.ndarray, np.ndarray, tuple
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(
-            f"images under {root} have {len(shapes)} different sizes (e.g. "
-            f"{sorted(shapes)[:2]}); set data.image_size to resize them all"
+            f"images under {where} have {len(shapes)} different sizes (e.g. "
+            f"{sorted(shapes)[:2]}); set {size_key} to resize them all"
         )
-    labels = np.array([c for _, c in files], dtype=np.int64)
-    return np.stack(arrays), labels, tuple(classes)
+    return np.stack(arrays)
+
+
+CAPTION_FILES = ("captions.txt", "captions.tsv", "metadata.csv", "metadata.jsonl")
+
+
+def load_captioned_folder(root: str | Path, size: int | None) -> tuple[np.ndarray, list[str]]:
+    """(image, caption) pairs from a folder: images in [-1, 1] (N, C, S, S) and captions.
+
+    The folder holds the images and one captions file: `captions.txt` / `captions.tsv` (one
+    `file<TAB>caption` per line), `metadata.csv` (columns `file_name` and `text` or `caption`,
+    the Hugging Face imagefolder layout) or `metadata.jsonl` (one object per line with the same
+    keys). File names are relative to the folder and may not leave it."""
+    import json
+
+    import pandas as pd
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"caption folder {root} not found; pass a folder of images + captions")
+    found = [root / n for n in CAPTION_FILES if (root / n).is_file()]
+    if not found:
+        raise DataError(f"{root} has no captions file; add one of {', '.join(CAPTION_FILES)}")
+    path = found[0]
+    pairs: list[tuple[str, str]] = []
+    try:
+        if path.suffix in (".txt", ".tsv"):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                if "\t" not in line:
+                    raise DataError(f"{path} line {n} has no tab; write `file<TAB>caption`")
+                name, caption = line.split("\t", 1)
+                pairs.append((name.strip(), caption.strip()))
+        else:
+            if path.suffix == ".csv":
+                rows = pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+            else:
+                text = path.read_text(encoding="utf-8").splitlines()
+                rows = [json.loads(line) for line in text if line.strip()]
+            for n, row in enumerate(rows, start=1):
+                caption = row.get("text", row.get("caption"))
+                if "file_name" not in row or caption is None:
+                    raise DataError(f"{path} entry {n} needs `file_name` and `text` (or `caption`)")
+                pairs.append((str(row["file_name"]).strip(), str(caption).strip()))
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"cannot read {path} ({type(e).__name__}); check its format") from None
+    if not pairs:
+        raise DataError(f"{path} lists no images")
+    files = []
+    base = root.resolve()
+    for name, _ in pairs:
+        f = (root / name).resolve()
+        if base not in f.parents:
+            raise DataError(f"{path} names {name!r}, which is outside {root}")
+        if not f.is_file():
+            raise DataError(f"{path} names {name!r}, which is not a file in {root}")
+        files.append(f)
+    pixels = read_image_files(files, size, str(root), "data.size")
+    return pixels * 2.0 - 1.0, [c for _, c in pairs]
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

@@ -54,7 +54,11 @@ class MultimodalGenerator:
         schedule: Schedule,
         prediction: str = "eps",
         tokenizer: ByteTokenizer | None = None,
+        coder: torch.nn.Module | None = None,
     ) -> None:
+        self.coder = coder  # images <-> latents (model.latent); None: the model sees pixels
+        # pixels live in [-1, 1]; unit-variance latents do not, so x0 is only clipped on pixels
+        self.clip = 1.0 if coder is None else None
         self.model = model.eval()
         self.spec, self.schedule, self.prediction = spec, schedule, prediction
         self.tok = tokenizer or ByteTokenizer()
@@ -102,6 +106,23 @@ class MultimodalGenerator:
 
     # ------------------------------------------------------------------ images
 
+    def _to_patches(self, images: np.ndarray) -> np.ndarray:
+        """Pixel images (B, C, H, W) in [-1, 1] -> the model's patches (B, n, P)."""
+        x = np.asarray(images, dtype=np.float32)
+        if self.coder is not None:
+            x = self.coder.encode(torch.from_numpy(x)).numpy()
+        return patchify(x, self.spec.patch)
+
+    def _to_images(self, patches: Tensor) -> np.ndarray:
+        """The model's patches (B, n, P) -> pixel images (B, C, H, W) in [-1, 1]."""
+        s = self.spec
+        if self.coder is None:
+            patches = patches.clamp(-1, 1)
+        x = unpatchify(patches.numpy(), s.channels, s.size, s.size, s.patch)
+        if self.coder is not None:
+            x = self.coder.decode(torch.from_numpy(np.ascontiguousarray(x))).clamp(-1, 1).numpy()
+        return x
+
     def _draw_image(
         self,
         prefixes: list[list],
@@ -145,7 +166,7 @@ class MultimodalGenerator:
             make_sampler(sampler),
             steps,
             x_init=noise,
-            clip_x0=1.0,
+            clip_x0=self.clip,
         )
 
     def _full_pass(self, prefix: Packed, x: Tensor, t: Tensor) -> Tensor:
@@ -186,7 +207,7 @@ class MultimodalGenerator:
         )
         prefixes = [[[self.tok.BOS], self.tok.encode(c), [self.tok.BOI]] for c in captions]
         patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache)
-        return unpatchify(patches.clamp(-1, 1).numpy(), s.channels, s.size, s.size, s.patch)
+        return self._to_images(patches)
 
     # ------------------------------------------------------------------ interleaved
 
@@ -227,9 +248,10 @@ class MultimodalGenerator:
                     1, s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + drawn)
                 )
                 patches = self._draw_image([segs], guidance, sampler, steps, noise, use_cache)
-                patches = patches.clamp(-1, 1)
+                if self.coder is None:
+                    patches = patches.clamp(-1, 1)
                 segs += [patches[0].numpy(), [tok.EOI]]  # the clean image is read again at t=0
-                out.append(unpatchify(patches.numpy(), s.channels, s.size, s.size, s.patch)[0])
+                out.append(self._to_images(patches)[0])
                 drawn += 1
             if left <= 0:
                 break
@@ -258,7 +280,7 @@ class MultimodalGenerator:
     @torch.no_grad()
     def caption_perplexity(self, images: np.ndarray, captions: list[str]) -> float:
         """exp(mean cross-entropy) of the caption tokens and EOS after BOS BOI image EOI."""
-        patches = patchify(np.asarray(images, dtype=np.float32), self.spec.patch)
+        patches = self._to_patches(images)
         seqs = [
             layout([p, self.tok.encode(c)], self.tok)
             for p, c in zip(patches, captions, strict=True)
@@ -295,7 +317,7 @@ class MultimodalGenerator:
         use_cache: bool = True,
     ) -> list[str]:
         """A caption per image (B, C, H, W): the text after BOS BOI image EOI, until EOS."""
-        patches = patchify(np.asarray(images, dtype=np.float32), self.spec.patch)
+        patches = self._to_patches(images)
         prefixes = [[[self.tok.BOS, self.tok.BOI], p, [self.tok.EOI]] for p in patches]
         ids = self._decode(prefixes, max_tokens, temperature, top_k, top_p, seed, use_cache)
         return [self.tok.decode(row) for row in ids]
@@ -405,4 +427,13 @@ def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
     model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size))
     load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
-    return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction)
+    coder = None
+    if cfg.model.latent == "train":
+        from tfusion.models.autoencoder import load_autoencoder
+
+        coder = load_autoencoder(path)
+    elif cfg.model.latent != "none":
+        from tfusion.models.autoencoder import DiffusersVAE
+
+        coder = DiffusersVAE(cfg.model.latent)
+    return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction, coder=coder)

@@ -15,7 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from tfusion import __version__
-from tfusion.config import DiTModelConfig, DiTRunConfig, dump_yaml, from_dict, read_yaml
+from tfusion.config import (
+    DiTModelConfig,
+    DiTRunConfig,
+    MultimodalRunConfig,
+    dump_yaml,
+    from_dict,
+    read_yaml,
+)
 from tfusion.data.images import ImageSet, load_images
 from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.errors import ConfigError
@@ -145,9 +152,14 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
 
 
 def latent_coder(
-    cfg: DiTRunConfig, run: Path, train: ImageSet, resume: bool, world: World
+    cfg: DiTRunConfig | MultimodalRunConfig,
+    run: Path,
+    train: ImageSet | np.ndarray,
+    resume: bool,
+    world: World,
 ) -> nn.Module | None:
-    """The image <-> latent map of a run: None (pixels), trained here, or a diffusers VAE."""
+    """The image <-> latent map of a run: None (pixels), trained here, or a diffusers VAE.
+    `train` holds the training images (an ImageSet or an (N, C, H, W) array in [-1, 1])."""
     kind = cfg.model.latent
     if kind == "none":
         return None
@@ -155,8 +167,9 @@ def latent_coder(
         return DiffusersVAE(kind)
     m = cfg.model
     if world.is_main and not (resume and (run / "autoencoder.json").exists()):
+        images = train.images if isinstance(train, ImageSet) else train
         ae = train_autoencoder(
-            train.images, m.latent_channels, m.latent_factor, m.latent_steps, seed=cfg.train.seed
+            images, m.latent_channels, m.latent_factor, m.latent_steps, seed=cfg.train.seed
         )
         save_autoencoder(ae, run)
     world.barrier()

@@ -27,6 +27,7 @@ from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.models.multimodal import MultimodalShape, MultimodalTransformer, transfusion_loss
 from tfusion.training.distributed import current_world
+from tfusion.training.dit import encode_images, latent_coder
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 from tfusion.training.timeseries import check_run_folder, check_same_sections
@@ -53,8 +54,15 @@ def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, Caption
 
         s = load_images("mnist", d.size if d.size != 28 else None)
         images, captions = s.images, [f"a handwritten {NUMBERS[y]}" for y in s.labels]
+    elif Path(d.source).is_dir():
+        from tfusion.data.images import load_captioned_folder
+
+        images, captions = load_captioned_folder(d.source, d.size)
     else:
-        raise ConfigError(f"unknown data.source {d.source!r} for multimodal; use shapes or mnist")
+        raise ConfigError(
+            f"data.source {d.source!r} is neither shapes, mnist nor a folder of images with a "
+            "captions file (captions.txt, metadata.csv or metadata.jsonl)"
+        )
     if images.shape[2] % cfg.model.patch:
         raise ConfigError(
             f"images of {images.shape[2]} pixels do not split into {cfg.model.patch}-pixel "
@@ -96,9 +104,18 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
     if resume:
         check_same_sections(saved_multimodal_config(run), cfg)
     train, _ = captioned_images(cfg)
-    channels, size = train.images.shape[1], train.images.shape[2]
+    pixels = train.images
+    coder = latent_coder(cfg, run, pixels, resume, world)  # type: ignore[arg-type]
+    if coder is not None:  # the model sees latents; images are decoded after sampling
+        pixels = encode_images(coder, pixels)
+        if pixels.shape[2] % cfg.model.patch:
+            raise ConfigError(
+                f"latents of {pixels.shape[2]} pixels do not split into {cfg.model.patch}-pixel "
+                "patches; change model.patch, model.latent_factor or data.size"
+            )
+    channels, size = pixels.shape[1], pixels.shape[2]
     tok = ByteTokenizer()
-    patches = patchify(train.images, cfg.model.patch)  # (N, n, P)
+    patches = patchify(pixels, cfg.model.patch)  # (N, n, P)
     captions = [tok.encode(c) for c in train.captions]
     shape = model_shape(cfg, channels, size)
     torch.manual_seed(cfg.train.seed)
@@ -110,6 +127,8 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         "patch": cfg.model.patch,
         "vocab": shape.vocab,
         "train_pairs": len(train.captions),
+        "image_channels": int(train.images.shape[1]),
+        "image_size": int(train.images.shape[2]),
     }
     if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
