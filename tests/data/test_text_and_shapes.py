@@ -42,3 +42,16 @@ def test_the_checker_rejects_wrong_captions():
     blank = -np.ones((3, 16, 16), dtype=np.float32)
     assert read_back(blank) == []
     assert not any(check_caption(blank, captions[0]).values())
+
+
+@pytest.mark.parametrize(
+    "caption",
+    ["a", "", "a red", "a red circle on", "a red circle beside a blue square", "x y z w v u"],
+)
+def test_a_malformed_caption_is_wrong_not_a_crash(caption):
+    images, _, _ = make_shapes(1, size=16, seed=0)
+    assert check_caption(images[0], caption) == {
+        "colour": False,
+        "shape": False,
+        "position": False,
+    }

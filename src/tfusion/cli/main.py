@@ -179,7 +179,8 @@ def _evaluate(a: argparse.Namespace) -> None:
         for row in r["prompt_adherence"]:
             print(f"guidance {row['guidance']:g}: prompt adherence {row['all']:.2f}")
         print(
-            f"captioning exact {r['captioning']['exact']:.2f}; report: {Path(target) / 'report.md'}"
+            f"captioning (all three right) {r['captioning']['all']:.2f}; "
+            f"report: {Path(target) / 'report.md'}"
         )
         return
     if a.run is not None and family_of(a.run) == "dit":

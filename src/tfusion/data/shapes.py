@@ -11,6 +11,7 @@ was asked for without any learned model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,22 +140,25 @@ def read_back(image: np.ndarray, min_pixels: int = 6) -> list[Item]:
 
 
 def check_caption(image: np.ndarray, caption: str) -> dict[str, bool]:
-    """Does the image show what the caption says? colour, shape and position, each true/false."""
+    """Does the image show what the caption says? colour, shape and position, each true/false.
+    A caption that is not of the data set's two forms (a model can write anything) is wrong on
+    all three."""
     found = {i.colour: i for i in read_back(image)}
-    words = caption.split()
     size = image.shape[1]
-    if " on the " in caption:  # "a red circle on the left"
-        colour, shape, side = words[1], words[2], words[-1]
+    one = re.fullmatch(r"a (\w+) (\w+) on the (\w+)", caption.strip())
+    two = re.fullmatch(r"a (\w+) (\w+) (.+?) a (\w+) (\w+)", caption.strip())
+    if one:  # "a red circle on the left"
+        colour, shape, side = one.groups()
         item = found.get(colour)
         return {
             "colour": item is not None and len(found) == 1,
             "shape": item is not None and item.shape == shape,
             "position": item is not None and _side(item, size) == side,
         }
+    if not two or two.group(3) not in RELATIONS:
+        return {"colour": False, "shape": False, "position": False}
     # "a red circle above a blue square"
-    c1, s1 = words[1], words[2]
-    c2, s2 = words[-2], words[-1]
-    rel = " ".join(words[3:-3])
+    c1, s1, rel, c2, s2 = two.groups()
     a, b = found.get(c1), found.get(c2)
     ok_pos = False
     if a is not None and b is not None:

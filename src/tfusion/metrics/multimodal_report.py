@@ -20,6 +20,7 @@ import numpy as np
 
 from tfusion.config import to_dict
 from tfusion.data.shapes import COLOURS, SHAPES, check_caption, make_shapes, read_back
+from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.image_report import write_images_grid
 from tfusion.metrics.images import train_scorer
@@ -44,13 +45,17 @@ def evaluate_multimodal(
     steps: int | None = None,
     seed: int = 0,
     extra: dict[str, Any] | None = None,
+    scorer_steps: int = 1500,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = saved_multimodal_config(run)
     if cfg.data.source != "shapes":
-        raise NotImplementedError("the multimodal report scores the shapes set")
+        raise ConfigError(
+            f"the multimodal report reads prompts back from pixels and needs data.source=shapes, "
+            f"got {cfg.data.source!r}; use load_multimodal(run) in Python for other data"
+        )
     gen = load_multimodal(run)
     train, test = captioned_images(cfg)
     test = test.subset(np.arange(min(n, len(test.captions))))
@@ -73,15 +78,22 @@ def evaluate_multimodal(
     exact = float(np.mean([a == b for a, b in zip(captions, test.captions, strict=True)]))
     attr = [check_caption(im, c) for im, c in zip(test.images, captions, strict=True)]
     captioning = {
-        "exact": exact,
+        "exact": exact,  # the very words; "above" vs an equivalent "below" counts as wrong
         **{k: float(np.mean([a[k] for a in attr])) for k in ("colour", "shape", "position")},
+        "all": float(np.mean([all(a.values()) for a in attr])),  # a true description
     }
     perplexity = gen.caption_perplexity(test.images, test.captions)
 
     labels = np.array([_first_item_label(im) for im in train.images])
     test_labels = np.array([_first_item_label(im) for im in test.images])
     scorer = train_scorer(
-        train.images, labels, test.images, test_labels, len(COLOURS) * len(SHAPES), seed=seed
+        train.images,
+        labels,
+        test.images,
+        test_labels,
+        len(COLOURS) * len(SHAPES),
+        seed=seed,
+        min_steps=scorer_steps,
     )
     fid = scorer.fid(test.images, last_images)
     floor = scorer.fid(test.images, train.images[: len(test.images)])
@@ -130,11 +142,15 @@ def _markdown(r: dict[str, Any]) -> str:
     c = r["captioning"]
     lines += [
         "",
-        f"Captioning (greedy): exact {c['exact']:.2f}, colour {c['colour']:.2f}, shape "
-        f"{c['shape']:.2f}, position {c['position']:.2f}. Caption perplexity "
-        f"{r['perplexity']:.3f}.",
-        f"FID (self-trained CNN features): {r['fid']['samples_at_last_scale']:.3f} "
-        f"(real train vs held out: {r['fid']['train_vs_held_out']:.3f}).",
+        f"Captioning (greedy), read back against the image: colour {c['colour']:.2f}, shape "
+        f"{c['shape']:.2f}, position {c['position']:.2f}, all three {c['all']:.2f}"
+        f" (the very words of the true caption: {c['exact']:.2f}; 'a above b' and the "
+        f"equivalent 'b below a' differ). Held-out caption perplexity {r['perplexity']:.3f}.",
+        f"FID (features of a CNN trained on the training images) of the images drawn at the last "
+        f"guidance scale vs the held-out images: {r['fid']['samples_at_last_scale']:.3f}; for "
+        f"reference, as many real training images vs the held-out ones: "
+        f"{r['fid']['train_vs_held_out']:.3f} (the samples follow the held-out captions' "
+        f"layouts, random training images do not).",
         "",
         "Prompt -> image (first row of the grid, in order):",
         "",
