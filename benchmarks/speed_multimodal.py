@@ -30,7 +30,7 @@ from tfusion.sampling.multimodal import ImageSpec, MultimodalGenerator
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="benchmarks/out/speed_multimodal.json")
-    ap.add_argument("--prefix", type=int, default=64)
+    ap.add_argument("--prefixes", type=int, nargs="+", default=[64, 256])
     args = ap.parse_args()
     spec = ImageSpec(channels=3, size=32, patch=4)
     tok = ByteTokenizer()
@@ -39,7 +39,7 @@ def main() -> None:
     model = MultimodalTransformer(shape)
     schedule = Schedule.create("cosine", 1000)
     opt = torch.optim.AdamW(model.parameters(), 3e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    caption = [ord("a")] * args.prefix
+    caption = [ord("a")] * args.prefixes[0]
     seqs = [layout([caption, torch.randn(spec.patches, spec.patch_dim).numpy()], tok)] * 32
     batch = pack(seqs, spec.patch_dim, tok.PAD)
     positions = int(batch.valid.sum())
@@ -60,19 +60,24 @@ def main() -> None:
     print(f"training: {positions / train_s:.0f} tokens/s ({positions} tokens per step)")
 
     gen = MultimodalGenerator(model.eval(), spec, schedule, "eps", tok)
-    prompt = "a" * (args.prefix - 2)  # BOS + caption + BOI = prefix positions
-    for use_cache in (True, False):
-        gen.text_to_image([prompt], 5.0, "dpm++", 2, use_cache=use_cache)  # warm-up
-        t0 = time.perf_counter()
-        gen.text_to_image([prompt], 5.0, "dpm++", 50, use_cache=use_cache)
-        result["latency_cached_s" if use_cache else "latency_uncached_s"] = time.perf_counter() - t0
-    result["speedup"] = result["latency_uncached_s"] / result["latency_cached_s"]
-    result["ideal_speedup"] = (args.prefix + spec.patches) / spec.patches
-    print(
-        f"caption -> image, 50 steps: cached {result['latency_cached_s']:.2f} s, uncached "
-        f"{result['latency_uncached_s']:.2f} s, {result['speedup']:.2f}x "
-        f"(ideal (T0 + n) / n = {result['ideal_speedup']:.2f}x)"
-    )
+    result["latency"] = []
+    print(f"{'prefix':>7}{'cached s':>10}{'uncached s':>12}{'speed-up':>10}{'ideal':>8}")
+    for prefix in args.prefixes:
+        prompt = "a" * (prefix - 2)  # BOS + caption + BOI = prefix positions
+        row = {"prefix": prefix, "patches": spec.patches, "steps": 50}
+        for use_cache in (True, False):
+            gen.text_to_image([prompt], 5.0, "dpm++", 2, use_cache=use_cache)  # warm-up
+            t0 = time.perf_counter()
+            gen.text_to_image([prompt], 5.0, "dpm++", 50, use_cache=use_cache)
+            row["cached_s" if use_cache else "uncached_s"] = time.perf_counter() - t0
+        row["speedup"] = row["uncached_s"] / row["cached_s"]
+        # per step the cache removes the prefix: (T0 + n) positions become n
+        row["ideal_speedup"] = (prefix + spec.patches) / spec.patches
+        result["latency"].append(row)
+        print(
+            f"{prefix:>7}{row['cached_s']:>10.2f}{row['uncached_s']:>12.2f}"
+            f"{row['speedup']:>9.2f}x{row['ideal_speedup']:>7.2f}x"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
