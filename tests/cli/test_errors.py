@@ -152,3 +152,24 @@ def test_console_script_exit_code(tmp_path):
     )
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "not found" in p.stderr
+
+
+def test_full_disk_and_unwritable_folder_fail_before_training(tmp_path, capsys, monkeypatch):
+    csv = write_csv(tmp_path / "d.csv", "a,b\n" + "\n".join(f"{i},{i % 7}" for i in range(60)))
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    code, err = run_cli(capsys, "train", "--out", str(blocker / "run"), f"data.source={csv}", *TINY)
+    assert_clean_error(code, err, "cannot write to run folder", "--out")
+
+    import shutil as _shutil
+
+    real = _shutil.disk_usage
+    monkeypatch.setattr(
+        "tfusion.training.timeseries.shutil.disk_usage",
+        lambda p: real(p)._replace(free=1000),
+    )
+    out = tmp_path / "full"
+    code, err = run_cli(capsys, "train", "--out", str(out), f"data.source={csv}", *TINY)
+    assert_clean_error(code, err, "free", "checkpoint needs")
+    # nothing of a run was written: no config, no weights, no metrics
+    assert list(out.iterdir()) == [], list(out.iterdir())
