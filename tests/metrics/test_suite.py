@@ -1,6 +1,7 @@
 """The full suite: repeats give mean ± CI, one seed reproduces everything, baselines rank."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -55,3 +56,16 @@ def test_suite_config_is_checked():
         SuiteConfig(repeats=0)
     quick = SuiteConfig().scaled(0.1)
     assert quick.lps_iterations == 500 and quick.lds_iterations == 200
+
+
+def test_native_units_skip_the_min_max_step(data):
+    from tfusion.metrics.distribution import normalise
+    from tfusion.metrics.predictive import timegan_predictive
+
+    real, other, _ = data  # sines: values (sin + 1) / 2 fill only part of [0, 1]
+    cfg = SuiteConfig(metrics=("predictive",), repeats=1, predictive_iterations=30)
+    native = score_suite(real, other, replace(cfg, normalise=False))["predictive"]["mean"]
+    rescaled = score_suite(real, other, cfg)["predictive"]["mean"]
+    assert native == pytest.approx(timegan_predictive(real, other, 30, seed=0), rel=1e-9)
+    assert rescaled == pytest.approx(timegan_predictive(*normalise(real, other), 30, seed=0))
+    assert native != pytest.approx(rescaled, rel=0.05)

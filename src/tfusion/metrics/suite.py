@@ -51,6 +51,9 @@ class SuiteConfig:
     discriminative_iterations: int = 2000
     predictive_iterations: int = 5000
     fid_iterations: int | None = None  # None: the encoder's default
+    # min-max both sets with the real range first (TimeGAN / Diffusion-TS protocol); False for
+    # data already in its scoring units, such as TimeGAN's sines in [0, 1]
+    normalise: bool = True
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in ALL_METRICS]
@@ -104,7 +107,9 @@ def score_suite(
     """
     cfg = cfg or SuiteConfig()
     check_pair(real, synthetic)
-    r, s = normalise(real.astype(np.float64), synthetic.astype(np.float64))
+    r, s = real.astype(np.float64), synthetic.astype(np.float64)
+    if cfg.normalise:
+        r, s = normalise(r, s)
     encoders: dict[int, TS2VecEncoder] = {}
 
     def encoder_for(x: np.ndarray, seed: int) -> TS2VecEncoder:
