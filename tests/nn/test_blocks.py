@@ -43,3 +43,26 @@ def test_dit_layout_is_cos_then_sin():
     freqs = [10000 ** (-k / 3) for k in range(3)]
     expected = [math.cos(3 * f) for f in freqs] + [math.sin(3 * f) for f in freqs]
     assert torch.allclose(e[0], torch.tensor(expected), atol=1e-6)
+
+
+def test_training_attention_under_bf16_autocast_runs_in_fp32_and_keeps_the_dtype():
+    from tfusion.nn.attention import attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 24, 32, dtype=torch.bfloat16, requires_grad=True) for _ in "qkv")
+    mask = torch.rand(2, 1, 24, 24) > 0.3
+    mask[..., 0] = True  # every query may see at least one key
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attention(q, k, v, mask)
+    assert out.dtype == torch.bfloat16
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float(), v.float(), attn_mask=mask
+    )
+    # fp32 math on bf16 inputs: only the final rounding to bf16 differs from the fp32 reference
+    assert (out.float() - ref).abs().max() <= 2**-7 * ref.abs().max()
+    out.float().square().sum().backward()
+    assert q.grad is not None and q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = attention(q, k, v, mask)  # inference keeps the bf16 kernel
+    assert fast.dtype == torch.bfloat16
+    assert (fast.float() - ref).abs().max() < 0.05

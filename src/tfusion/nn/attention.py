@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout: float = 0.0,
+    is_causal: bool = False,
+) -> Tensor:
+    """`scaled_dot_product_attention`, with one CPU rule measured in benchmarks/RESULTS.md.
+
+    Under bf16 autocast with gradients on, the CPU flash kernel's bf16 backward is slower than
+    its fp32 one (5.5x at L = 24, 2.4x at 128, 1.1x at 384 for 4 heads of 32), so training runs
+    attention in fp32 and returns the input dtype; inference keeps the bf16 kernel (faster).
+    """
+    if q.device.type == "cpu" and torch.is_grad_enabled() and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            out = F.scaled_dot_product_attention(
+                q.float(),
+                k.float(),
+                v.float(),
+                attn_mask=mask,
+                dropout_p=dropout,
+                is_causal=is_causal,
+            )
+        return out.to(q.dtype)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
+    )
 
 
 class SelfAttention(nn.Module):
@@ -24,7 +55,5 @@ class SelfAttention(nn.Module):
         (B, H, L, L)."""
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal
-        )
+        out = attention(q, k, v, mask, p, is_causal)
         return self.proj(rearrange(out, "b h l d -> b l (h d)"))

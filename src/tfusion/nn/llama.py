@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.nn.attention import attention
+
 
 class RMSNorm(nn.Module):
     """x / rms(x) * weight (Zhang & Sennrich 2019), computed in float32."""
@@ -117,6 +119,6 @@ class LlamaBlock(nn.Module):
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = attention(q, k, v, mask)
         x = x + self.wo(out.transpose(1, 2).reshape(b, t, d))
         return x + self.ffn(self.ffn_norm(x))
