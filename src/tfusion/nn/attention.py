@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+FP32_KEYS = 256  # up to this many keys, inference attention is faster in fp32 on CPU
+
 
 def attention(
     q: Tensor,
@@ -18,11 +20,16 @@ def attention(
 ) -> Tensor:
     """`scaled_dot_product_attention`, with one CPU rule measured in benchmarks/RESULTS.md.
 
-    Under bf16 autocast with gradients on, the CPU flash kernel's bf16 backward is slower than
-    its fp32 one (5.5x at L = 24, 2.4x at 128, 1.1x at 384 for 4 heads of 32), so training runs
-    attention in fp32 and returns the input dtype; inference keeps the bf16 kernel (faster).
+    Under bf16 autocast the CPU flash kernel's bf16 backward is slower than its fp32 one (5.5x at
+    L = 24, 2.4x at 128, 1.1x at 384 for 4 heads of 32; 29x at 16 tokens), and its bf16 forward
+    is slower up to ~256 keys. So attention runs in fp32 (returning the input dtype) when
+    training, or when there are at most 256 keys; long-sequence inference keeps the bf16 kernel.
     """
-    if q.device.type == "cpu" and torch.is_grad_enabled() and torch.is_autocast_enabled("cpu"):
+    if (
+        q.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and (torch.is_grad_enabled() or k.shape[-2] <= FP32_KEYS)
+    ):
         with torch.autocast("cpu", enabled=False):
             out = F.scaled_dot_product_attention(
                 q.float(),
