@@ -161,9 +161,7 @@ def test_full_disk_and_unwritable_folder_fail_before_training(tmp_path, capsys, 
     code, err = run_cli(capsys, "train", "--out", str(blocker / "run"), f"data.source={csv}", *TINY)
     assert_clean_error(code, err, "cannot write to run folder", "--out")
 
-    import shutil as _shutil
-
-    real = _shutil.disk_usage
+    real = shutil.disk_usage
     monkeypatch.setattr(
         "tfusion.training.timeseries.shutil.disk_usage",
         lambda p: real(p)._replace(free=1000),
