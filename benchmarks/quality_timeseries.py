@@ -187,7 +187,21 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     name = f"{args.data}_L{args.length}_{args.protocol}_{args.tag}"
     run = Path(args.runs) / name
     t0 = time.perf_counter()
-    fit = train_timeseries(cfg, run)
+    record = run / "fit_record.json"
+    if args.reuse and record.exists():  # score a finished run again: keep its training figures
+        fit = json.loads(record.read_text())
+        print(f"reusing the trained run {run} ({fit['seconds']:.0f} s of training)")
+    else:
+        done = train_timeseries(cfg, run)
+        fit = {
+            "seconds": done.seconds,
+            "windows_per_second": done.windows_per_second,
+            "final_loss": done.final_loss,
+        }
+        record.write_text(json.dumps(fit, indent=2))
+    if args.train_only:
+        print(f"trained {run}; score it later with --reuse")
+        return fit
     data = prepare(cfg.data)
     real = data.test.to_array() if args.protocol == "transfusion" else data.train.to_array()
     native = args.data in NATIVE_UNITS
@@ -205,6 +219,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     suite = SuiteConfig(
         metrics=metrics,
         repeats=args.repeats,
+        long_repeats=args.long_repeats,
         seed=args.seed,
         fid_iterations=600,
         normalise=not native,
@@ -223,13 +238,14 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         "score_units": "native" if native else "min-max of the real windows",
         "real_windows": len(real),
         "synthetic_windows": int(n_gen),
-        "train_seconds": fit.seconds,
-        "train_windows_per_s": fit.windows_per_second,
-        "final_loss": fit.final_loss,
+        "train_seconds": fit["seconds"],
+        "train_windows_per_s": fit["windows_per_second"],
+        "final_loss": fit["final_loss"],
         "sample_seconds": sample_seconds,
         "score_seconds": time.perf_counter() - t2,
         "total_seconds": time.perf_counter() - t0,
         "repeats": args.repeats,
+        "long_repeats": args.long_repeats or args.repeats,
         "scores": {k: v for k, v in scores.items() if k in SCORES},
         "published": PUBLISHED.get((args.data, args.length), {}),
         "machine": {
@@ -283,7 +299,19 @@ def main() -> None:
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--n-gen", type=int, default=3000, help="synthetic windows at L > 24")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--long-repeats",
+        type=int,
+        default=None,
+        help="repeats of LDS and LPS only (default --repeats; they dominate scoring at L = 384)",
+    )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="score an already trained run folder again instead of training it",
+    )
+    ap.add_argument("--train-only", action="store_true", help="train the run folder and stop")
     ap.add_argument(
         "--no-long-scores",
         action="store_true",
@@ -302,7 +330,8 @@ def main() -> None:
     if not args.data:
         ap.error("--data is required (or --table)")
     result = evaluate_recipe(args)
-    print(table([result]))
+    if not args.train_only:
+        print(table([result]))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,13 @@ def main() -> None:
     ap.add_argument("--samplers", default=DEFAULT, help="name:steps,... (first = reference)")
     ap.add_argument("--metrics", default="lds,context_fid")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--lds-iterations",
+        type=int,
+        default=2000,
+        help="LDS classifier steps (published 2000: ~13 min per repeat at L = 384)",
+    )
+    ap.add_argument("--lds-repeats", type=int, default=None, help="LDS repeats (default --repeats)")
     ap.add_argument("--bf16", action="store_true", help="sample under bf16 autocast")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/sampler_quality.json")
@@ -60,14 +67,21 @@ def main() -> None:
     pick = np.sort(rng.choice(len(pool), size=min(args.n, len(pool)), replace=False))
     real = pool.subset(pick).to_array()
     suite = SuiteConfig(
-        metrics=tuple(args.metrics.split(",")), repeats=args.repeats, seed=args.seed
+        metrics=tuple(args.metrics.split(",")),
+        repeats=args.repeats,
+        long_repeats=args.lds_repeats,
+        lds_iterations=args.lds_iterations,
+        seed=args.seed,
     )
+    encoders: dict = {}  # Context-FID encoders depend on the real windows only: train them once
     result: dict[str, Any] = {
         "run": args.run,
         "window": run.window,
         "real_windows": len(real),
         "bf16": args.bf16,
         "repeats": args.repeats,
+        "lds_repeats": suite.repeats_of("lds"),
+        "lds_iterations": args.lds_iterations,
         "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform()},
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -86,7 +100,7 @@ def main() -> None:
             n, sampler=name, steps=int(steps), seed=args.seed, scaled=True, bf16=args.bf16
         )
         secs = time.perf_counter() - t0
-        scores = score_suite(real, syn, suite)
+        scores = score_suite(real, syn, suite, encoders=encoders)
         row = {
             "windows": n,
             "seconds": secs,

@@ -69,3 +69,34 @@ def test_native_units_skip_the_min_max_step(data):
     assert native == pytest.approx(timegan_predictive(real, other, 30, seed=0), rel=1e-9)
     assert rescaled == pytest.approx(timegan_predictive(*normalise(real, other), 30, seed=0))
     assert native != pytest.approx(rescaled, rel=0.05)
+
+
+def test_long_repeats_apply_to_lds_and_lps_only(data):
+    real, other, _ = data
+    cfg = replace(FAST, metrics=("lds", "discriminative"), repeats=3, long_repeats=1)
+    out = score_suite(real, other, cfg)
+    assert len(out["lds"]["values"]) == 1 and math.isnan(out["lds"]["ci95"])
+    assert len(out["discriminative"]["values"]) == 3
+    with pytest.raises(ConfigError, match="long_repeats"):
+        SuiteConfig(long_repeats=0)
+
+
+def test_a_shared_encoder_cache_gives_the_same_fid_and_trains_once_per_real_set(data, monkeypatch):
+    import tfusion.metrics.suite as suite
+
+    real, other, noise = data
+    cfg = replace(FAST, metrics=("context_fid",), repeats=2)
+    alone = [score_suite(real, s, cfg)["context_fid"]["values"] for s in (other, noise)]
+    trained = []
+    original = suite.train_encoder
+    monkeypatch.setattr(
+        suite, "train_encoder", lambda x, **kw: trained.append(1) or original(x, **kw)
+    )
+    cache: dict = {}
+    shared = [
+        score_suite(real, s, cfg, encoders=cache)["context_fid"]["values"] for s in (other, noise)
+    ]
+    assert shared == alone  # same encoders, same scores
+    assert len(trained) == 2  # one per seed, not one per seed and synthetic set
+    score_suite(other, noise, cfg, encoders=cache)  # another real set gets its own encoders
+    assert len(trained) == 4

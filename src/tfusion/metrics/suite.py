@@ -7,6 +7,7 @@ repeat k of a stochastic score uses seed + k.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -45,6 +46,8 @@ class SuiteConfig:
 
     metrics: tuple[str, ...] = ALL_METRICS
     repeats: int = 5
+    # repeats of LDS and LPS alone (None: `repeats`); at L = 384 each repeat costs ~10-17 min
+    long_repeats: int | None = None
     seed: int = 0
     lds_iterations: int = 2000
     lps_iterations: int = 5000
@@ -61,6 +64,14 @@ class SuiteConfig:
             raise ConfigError(f"unknown metric(s) {unknown}; choose from {', '.join(ALL_METRICS)}")
         if self.repeats < 1:
             raise ConfigError(f"repeats must be at least 1, got {self.repeats}")
+        if self.long_repeats is not None and self.long_repeats < 1:
+            raise ConfigError(f"long_repeats must be at least 1, got {self.long_repeats}")
+
+    def repeats_of(self, metric: str) -> int:
+        """How many seeds a stochastic score is averaged over."""
+        if metric in ("lds", "lps") and self.long_repeats is not None:
+            return self.long_repeats
+        return self.repeats
 
     def scaled(self, factor: float) -> SuiteConfig:
         """The same suite with every training budget multiplied by `factor` (quick looks)."""
@@ -99,24 +110,29 @@ def score_suite(
     synthetic: np.ndarray,
     cfg: SuiteConfig | None = None,
     train: np.ndarray | None = None,
+    encoders: dict[tuple[int, str], TS2VecEncoder] | None = None,
 ) -> dict[str, Any]:
     """Every requested score of `synthetic` against `real`; `train` enables the memorisation check.
 
     Returns {metric: {"mean", "ci95", "values"}} for scalar scores, plus dicts for prdc and
-    memorisation, and the seconds each metric took under "seconds".
+    memorisation, and the seconds each metric took under "seconds". `encoders` ((seed, real-set
+    digest) -> Context-FID encoder) may be passed in and is filled: scoring several synthetic sets
+    against the same real set then trains each seed's encoder once (it depends only on those two).
     """
     cfg = cfg or SuiteConfig()
     check_pair(real, synthetic)
     r, s = real.astype(np.float64), synthetic.astype(np.float64)
     if cfg.normalise:
         r, s = normalise(r, s)
-    encoders: dict[int, TS2VecEncoder] = {}
+    encoders = {} if encoders is None else encoders
 
     def encoder_for(x: np.ndarray, seed: int) -> TS2VecEncoder:
-        # one encoder per seed, shared by Context-FID and PRDC (training it dominates their cost)
-        if seed not in encoders:
-            encoders[seed] = train_encoder(x, seed=seed, **_fid_kw(cfg))
-        return encoders[seed]
+        # one encoder per (seed, real set), shared by Context-FID and PRDC (and by calls that pass
+        # the same `encoders`): training it dominates their cost
+        key = (seed, _digest(x, cfg))
+        if key not in encoders:
+            encoders[key] = train_encoder(x, seed=seed, **_fid_kw(cfg))
+        return encoders[key]
 
     runners = _runners(cfg, encoder_for)
     out: dict[str, Any] = {"seconds": {}}
@@ -125,7 +141,7 @@ def score_suite(
         if name in STOCHASTIC:
             if name in ("predictive", "lps") and r.shape[2] < 2:
                 continue  # they predict one feature from the others
-            values = [runners[name](r, s, cfg.seed + k) for k in range(cfg.repeats)]
+            values = [runners[name](r, s, cfg.seed + k) for k in range(cfg.repeats_of(name))]
             out[name] = mean_ci(values)
         elif name == "correlational":
             out[name] = mean_ci([correlational_score(r, s)])
@@ -138,6 +154,12 @@ def score_suite(
             out[name] = memorisation_check((train - lo) / span, r, s)
         out["seconds"][name] = time.perf_counter() - t0
     return out
+
+
+def _digest(x: np.ndarray, cfg: SuiteConfig) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(repr((x.shape, cfg.fid_iterations)).encode())
+    return h.hexdigest()
 
 
 def _fid_kw(cfg: SuiteConfig) -> dict[str, int]:

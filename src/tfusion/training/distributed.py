@@ -4,8 +4,8 @@
     torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 \\
         --nproc_per_node=8 -m tfusion train --config cfg.yaml --out runs/x   # on every node
 
-`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; tfusion then joins the process group (gloo on
-CPU, nccl when CUDA is available) and wraps the model in DistributedDataParallel.
+`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; tfusion then joins the process group (gloo: the
+trainers keep their tensors on the CPU) and wraps the model in DistributedDataParallel.
 
 **Global batch.** `train.batch_size` is the batch of ONE process; the global batch is
 world_size x batch_size. Every rank draws the whole global batch (window indices, diffusion times
@@ -68,6 +68,7 @@ def current_world() -> World:
     if size <= 1:
         return SINGLE
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        # the trainers keep every tensor on the CPU, so gloo even where CUDA is present (nccl
+        # would reject CPU tensors)
+        dist.init_process_group(backend="gloo")
     return World(dist.get_rank(), dist.get_world_size())

@@ -13,7 +13,7 @@ and then the whole model. Checkpoints are written whole by rank 0 (every rank ta
 gathers), in exactly the format of a single-process run, so a run trained with FSDP can be
 resumed or sampled with any number of processes, and vice versa.
 
-Works with gloo on CPU (tested with 2 processes) and with nccl on GPUs.
+Works with gloo on CPU (tested with 2 processes); GPU placement is not implemented yet.
 """
 
 from __future__ import annotations
