@@ -171,3 +171,12 @@ def test_full_disk_and_unwritable_folder_fail_before_training(tmp_path, capsys, 
     assert_clean_error(code, err, "free", "checkpoint needs")
     # nothing of a run was written: no config, no weights, no metrics
     assert list(out.iterdir()) == [], list(out.iterdir())
+
+
+def test_evaluate_rejects_a_zero_repeat_count_before_scoring(trained_run, tmp_path, capsys):
+    out = tmp_path / "ev"
+    code, err = run_cli(
+        capsys, "evaluate", str(trained_run), "--out", str(out), "--long-repeats", "0"
+    )
+    assert_clean_error(code, err, "long_repeats")
+    assert not out.exists()

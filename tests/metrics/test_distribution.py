@@ -80,3 +80,20 @@ def test_evaluate_windows_without_plots(sines, tmp_path):
     r = evaluate_windows(sines[:100], sines[100:200], tmp_path, plots=False, baselines=False)
     assert set(r["scores"]) == {"synthetic"}
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_report_baselines_share_the_context_fid_encoders(sines, tmp_path, monkeypatch):
+    import tfusion.metrics.suite as suite_module
+    from tfusion.metrics.suite import SuiteConfig
+
+    trained = []
+    original = suite_module.train_encoder
+    monkeypatch.setattr(
+        suite_module, "train_encoder", lambda x, **kw: trained.append(1) or original(x, **kw)
+    )
+    cfg = SuiteConfig(metrics=("context_fid",), repeats=2, fid_iterations=20)
+    r = evaluate_windows(sines[:100], sines[100:200], tmp_path, plots=False, suite=cfg)
+    fid = {name: s["context_fid"]["mean"] for name, s in r["suite"].items()}
+    assert set(fid) == {"synthetic", "gaussian_noise", "shuffled_real"}
+    assert fid["synthetic"] < fid["gaussian_noise"]
+    assert len(trained) == 2  # one encoder per seed for all three sets, not one per set

@@ -208,7 +208,9 @@ def _evaluate(a: argparse.Namespace) -> None:
     metrics = tuple(a.metrics.split(",")) if a.metrics else ALL_METRICS
     suite = None
     if a.metrics != "none":
-        suite = SuiteConfig(metrics=metrics, repeats=a.repeats, seed=a.seed)
+        suite = SuiteConfig(
+            metrics=metrics, repeats=a.repeats, long_repeats=a.long_repeats, seed=a.seed
+        )
         suite = suite.scaled(0.1) if a.quick else suite
     kw = {"seed": a.seed, "suite": suite, "baselines": not a.no_baselines}
     if a.run is not None:
@@ -296,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default=None, help="report folder (default RUN/evaluation)")
     e.add_argument("--repeats", type=int, default=5, help="runs of each stochastic score (K)")
+    e.add_argument(
+        "--long-repeats",
+        type=int,
+        default=None,
+        help="runs of LDS and LPS alone (default --repeats; the slowest scores at long windows)",
+    )
     e.add_argument(
         "--metrics", default=None, help="comma list (default all), or 'none' for distances only"
     )

@@ -64,7 +64,10 @@ def evaluate_windows(
         scores["shuffled_real"] = distribution_scores(real, shuffled_windows(ref, n, seed), seed)
     suite_scores: dict[str, Any] = {}
     if suite is not None:
-        suite_scores["synthetic"] = score_suite(real, synthetic, suite, train=reference)
+        encoders: dict = {}  # the baselines reuse the synthetic set's Context-FID encoders
+        suite_scores["synthetic"] = score_suite(
+            real, synthetic, suite, train=reference, encoders=encoders
+        )
         if baselines:
             n = len(synthetic)
             base = {
@@ -72,7 +75,7 @@ def evaluate_windows(
                 "shuffled_real": shuffled_windows(ref, n, seed),
             }
             for name, x in base.items():
-                suite_scores[name] = score_suite(real, x, suite, train=reference)
+                suite_scores[name] = score_suite(real, x, suite, train=reference, encoders=encoders)
     figures: dict[str, str] = {}
     if plots:
         figures["sequences"] = plot_sequences(real, synthetic, columns, out / "sequences.png").name
