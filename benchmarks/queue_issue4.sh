@@ -22,3 +22,8 @@ for data in stocks air; do
     step $Q --data $data --length 384 --protocol transfusion --steps 6000 --batch-size 32 --bf16 \
         --repeats 3 --long-repeats 1
 done
+# the two L = 24 gaps (Stocks correlational, fMRI Context-FID / predictive): a wider, shallower model
+for data in stocks fmri; do
+    step $Q --data $data --length 24 --steps 6000 --bf16 --no-long-scores --tag ablation-wide \
+        --set model.width=256 model.depth=3 model.heads=4 model.ff=1024
+done

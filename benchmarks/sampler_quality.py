@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a trained time-series run folder")
     ap.add_argument("--n", type=int, default=1000, help="windows per sampler")
     ap.add_argument("--ddpm-n", type=int, default=None, help="windows for DDPM (default --n)")
-    ap.add_argument("--samplers", default=DEFAULT, help="name:steps,... (first = reference)")
+    ap.add_argument("--samplers", default=DEFAULT, help="name:steps[:eta],... (first = reference)")
     ap.add_argument("--metrics", default="lds,context_fid")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
@@ -58,6 +58,11 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="sample under bf16 autocast")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/sampler_quality.json")
+    ap.add_argument(
+        "--reference",
+        default=None,
+        help="take the reference row (e.g. DDPM-1000) from this earlier JSON instead of rerunning",
+    )
     args = ap.parse_args()
 
     run = TimeSeriesRun.load(args.run)
@@ -89,15 +94,30 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    specs = [s.split(":") for s in args.samplers.split(",")]
+    specs = [[*s.split(":"), ""][:3] for s in args.samplers.split(",")]
     ref_name = None
+    if args.reference:  # the reference row of an earlier run of this script, same settings
+        earlier = json.loads(Path(args.reference).read_text())
+        same = ("run", "window", "real_windows", "bf16", "repeats", "lds_repeats", "lds_iterations")
+        differ = [k for k in same if earlier.get(k) != result.get(k)]
+        if differ:
+            raise SystemExit(f"--reference {args.reference} differs in {differ}; rerun it")
+        ref_name = earlier["reference"]
+        result["samplers"][ref_name] = earlier["samplers"][ref_name]
+        result["reference_from"] = args.reference
     print(f"{'sampler':>12}{'windows':>9}{'s/1000 win':>12}{'speed-up':>10}  scores")
-    for name, steps in specs:
-        key = f"{name}-{steps}"
+    for name, steps, eta in specs:
+        key = f"{name}-{steps}" + (f"-eta{eta}" if eta else "")
         n = args.ddpm_n if (name == "ddpm" and args.ddpm_n) else len(real)
         t0 = time.perf_counter()
         syn = run.generate(
-            n, sampler=name, steps=int(steps), seed=args.seed, scaled=True, bf16=args.bf16
+            n,
+            sampler=name,
+            steps=int(steps),
+            eta=float(eta) if eta else None,
+            seed=args.seed,
+            scaled=True,
+            bf16=args.bf16,
         )
         secs = time.perf_counter() - t0
         scores = score_suite(real, syn, suite, encoders=encoders)
