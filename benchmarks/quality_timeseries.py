@@ -210,7 +210,14 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     n_gen = len(real) if args.length <= 24 else min(args.n_gen, max(len(real), 1))
     model = TimeSeriesRun.load(run)
     t1 = time.perf_counter()
-    synthetic = model.generate(n_gen, seed=args.seed, scaled=not native, bf16=args.bf16)
+    synthetic = model.generate(  # the sampler asked for now, not the one saved with the run
+        n_gen,
+        sampler=args.sampler,
+        steps=args.sample_steps,
+        seed=args.seed,
+        scaled=not native,
+        bf16=args.bf16,
+    )
     sample_seconds = time.perf_counter() - t1
     np.save(run / "synthetic.npy", synthetic)  # kept beside the run for rescoring
     metrics = ("context_fid", "correlational", "discriminative", "predictive")
