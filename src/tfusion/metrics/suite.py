@@ -125,11 +125,14 @@ def score_suite(
     if cfg.normalise:
         r, s = normalise(r, s)
     encoders = {} if encoders is None else encoders
+    real_digest: list[str] = []  # of `r`, hashed once, on first use
 
     def encoder_for(x: np.ndarray, seed: int) -> TS2VecEncoder:
         # one encoder per (seed, real set), shared by Context-FID and PRDC (and by calls that pass
-        # the same `encoders`): training it dominates their cost
-        key = (seed, _digest(x, cfg))
+        # the same `encoders`): training it dominates their cost. `x` is always `r`.
+        if not real_digest:
+            real_digest.append(_digest(x, cfg))
+        key = (seed, real_digest[0])
         if key not in encoders:
             encoders[key] = train_encoder(x, seed=seed, **_fid_kw(cfg))
         return encoders[key]
