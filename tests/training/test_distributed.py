@@ -34,14 +34,15 @@ def train(out, batch: int, processes: int, args=ARGS, resume: bool = False) -> N
         cmd += ["torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", "-m"]
     cmd += ["tfusion", "train", "--out", str(out), *(["--resume"] if resume else [])]
     cmd += [*args, f"train.batch_size={batch}"]
-    for _ in range(1 if resume else 2):
+    attempts = 1 if resume else 2
+    for _ in range(attempts):
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         if done.returncode == 0:
             return
         # a launcher failure (rendezvous port taken on a busy machine) gets one clean retry;
         # the run folder is removed first so the retry starts from scratch
         shutil.rmtree(out, ignore_errors=True)
-    raise AssertionError(f"torchrun failed twice:\n{done.stderr[-3000:]}")
+    raise AssertionError(f"torchrun failed ({attempts} attempt(s)):\n{done.stderr[-3000:]}")
 
 
 @pytest.mark.slow

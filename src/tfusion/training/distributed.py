@@ -20,6 +20,7 @@ checkpoint on disk always reflects one step of all ranks.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -62,6 +63,11 @@ class World:
 SINGLE = World()
 
 
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def current_world() -> World:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1), else a single process."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -71,4 +77,8 @@ def current_world() -> World:
         # the trainers keep every tensor on the CPU, so gloo even where CUDA is present (nccl
         # would reject CPU tensors)
         dist.init_process_group(backend="gloo")
+        # tear the group down before the interpreter does: a gloo group left alive at exit can
+        # abort the process ("terminate called without an active exception", SIGABRT) after a
+        # run that finished and saved everything
+        atexit.register(_leave_group)
     return World(dist.get_rank(), dist.get_world_size())
