@@ -1,7 +1,8 @@
 """Samplers at equal quality: wall time and LDS / Context-FID of each sampler on one trained run.
 
 The reference recipe samples with DDPM over all 1000 training steps; the question is how few
-steps DDIM and DPM-Solver++ need to match its quality, and how much faster that is:
+steps DDIM and DPM-Solver++ need to match its quality, and how much faster that is (a spec
+`dpm++:20::logsnr` also picks the step spacing, see Schedule.timesteps):
 
     .venv/bin/python benchmarks/sampler_quality.py --run benchmarks/out/runs/etth_L384_... \\
         --n 1000 --ddpm-n 300
@@ -45,7 +46,9 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a trained time-series run folder")
     ap.add_argument("--n", type=int, default=1000, help="windows per sampler")
     ap.add_argument("--ddpm-n", type=int, default=None, help="windows for DDPM (default --n)")
-    ap.add_argument("--samplers", default=DEFAULT, help="name:steps[:eta],... (first = reference)")
+    ap.add_argument(
+        "--samplers", default=DEFAULT, help="name:steps[:eta[:spacing]],... (first = reference)"
+    )
     ap.add_argument("--metrics", default="lds,context_fid")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
@@ -94,7 +97,7 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    specs = [[*s.split(":"), ""][:3] for s in args.samplers.split(",")]
+    specs = [[*s.split(":"), "", ""][:4] for s in args.samplers.split(",")]
     ref_name = None
     if args.reference:  # the reference row of an earlier run of this script, same settings
         earlier = json.loads(Path(args.reference).read_text())
@@ -106,8 +109,8 @@ def main() -> None:
         result["samplers"][ref_name] = earlier["samplers"][ref_name]
         result["reference_from"] = args.reference
     print(f"{'sampler':>12}{'windows':>9}{'s/1000 win':>12}{'speed-up':>10}  scores")
-    for name, steps, eta in specs:
-        key = f"{name}-{steps}" + (f"-eta{eta}" if eta else "")
+    for name, steps, eta, spacing in specs:
+        key = f"{name}-{steps}" + (f"-eta{eta}" if eta else "") + (f"-{spacing}" if spacing else "")
         n = args.ddpm_n if (name == "ddpm" and args.ddpm_n) else len(real)
         t0 = time.perf_counter()
         syn = run.generate(
@@ -115,6 +118,7 @@ def main() -> None:
             sampler=name,
             steps=int(steps),
             eta=float(eta) if eta else None,
+            spacing=spacing or None,
             seed=args.seed,
             scaled=True,
             bf16=args.bf16,

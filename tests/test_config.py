@@ -58,3 +58,12 @@ def test_unknown_key_in_file_and_missing_file(tmp_path):
     f.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(f)
+
+
+def test_sample_spacing_is_checked_and_optional_in_old_files(tmp_path):
+    assert apply_overrides(RunConfig(), ["sample.spacing=logsnr"]).sample.spacing == "logsnr"
+    with pytest.raises(ConfigError, match=r"sample\.spacing must be one of uniform.*'even'"):
+        apply_overrides(RunConfig(), ["sample.spacing=even"])
+    f = tmp_path / "c.yaml"
+    f.write_text("sample:\n  sampler: ddim\n  steps: 20\n")  # written before spacing existed
+    assert load_config(f).sample.spacing == "uniform"

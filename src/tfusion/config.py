@@ -21,6 +21,7 @@ def _check(cond: bool, message: str) -> None:
 
 
 SAMPLERS = ("ddpm", "ddim", "dpm++")
+SPACINGS = ("uniform", "quadratic", "logsnr", "karras")  # see Schedule.timesteps
 
 
 def _check_sampling(
@@ -126,9 +127,14 @@ class SampleConfig:
     clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
     batch_size: int = 500
     guidance: float = 1.0  # with data.label: classifier-free guidance scale (1 = conditional)
+    spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
 
     def __post_init__(self) -> None:
         _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)
+        _check(
+            self.spacing in SPACINGS,
+            f"sample.spacing must be one of {', '.join(SPACINGS)}, got {self.spacing!r}",
+        )
 
 
 @dataclass(frozen=True)

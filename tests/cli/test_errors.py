@@ -180,3 +180,17 @@ def test_evaluate_rejects_a_zero_repeat_count_before_scoring(trained_run, tmp_pa
     )
     assert_clean_error(code, err, "long_repeats")
     assert not out.exists()
+
+
+def test_sample_spacing_changes_the_grid_not_the_shape(trained_run, tmp_path, capsys):
+    paths = {}
+    for spacing in ("uniform", "karras"):
+        paths[spacing] = tmp_path / f"{spacing}.npy"
+        args = ["sample", str(trained_run), "--n", "3", "--steps", "5", "--spacing", spacing]
+        assert main([*args, "--out", str(paths[spacing])]) == 0
+    a, b = (np.load(p) for p in paths.values())
+    assert a.shape == b.shape and np.isfinite(b).all()
+    assert not np.allclose(a, b)  # same seed, different time grid
+    with pytest.raises(SystemExit):  # argparse rejects an unknown spacing before any work
+        main(["sample", str(trained_run), "--spacing", "even", "--out", str(tmp_path / "x.npy")])
+    assert not (tmp_path / "x.npy").exists()

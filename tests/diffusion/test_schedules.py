@@ -138,3 +138,55 @@ def test_unknown_schedule_and_too_few_steps_raise() -> None:
         Schedule.create("sigmoid", 1000)
     with pytest.raises(ConfigError):
         Schedule.create("linear", 1)
+
+
+SPACINGS = ("uniform", "quadratic", "logsnr", "karras")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_every_spacing_gives_a_valid_grid(name: str, spacing: str) -> None:
+    for T in (10, 50, 1000):
+        sched = Schedule.create(name, T)
+        for k in sorted({1, 2, 3, 5, T // 2, T - 1, T}):
+            grid = sched.timesteps(k, spacing)
+            assert grid.shape == (k + 1,)
+            assert grid[0].item() == 1.0 and grid[-1].item() == 0.0, (T, k)
+            assert torch.all(grid[1:] < grid[:-1]), (T, k, grid)
+            torch.testing.assert_close(sched.time(sched.index(grid)), grid, rtol=0, atol=0)
+        # all T steps is every step, whatever the spacing
+        assert torch.equal(sched.timesteps(T, spacing), sched.timesteps(T))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spacings_follow_their_formulas(name: str) -> None:
+    T, k = 1000, 20
+    sched = Schedule.create(name, T)
+    n = (sched.timesteps(k, "quadratic") * T).round()[:-1]  # T .. 1, k points
+    root = ((n - 1) / (T - 1)).sqrt()  # evenly spaced in sqrt(t)
+    torch.testing.assert_close(
+        root.diff(), torch.full((k - 1,), -1 / (k - 1)).double(), atol=3e-3, rtol=0
+    )
+
+    # interior points evenly in log-SNR; the first and last few round to coarse steps: skipped
+    lam = sched.log_snr(sched.timesteps(k, "logsnr")[2:-6])
+    gaps = lam.diff()
+    assert gaps.min() > 0 and (gaps.max() - gaps.min()) / gaps.mean() < 0.1, gaps
+
+    lam = sched.log_snr(sched.timesteps(k, "karras")[2:-6])
+    root = torch.exp(-lam / 7)  # (sigma / alpha)^(1 / rho) is evenly spaced
+    gaps = root.diff()
+    assert gaps.max() < 0 and (gaps.max() - gaps.min()) / gaps.abs().mean() < 0.1, gaps
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_uniform_spacings_are_denser_near_the_data(name: str) -> None:
+    sched = Schedule.create(name, 1000)
+    near = {sp: int((sched.timesteps(20, sp) < 0.1).sum()) for sp in SPACINGS}
+    for sp in ("quadratic", "logsnr", "karras"):
+        assert near[sp] >= 2 * near["uniform"], near
+
+
+def test_unknown_spacing_raises() -> None:
+    with pytest.raises(ConfigError, match="spacing"):
+        Schedule.create("cosine", 100).timesteps(10, "exponential")

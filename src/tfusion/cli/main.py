@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfusion.config import SPACINGS
 from tfusion.errors import TfusionError
 
 
@@ -88,6 +89,7 @@ def _sample(a: argparse.Namespace) -> None:
         bf16=a.bf16,
         labels=labels,
         guidance=a.guidance,
+        spacing=a.spacing,
     )
     names = None
     if labels is not None:
@@ -272,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++"], default=None)
     s.add_argument("--steps", type=int, default=None, help="default: the run's (ddpm: all T)")
     s.add_argument("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)")
+    s.add_argument(
+        "--spacing",
+        choices=list(SPACINGS),
+        default=None,
+        help="where the steps go in time (default: the run's sample.spacing)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--length", type=int, default=None, help="window length (default: trained L)")
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")

@@ -166,8 +166,11 @@ def sample_loop(
     progress: bool = False,
     known: tuple[Tensor, Tensor] | None = None,
     resample: int = 1,
+    spacing: str = "uniform",
 ) -> Tensor:
     """Run `sampler` from pure noise (or `x_init` at t = 1) down to t = 0.
+
+    `spacing` places the `steps` grid points in time (see `Schedule.timesteps`).
 
     `clip_x0` clamps each x0 prediction to [-clip_x0, clip_x0] (and re-derives eps from it),
     which keeps samples inside the data range the model was trained on.
@@ -199,6 +202,7 @@ def sample_loop(
             progress,
             known,
             resample,
+            spacing,
         )
 
 
@@ -215,9 +219,10 @@ def _loop(
     progress: bool,
     known: tuple[Tensor, Tensor] | None,
     resample: int = 1,
+    spacing: str = "uniform",
 ) -> Tensor:
+    grid = schedule.timesteps(steps, spacing).tolist()  # validates before any work
     x = _randn(shape, generator) if x_init is None else x_init.clone()
-    grid = schedule.timesteps(steps).tolist()
     project = _replacement(known, x, schedule, sampler, generator)
     x = project(x, grid[0])
     history: History = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from tfusion.config import SPACINGS
 from tfusion.errors import ConfigError
 
 
@@ -99,16 +100,55 @@ class Schedule:
         n = torch.randint(0, self.num_steps, (batch,), generator=generator)
         return self.time(n).float()
 
-    def timesteps(self, num_steps: int | None = None) -> Tensor:
-        """Decreasing sampling grid t_0 = 1 > ... > t_K = 0 on the step grid ("trailing" spacing).
+    def timesteps(self, num_steps: int | None = None, spacing: str = "uniform") -> Tensor:
+        """Decreasing sampling grid t_0 = 1 > ... > t_K = 0 on the step grid.
 
-        With num_steps = T every step is visited. Fewer steps are spread evenly and always
-        start at t = 1, the most noisy step, so no sampler skips the top of the schedule.
+        With num_steps = T every step is visited. Fewer steps always start at t = 1, the most
+        noisy step, so no sampler skips the top of the schedule, and end at t = 0. `spacing`
+        places the K - 1 steps in between:
+
+        - "uniform": evenly in time ("trailing" spacing of Lin et al. 2024);
+        - "quadratic": evenly in sqrt(t), denser near the data (DDIM's "quad" grid);
+        - "logsnr": evenly in log-SNR between t = 1 and t = 1/T (DPM-Solver's grid);
+        - "karras": EDM's rho = 7 grid in sigma / alpha (Karras et al. 2022).
+
+        Grid points are rounded to training steps and kept strictly decreasing.
         """
         k = self.num_steps if num_steps is None else int(num_steps)
-        if not 1 <= k <= self.num_steps:
-            raise ConfigError(
-                f"sampling steps must be between 1 and the schedule's {self.num_steps}, got {k}"
-            )
-        n = torch.round(torch.linspace(self.num_steps, 0, k + 1, dtype=torch.float64))
-        return n / self.num_steps
+        T = self.num_steps
+        if not 1 <= k <= T:
+            raise ConfigError(f"sampling steps must be between 1 and the schedule's {T}, got {k}")
+        if spacing not in SPACINGS:
+            raise ConfigError(f"unknown step spacing {spacing!r}; choose one of {list(SPACINGS)}")
+        if spacing == "uniform" or k == T or k == 1:
+            n = torch.round(torch.linspace(T, 0, k + 1, dtype=torch.float64))
+            return n / T
+        u = torch.linspace(0, 1, k, dtype=torch.float64)  # 0: t = 1, 1: t = 1/T
+        if spacing == "quadratic":
+            target = (1 - u) ** 2 * (T - 1) + 1  # in step units, from T down to 1
+            n = torch.round(target)
+        else:
+            lam = self.log_snr(self.time(torch.arange(T)))  # increasing toward the data
+            lam = torch.flip(lam, [0])  # index i <-> step T - i, now increasing from t = 1
+            # Above sigma / alpha = 80 (EDM's sigma_max) x_t is noise to within 1e-4 in variance;
+            # the cosine schedule's clipped last betas would otherwise spend many steps there.
+            lo, hi = max(float(lam[0]), -math.log(80.0)), float(lam[-1])
+            if spacing == "logsnr":
+                want = lo + u * (hi - lo)
+            else:  # karras: sigma/alpha = exp(-lambda) on the rho = 7 grid
+                rho = 7.0
+                s_max, s_min = math.exp(-lo / rho), math.exp(-hi / rho)
+                want = -rho * torch.log(s_max + u * (s_min - s_max))
+            idx = torch.searchsorted(lam, want).clamp(1, T - 1)
+            nearer_left = (want - lam[idx - 1]).abs() <= (lam[idx] - want).abs()
+            idx = torch.where(nearer_left, idx - 1, idx)
+            n = (T - idx).to(torch.float64)
+        # strictly decreasing from T to 1: point i lies in [k - i, T - i], then at most one
+        # step below the point before it
+        i = torch.arange(k, dtype=torch.float64)
+        n = torch.minimum(torch.maximum(n, k - i), T - i)
+        n[0], n[-1] = T, 1
+        for j in range(1, k):
+            n[j] = min(float(n[j]), float(n[j - 1]) - 1)
+        n = torch.cat([n, n.new_zeros(1)])
+        return n / T

@@ -99,8 +99,11 @@ class TimeSeriesRun:
         bf16: bool = False,
         labels: Sequence[str | int] | np.ndarray | None = None,
         guidance: float | None = None,
+        spacing: str | None = None,
     ) -> np.ndarray:
         """n windows (n, L, C); in original units unless `scaled` (then in the model's [-1, 1]).
+
+        `spacing` overrides the run's sample.spacing (the step grid, see Schedule.timesteps).
 
         A labelled run takes `labels` (one per window, or one for all: names or class ids) and
         samples with classifier-free guidance `guidance` (default sample.guidance); without
@@ -148,6 +151,7 @@ class TimeSeriesRun:
                 gen,
                 clip_x0=sc.clip,
                 progress=progress,
+                spacing=spacing or sc.spacing,
             )
             out.append(x.float().numpy())
         x = np.concatenate(out)
