@@ -25,7 +25,12 @@ SPACINGS = ("uniform", "quadratic", "logsnr", "karras")  # see Schedule.timestep
 
 
 def _check_sampling(
-    prefix: str, sampler: str, steps: int, batch_size: int, clip: float | None
+    prefix: str,
+    sampler: str,
+    steps: int,
+    batch_size: int,
+    clip: float | None,
+    spacing: str = "uniform",
 ) -> None:
     _check(
         sampler in SAMPLERS,
@@ -34,6 +39,10 @@ def _check_sampling(
     _check(steps >= 1, f"{prefix}.steps must be at least 1, got {steps}")
     _check(batch_size >= 1, f"{prefix}.batch_size must be at least 1, got {batch_size}")
     _check(clip is None or clip > 0, f"{prefix}.clip must be positive or null, got {clip}")
+    _check(
+        spacing in SPACINGS,
+        f"{prefix}.spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}",
+    )
 
 
 @dataclass(frozen=True)
@@ -130,10 +139,8 @@ class SampleConfig:
     spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
 
     def __post_init__(self) -> None:
-        _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)
-        _check(
-            self.spacing in SPACINGS,
-            f"sample.spacing must be one of {', '.join(SPACINGS)}, got {self.spacing!r}",
+        _check_sampling(
+            "sample", self.sampler, self.steps, self.batch_size, self.clip, self.spacing
         )
 
 
@@ -187,9 +194,12 @@ class ImageSampleConfig:
     clip: float | None = 1.0
     batch_size: int = 100
     guidance: float = 1.5  # classifier-free guidance scale (1 = the conditional model alone)
+    spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
 
     def __post_init__(self) -> None:
-        _check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip)
+        _check_sampling(
+            "sample", self.sampler, self.steps, self.batch_size, self.clip, self.spacing
+        )
         _check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
 
 

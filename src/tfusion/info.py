@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from tfusion import __version__
+from tfusion.config import SPACINGS
 from tfusion.data.builtin import list_builtin
 from tfusion.diffusion.objectives import LOSSES, PREDICTIONS
 from tfusion.diffusion.samplers import SAMPLERS
@@ -33,6 +34,7 @@ def describe() -> str:
         lines.append(f"  {name:<11} {shape}  {n / 1e6:7.1f} M")
     lines += ["", "image data: digits, mnist, a folder of class sub-folders, an .npz"]
     lines += ["", f"samplers: {', '.join(SAMPLERS)}", f"schedules: {', '.join(BETA_SCHEDULES)}"]
+    lines += [f"step spacings: {', '.join(SPACINGS)} (sample.spacing, --spacing)"]
     lines += [f"predictions: {', '.join(PREDICTIONS)}; losses: {', '.join(LOSSES)}", ""]
     lines.append("built-in data:")
     lines += [f"  {name:<6} {text}" for name, text in list_builtin()]

@@ -115,7 +115,15 @@ def _sample_images(a: argparse.Namespace) -> None:
     else:
         labels = class_balanced_labels(a.n, len(run.classes))
     x = run.generate(
-        labels, a.guidance, a.sampler, a.steps, a.seed, a.eta, bf16=a.bf16, progress=True
+        labels,
+        a.guidance,
+        a.sampler,
+        a.steps,
+        a.seed,
+        a.eta,
+        bf16=a.bf16,
+        progress=True,
+        spacing=a.spacing,
     )
     write_images(x, labels, target)
     print(f"wrote {len(x)} images of shape {x.shape[1:]} (C, H, W) to {target}")

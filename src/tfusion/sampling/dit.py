@@ -72,8 +72,11 @@ class DiTRun:
         batch_size: int | None = None,
         bf16: bool = False,
         progress: bool = False,
+        spacing: str | None = None,
     ) -> np.ndarray:
-        """One image per label: (n, C, H, W) float32 in [-1, 1] (latent runs: decoded)."""
+        """One image per label: (n, C, H, W) float32 in [-1, 1] (latent runs: decoded).
+
+        `spacing` overrides the run's sample.spacing (the step grid, see Schedule.timesteps)."""
         sc = self.cfg.sample
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1 or len(labels) < 1:
@@ -112,6 +115,7 @@ class DiTRun:
                 gen,
                 clip_x0=sc.clip if self.coder is None else None,  # latents are not in [-1, 1]
                 progress=progress,
+                spacing=spacing or sc.spacing,
             )
             if self.coder is not None:
                 with torch.no_grad():
