@@ -98,11 +98,19 @@ class DDIM:
 class DPMSolverPP:
     """DPM-Solver++(2M) (Lu et al. 2022), data prediction, first order on the first and last step.
 
-    History is (x0 of the previous step, its log-SNR step h).
+    With eta = 0 it solves the probability-flow ODE. With eta > 0 it is the SDE variant: each
+    step of log-SNR length h decays the current x by an extra exp(-eta h) and adds fresh noise
+    of variance sigma_s^2 (1 - exp(-2 eta h)); at eta = 1 its first-order step is exactly DDPM's
+    ancestral step, at any eta the marginals are those of the ODE. History is (x0 of the
+    previous step, its log-SNR step h).
     """
 
+    eta: float = 0.0
     name: str = "dpm++"
-    stochastic: bool = False
+
+    @property
+    def stochastic(self) -> bool:
+        return self.eta > 0
 
     def step(
         self,
@@ -128,7 +136,14 @@ class DPMSolverPP:
             x0_prev, h_prev = history
             r = h_prev / h
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-        out = (s_s / s_t) * x - a_s * math.expm1(-h) * d
+        eh = self.eta * h
+        out = (s_s / s_t) * math.exp(-eh) * x - a_s * math.expm1(-h - eh) * d
+        if eh > 0:
+            if noise is None:
+                raise ConfigError(
+                    "DPM-Solver++ with eta > 0 needs noise for every step but the last"
+                )
+            out = out + s_s * math.sqrt(-math.expm1(-2 * eh)) * noise
         return out, (x0, h)
 
 
@@ -136,9 +151,11 @@ SAMPLERS: dict[str, Callable[..., Any]] = {"ddpm": DDPM, "ddim": DDIM, "dpm++": 
 
 
 def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
-    """A sampler by name: 'ddpm', 'ddim' (with eta) or 'dpm++'."""
+    """A sampler by name: 'ddpm', 'ddim' or 'dpm++' (the last two with noise level eta)."""
     if name == "ddim":
         return DDIM(eta=eta)
+    if name == "dpm++":
+        return DPMSolverPP(eta=eta)
     if name in SAMPLERS:
         return SAMPLERS[name]()
     raise ConfigError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
