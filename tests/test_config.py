@@ -66,4 +66,4 @@ def test_sample_spacing_is_checked_and_optional_in_old_files(tmp_path):
         apply_overrides(RunConfig(), ["sample.spacing=even"])
     f = tmp_path / "c.yaml"
     f.write_text("sample:\n  sampler: ddim\n  steps: 20\n")  # written before spacing existed
-    assert load_config(f).sample.spacing == "uniform"
+    assert load_config(f).sample.spacing == "karras"  # the default

@@ -136,7 +136,9 @@ class SampleConfig:
     clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
     batch_size: int = 500
     guidance: float = 1.0  # with data.label: classifier-free guidance scale (1 = conditional)
-    spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
+    # step grid: uniform | quadratic | logsnr | karras. Karras: on ETTh L = 384 DPM-Solver++ at
+    # 12 steps matches DDPM-1000's Context-FID (0.42 vs 0.43; uniform grid: 0.63 at 20 steps)
+    spacing: str = "karras"
 
     def __post_init__(self) -> None:
         _check_sampling(
