@@ -177,7 +177,9 @@ def run_config(args: argparse.Namespace) -> RunConfig:
             progress=False,
             log_every=250,
         ),
-        sample=SampleConfig(sampler=args.sampler, steps=args.sample_steps, batch_size=500),
+        sample=SampleConfig(
+            sampler=args.sampler, steps=args.sample_steps, batch_size=500, spacing=args.spacing
+        ),
     )
     return apply_overrides(cfg, args.set) if args.set else cfg
 
@@ -214,6 +216,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         n_gen,
         sampler=args.sampler,
         steps=args.sample_steps,
+        spacing=args.spacing,
         seed=args.seed,
         scaled=not native,
         bf16=args.bf16,
@@ -304,6 +307,7 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--sampler", default="dpm++")
     ap.add_argument("--sample-steps", type=int, default=50)
+    ap.add_argument("--spacing", default="karras", help="step grid (see Schedule.timesteps)")
     ap.add_argument("--n-gen", type=int, default=3000, help="synthetic windows at L > 24")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument(
