@@ -379,3 +379,11 @@ def test_make_sampler_passes_eta_to_dpm_solver() -> None:
     assert make_sampler("dpm++", 0.7) == DPMSolverPP(eta=0.7)
     assert make_sampler("dpm++").stochastic is False
     assert make_sampler("dpm++", 1.0).stochastic is True
+
+
+def test_negative_eta_is_a_config_error() -> None:
+    for name in ("ddim", "dpm++"):
+        with pytest.raises(ConfigError, match="eta must be 0"):
+            make_sampler(name, -0.5)
+        with pytest.raises(ConfigError, match="eta must be 0"):
+            make_sampler(name, float("nan"))

@@ -152,6 +152,8 @@ SAMPLERS: dict[str, Callable[..., Any]] = {"ddpm": DDPM, "ddim": DDIM, "dpm++": 
 
 def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
     """A sampler by name: 'ddpm', 'ddim' or 'dpm++' (the last two with noise level eta)."""
+    if not eta >= 0:  # also catches NaN
+        raise ConfigError(f"eta must be 0 (deterministic) or more, got {eta}")
     if name == "ddim":
         return DDIM(eta=eta)
     if name == "dpm++":

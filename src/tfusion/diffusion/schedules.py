@@ -130,7 +130,7 @@ class Schedule:
         else:
             lam = self.log_snr(self.time(torch.arange(T)))  # increasing toward the data
             lam = torch.flip(lam, [0])  # index i <-> step T - i, now increasing from t = 1
-            # Above sigma / alpha = 80 (EDM's sigma_max) x_t is noise to within 1e-4 in variance;
+            # Above sigma / alpha = 80 (EDM's sigma_max) alpha^2 < 2e-4: x_t is all but pure noise;
             # the cosine schedule's clipped last betas would otherwise spend many steps there.
             lo, hi = max(float(lam[0]), -math.log(80.0)), float(lam[-1])
             if spacing == "logsnr":
