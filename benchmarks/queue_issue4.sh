@@ -7,12 +7,15 @@
 # 276 windows/s, 384: 76). Scoring at L = 384 is dominated by LDS (~17 min per repeat) and LPS
 # (~10 min), so they run once (`--long-repeats 1`) and the GRU scores and Context-FID three times.
 # Done in session 5: ETTh L = 384 (trained with --train-only, scored with --reuse) and the
-# sampler comparison on it. Session 6: ETTh L = 128 and 256, the step-spacing comparison.
+# sampler comparison on it. Session 6: ETTh L = 128, the step-spacing comparison, and ETTh L = 256
+# trained (2102 s, in benchmarks/out/runs/) but cut off while scoring: --reuse scores it again.
 set -u
 cd "$(dirname "$0")/.."
 Q=".venv/bin/python benchmarks/quality_timeseries.py"
 step() { echo "== $(date +%H:%M) $*"; "$@" || echo "!! failed: $*"; }
 
+step $Q --data etth --length 256 --steps 5000 --batch-size 48 --bf16 --repeats 3 --long-repeats 1 \
+    --reuse
 # TransFusion's own setting: reversed series, random 80/20 split, LDS and LPS on held-out windows
 for data in stocks air; do
     step $Q --data $data --length 100 --protocol transfusion --steps 8000 --bf16 --repeats 3
