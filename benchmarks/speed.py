@@ -49,26 +49,28 @@ def train_flops(width: int, depth: int, ff: int, length: int, batch: int) -> flo
 
 
 def time_training(
-    preset: str, arch: str, bf16: bool, length: int, batch: int, steps: int
+    preset: str, arch: str, bf16: bool, length: int, batch: int, steps: int, compile: bool = False
 ) -> dict[str, float]:
-    """Windows/s and GFLOP/s of training steps (after one warm-up step)."""
+    """Windows/s and GFLOP/s of training steps (after one warm-up step, two when compiled)."""
     p = TIMESERIES_PRESETS[preset]
     dropout = 0.1 if arch == "paper" else 0.0
     torch.manual_seed(0)
     model = TimeSeriesDenoiser(FEATURES, p["width"], p["depth"], p["heads"], p["ff"], dropout, arch)
     opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    net = torch.compile(model) if compile else model
+    warm = 2 if compile else 1
     sched, obj = Schedule.create(), Objective()
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, length, FEATURES) * 2 - 1
     times = []
-    for i in range(steps + 1):
+    for i in range(steps + warm):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = denoising_loss(model, x, sched, obj, gen)
+            loss = denoising_loss(net, x, sched, obj, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if i:
+        if i >= warm:
             times.append(time.perf_counter() - t0)
     dt = sorted(times)[len(times) // 2]
     flops = train_flops(p["width"], p["depth"], p["ff"], length, batch)
@@ -96,7 +98,15 @@ def time_sampling(preset: str, length: int, n: int, sampler: str, steps: int, bf
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer lengths and steps")
+    ap.add_argument("--only", nargs="*", default=None, help="presets to time (default: all three)")
+    ap.add_argument("--lengths", nargs="*", type=int, default=None, help="override the lengths")
+    ap.add_argument("--no-sampling", action="store_true", help="skip the sampling timings")
     ap.add_argument("--out", default="benchmarks/out/speed.json")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the bf16 fast path under torch.compile (train.compile; ~1 min per row)",
+    )
     args = ap.parse_args()
     torch.set_flush_denormal(True)
     out = Path(args.out)
@@ -114,11 +124,11 @@ def main() -> None:
         f"matmul peak: fp32 {result['peak_gflops']['fp32']:.0f} GFLOP/s, "
         f"bf16 {result['peak_gflops']['bf16']:.0f} GFLOP/s"
     )
-    lengths = [24, 384] if args.quick else [24, 100, 384, 1024]
+    lengths = args.lengths or ([24, 384] if args.quick else [24, 100, 384, 1024])
     steps = 2 if args.quick else 3
     rows = []
-    print(f"{'preset':<18}{'L':>6}{'path':>16}{'win/s':>10}{'GFLOP/s':>10}{'% bf16 peak':>12}")
-    for preset in ("tiny", "small", "transfusion-paper"):
+    print(f"{'preset':<18}{'L':>6}{'path':>20}{'win/s':>10}{'GFLOP/s':>10}{'% bf16 peak':>12}")
+    for preset in args.only or ("tiny", "small", "transfusion-paper"):
         for length in lengths:
             batch = max(4, min(64, 16384 // length))
             paths = {
@@ -126,22 +136,30 @@ def main() -> None:
                 "fast-fp32": ("modern", False),
                 "fast-bf16": ("modern", True),
             }
+            if args.compile:
+                paths["fast-bf16-compiled"] = ("modern", True)
             row = {"preset": preset, "L": length, "batch": batch}
             for name, (arch, bf16) in paths.items():
-                r = time_training(preset, arch, bf16, length, batch, steps)
+                compiled = name.endswith("compiled")
+                r = time_training(preset, arch, bf16, length, batch, steps, compiled)
                 row[name] = r
                 pct = 100 * r["gflops"] / result["peak_gflops"]["bf16"]
                 print(
-                    f"{preset:<18}{length:>6}{name:>16}{r['windows_per_s']:>10.1f}"
+                    f"{preset:<18}{length:>6}{name:>20}{r['windows_per_s']:>10.1f}"
                     f"{r['gflops']:>10.1f}{pct:>11.1f}%",
                     flush=True,
                 )
-            best = max(row["fast-fp32"]["windows_per_s"], row["fast-bf16"]["windows_per_s"])
+            best = max(row[k]["windows_per_s"] for k in paths if k.startswith("fast"))
             row["fast_over_paper"] = best / row["paper-fp32"]["windows_per_s"]
             print(f"{'':<24}fast path / paper path = {row['fast_over_paper']:.2f}x")
             rows.append(row)
             result["training"] = rows
             out.write_text(json.dumps(result, indent=2))
+    if args.no_sampling:
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {out}")
+        return
     # sampling cost per window at L = 384 (the reference recipe is DDPM with 1000 steps)
     n = 8 if args.quick else 32
     sampling = {}

@@ -122,6 +122,8 @@ def _fit(
         shard_model(ema.model)  # the same units: the EMA update stays shard by shard
     elif world.size > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
+    if cfg.compile:  # the wrapper shares model's parameters: checkpoints and EMA are unchanged
+        net = torch.compile(net)
     opt = make_optimizer(model, cfg)  # after sharding: it must hold the sharded parameters
     if state is not None:
         if sharded:
