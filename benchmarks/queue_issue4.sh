@@ -3,22 +3,23 @@
 # Each step writes its own JSON under benchmarks/results/, so a queue cut off by the end of a
 # session keeps every finished result. Run from the repository root:
 #     nohup bash benchmarks/queue_issue4.sh > /tmp/queue_issue4.log 2>&1 &
-# Training is sized to stay under 60 min per data set at the measured bf16 rates (L = 128:
-# 276 windows/s, 384: 76). Scoring at L = 384 is dominated by LDS (~17 min per repeat) and LPS
-# (~10 min), so they run once (`--long-repeats 1`) and the GRU scores and Context-FID three times.
-# Done in session 5: ETTh L = 384 (trained with --train-only, scored with --reuse) and the
-# sampler comparison on it. Session 6: ETTh L = 128, the step-spacing comparison, and ETTh L = 256
-# trained (2102 s, in benchmarks/out/runs/) but cut off while scoring: --reuse scores it again.
+# Done: L = 24 on all four data sets, ETTh L = 64 / 128 / 256 / 384, the sampler and step-spacing
+# comparisons (sessions 1-7), TransFusion's protocol on Stocks L = 100 (session 7; Air L = 100
+# was started at the end of session 7: if results/quality/air_L100_transfusion_default.json is
+# missing and its run folder exists, the first line scores it with --reuse).
+# Cost notes (bf16, `small`): L = 100 trains at ~315 windows/s (6000 steps = 20 min), L = 384 at
+# ~70 (6000 steps of 32 = 45 min); at L = 384 each LDS repeat is ~17 min and LPS ~10 min, and the
+# TransFusion protocol also scores real training windows (the floor), so LDS/LPS run once there.
 set -u
 cd "$(dirname "$0")/.."
 Q=".venv/bin/python benchmarks/quality_timeseries.py"
 step() { echo "== $(date +%H:%M) $*"; "$@" || echo "!! failed: $*"; }
 
-step $Q --data etth --length 256 --steps 5000 --batch-size 48 --bf16 --repeats 3 --long-repeats 1 \
-    --reuse
-# TransFusion's own setting: reversed series, random 80/20 split, LDS and LPS on held-out windows
+if [ ! -f benchmarks/results/quality/air_L100_transfusion_default.json ]; then
+    step $Q --data air --length 100 --protocol transfusion --steps 6000 --bf16 --repeats 3 \
+        --long-repeats 1 --reuse
+fi
 for data in stocks air; do
-    step $Q --data $data --length 100 --protocol transfusion --steps 8000 --bf16 --repeats 3
     step $Q --data $data --length 384 --protocol transfusion --steps 6000 --batch-size 32 --bf16 \
         --repeats 3 --long-repeats 1
 done
