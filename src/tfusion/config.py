@@ -53,6 +53,8 @@ class DataConfig:
     columns: tuple[str, ...] | None = None  # keep only these columns (names, or indices as text)
     missing: str = "interpolate"  # NaN policy: drop (rows) | interpolate (linear in time) | error
     missing_values: tuple[float, ...] = ()  # sentinels that mean "missing", e.g. (-200,)
+    max_missing: float = 1.0  # drop columns with a larger share of missing values
+    max_gap: int | None = None  # interpolate: leave out windows holding a longer filled gap
     reverse: bool = False  # reverse the series in time (TimeGAN / TransFusion protocol)
     scaler: str = "minmax"  # minmax (to [-1, 1]) | standard | none
     window: int = 24  # window length L

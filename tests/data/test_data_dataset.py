@@ -104,3 +104,70 @@ def test_bad_settings(csv):
     assert "data.scaler" in error_of(prepare, DataConfig(source=csv, scaler="x"), cls=ConfigError)
     sine_time = DataConfig(source="sine", split="time", sine_samples=10)
     assert "data.split" in error_of(prepare, sine_time, cls=ConfigError)
+
+
+@pytest.fixture
+def gappy(tmp_path: Path) -> str:
+    """40 rows; column a misses rows 5 (a 1-step gap) and 20..25 (6 steps), b misses 31..32;
+    column m is 90% missing."""
+    gaps_a = {5, *range(20, 26)}
+    lines = ["a,b,m"]
+    for i in range(40):
+        a = "" if i in gaps_a else str(i)
+        b = "" if i in (31, 32) else str(i % 7)
+        m = str(i) if i % 10 == 0 else ""
+        lines.append(f"{a},{b},{m}")
+    (tmp_path / "g.csv").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "g.csv")
+
+
+def _all_starts(prep) -> list[int]:
+    return sorted({*prep.train.starts.tolist(), *prep.test.starts.tolist()})
+
+
+def test_max_missing_drops_mostly_missing_columns(gappy):
+    prep = prepare(DataConfig(source=gappy, window=4, max_missing=0.5))
+    assert prep.columns == ("a", "b")
+    assert "dropped column 'm': 90% missing (data.max_missing=0.5)" in prep.notices
+    assert prepare(DataConfig(source=gappy, window=4)).columns == ("a", "b", "m")
+    assert "data.max_missing" in error_of(prepare, DataConfig(source=gappy, max_missing=0.0))
+    assert "data.max_missing" in error_of(
+        prepare, DataConfig(source=gappy, max_missing=1.5), cls=ConfigError
+    )
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_max_gap_leaves_out_windows_over_long_filled_gaps(gappy, reverse):
+    base = dict(source=gappy, window=4, max_missing=0.5, split="none", reverse=reverse)
+    every = _all_starts(prepare(DataConfig(**base)))
+    assert every == list(range(37))
+    # gaps longer than 2 steps: only a's rows 20..25 (in the reversed series: 14..19)
+    long_rows = set(range(20, 26)) if not reverse else {39 - r for r in range(20, 26)}
+    expect = [s for s in range(37) if not long_rows & set(range(s, s + 4))]
+    prep = prepare(DataConfig(**base, max_gap=2))
+    assert _all_starts(prep) == expect
+    assert f"left out {37 - len(expect)} of 37 windows" in " ".join(prep.notices)
+    # max_gap=0: no window may hold any interpolated value (a at 5 and 20..25, b at 31..32)
+    filled = {5, *range(20, 26), 31, 32}
+    filled = filled if not reverse else {39 - r for r in filled}
+    expect0 = [s for s in range(37) if not filled & set(range(s, s + 4))]
+    assert _all_starts(prepare(DataConfig(**base, max_gap=0))) == expect0
+    # the kept windows hold only observed values of the file
+    raw = prepare(DataConfig(**base, max_gap=0))
+    values = raw.inverse(raw.train.to_array())[:, :, 0]
+    assert np.allclose(np.diff(values, axis=1), -1.0 if reverse else 1.0)
+
+
+def test_max_gap_with_a_time_split_and_bad_settings(gappy):
+    prep = prepare(DataConfig(source=gappy, window=4, max_missing=0.5, split="time", max_gap=2))
+    for part in (prep.train, prep.test):
+        for s in part.starts.tolist():
+            assert not set(range(20, 26)) & set(range(s, s + 4))
+    assert "data.max_gap" in error_of(
+        prepare, DataConfig(source=gappy, window=4, missing="drop", max_gap=2), cls=ConfigError
+    )
+    assert "data.max_gap" in error_of(
+        prepare, DataConfig(source=gappy, window=4, max_gap=-1), cls=ConfigError
+    )
+    # column m is filled almost everywhere: no window of 30 steps is clear of its long gaps
+    assert "raise data.max_gap" in error_of(prepare, DataConfig(source=gappy, window=30, max_gap=3))

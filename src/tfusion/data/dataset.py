@@ -70,6 +70,8 @@ class Prepared:
             "window": self.window,
             "stride": cfg.stride,
             "reverse": cfg.reverse,
+            "max_missing": cfg.max_missing,
+            "max_gap": cfg.max_gap,
             "split": cfg.split,
             "test_fraction": cfg.test_fraction,
             "seed": cfg.seed,
@@ -94,6 +96,7 @@ def prepare(cfg: DataConfig) -> Prepared:
     source = cfg.source
     classes: tuple[str, ...] = ()
     step_classes = None
+    long_gaps = None
     if source in BUILTIN and BUILTIN[source].kind == "windows":
         if cfg.columns is not None:
             raise ConfigError(f"data.columns does not apply to the built-in {source!r}; unset it")
@@ -112,11 +115,28 @@ def prepare(cfg: DataConfig) -> Prepared:
         notices: tuple[str, ...] = ()
         rows = None
     else:
+        if cfg.max_gap is not None and (cfg.missing != "interpolate" or cfg.max_gap < 0):
+            raise ConfigError(
+                f"data.max_gap={cfg.max_gap} needs data.missing=interpolate and a gap length "
+                ">= 0 (0: leave out every window with a filled value); or unset it"
+            )
         table = load_table(
-            source, cfg.columns, cfg.missing, cfg.missing_values, cfg.reverse, cfg.label
+            source,
+            cfg.columns,
+            cfg.missing,
+            cfg.missing_values,
+            cfg.reverse,
+            cfg.label,
+            cfg.max_missing,
         )
         raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
+        if cfg.max_gap is not None:
+            long_gaps = table.long_gaps(cfg.max_gap)
+            if everything is not None:
+                kept = [*notices]
+                everything = _clear_of(everything, long_gaps, cfg.max_gap, kept)
+                notices = tuple(kept)
         if table.labels is not None:
             classes, step_classes = _classes(table.labels)
             if everything is not None:
@@ -126,6 +146,11 @@ def prepare(cfg: DataConfig) -> Prepared:
 
     if cfg.split == "time":
         train, test = split_time(raw, cfg.window, cfg.stride, cfg.test_fraction)
+        if long_gaps is not None:
+            kept = [*notices]
+            train = _clear_of(train, long_gaps, cfg.max_gap, kept)
+            test = _clear_of(test, long_gaps, cfg.max_gap, kept)
+            notices = tuple(kept)
         if step_classes is not None:
             kept = [*notices]
             train = _one_class(train, step_classes, kept)
@@ -169,6 +194,25 @@ def _is_float(text: str) -> bool:
     return True
 
 
+def _clear_of(windows: Windows, long_gaps: np.ndarray, max_gap: int, notices: list[str]) -> Windows:
+    """Only the windows that hold no time step of a filled gap longer than `max_gap`; says how
+    many were left out."""
+    before = np.concatenate([[0], np.cumsum(long_gaps)])
+    s = windows.starts
+    clear = before[s + windows.length] == before[s]
+    if not clear.all():
+        notices.append(
+            f"left out {int((~clear).sum())} of {len(clear)} windows holding a filled gap "
+            f"longer than {max_gap} steps (data.max_gap)"
+        )
+    if not clear.any():
+        raise DataError(
+            f"every window holds a filled gap longer than {max_gap} steps; raise data.max_gap, "
+            "lower data.window or drop mostly-missing columns with data.max_missing"
+        )
+    return windows.subset(np.flatnonzero(clear))
+
+
 def _one_class(windows: Windows, step_classes: np.ndarray, notices: list[str]) -> Windows:
     """Only the windows that lie inside one label's stretch (a window across a label change
     has no single class); says how many were left out."""
@@ -199,6 +243,8 @@ def _prepare_mmap(cfg: DataConfig) -> Prepared:
     unsupported = {
         "data.columns": cfg.columns is not None,
         "data.missing_values": bool(cfg.missing_values),
+        "data.max_missing": cfg.max_missing < 1.0,
+        "data.max_gap": cfg.max_gap is not None,
     }
     for key, used in unsupported.items():
         if used:

@@ -19,6 +19,9 @@ are time steps, oldest first. Steps, in order:
 4. Values equal to one of `missing_values` (sentinels such as -200) become missing, before any
    other check; a column left with no value at all is an error.
 5. +inf and -inf are always an error.
+5b. `max_missing` (a share, default 1 = off): a column with a larger share of missing values
+   is dropped with a notice (AirQualityUCI's NMHC(GT) is 89% missing: interpolating it gives
+   a column that is mostly straight lines).
 6. Missing values, by policy `missing`: `drop` removes every row with a missing value;
    `interpolate` fills each gap linearly in time (row position), and gaps at either end with
    the nearest value; `error` refuses, giving the count and the first row and column.
@@ -54,6 +57,20 @@ class Table:
     columns: tuple[str, ...]
     notices: tuple[str, ...] = ()
     labels: np.ndarray | None = None  # (N,) str: the `label` column's value at each time step
+    filled: np.ndarray | None = None  # (N, C) bool: interpolated cells (missing=interpolate)
+
+    def long_gaps(self, max_gap: int) -> np.ndarray:
+        """(N,) bool: time steps inside a filled gap (a run of interpolated cells of one
+        column) longer than `max_gap` steps."""
+        out = np.zeros(len(self.values), dtype=bool)
+        if self.filled is None:
+            return out
+        for j in np.flatnonzero(self.filled.any(axis=0)):
+            edges = np.diff(np.concatenate([[0], self.filled[:, j].astype(np.int8), [0]]))
+            for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                if stop - start > max_gap:
+                    out[start:stop] = True
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +87,7 @@ def load_table(
     missing_values: Sequence[float] = (),
     reverse: bool = False,
     label_column: str | None = None,
+    max_missing: float = 1.0,
 ) -> Table:
     """Load a built-in table or a file and check it (see the module docstring for the rules).
 
@@ -78,6 +96,8 @@ def load_table(
     an error."""
     if missing not in MISSING_POLICIES:
         raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
+    if not 0.0 <= max_missing <= 1.0:
+        raise ConfigError(f"data.max_missing must be a share in [0, 1], got {max_missing}")
     raw, label = _open(source)
     _need_rows(raw.rows, label, "")
     notices: list[str] = []
@@ -109,6 +129,21 @@ def load_table(
                 f"column {names[j]!r} of {label} has no value left once {shown} mean missing; "
                 "check data.missing_values or leave the column out with data.columns"
             )
+    share = np.isnan(x).mean(axis=0)
+    high = share > max_missing
+    if high.any():
+        if high.all():
+            raise DataError(
+                f"every column of {label} has more than {max_missing:.0%} missing values; "
+                "raise data.max_missing"
+            )
+        for j in np.flatnonzero(high):
+            notices.append(
+                f"dropped column {names[j]!r}: {share[j]:.0%} missing "
+                f"(data.max_missing={max_missing:g})"
+            )
+        x = np.ascontiguousarray(x[:, ~high])
+        names = tuple(n for n, h in zip(names, high) if not h)
     inf = np.isinf(x)
     if inf.any():
         i, j = np.argwhere(inf)[0]
@@ -116,14 +151,20 @@ def load_table(
             f"column {names[j]!r} of {label} holds {x[i, j]} at {raw.where(rows[i])} "
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
+    nan = np.isnan(x)
     x, rows = _apply_policy(x, rows, names, missing, raw, label, notices)
+    filled = nan if missing == "interpolate" and nan.any() else None
     labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
     if reverse:
         x = x[::-1]
         labels = None if labels is None else labels[::-1].copy()
+        filled = None if filled is None else filled[::-1]
     x = np.ascontiguousarray(x)
     x.flags.writeable = False  # a Table is frozen; copy before editing
-    return Table(values=x, columns=names, notices=tuple(notices), labels=labels)
+    if filled is not None:
+        filled = np.ascontiguousarray(filled)
+        filled.flags.writeable = False
+    return Table(values=x, columns=names, notices=tuple(notices), labels=labels, filled=filled)
 
 
 def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
