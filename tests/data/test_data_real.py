@@ -59,7 +59,7 @@ def test_fmri_netsim_matrix():
 
 
 def test_air_quality_clean_windows():
-    """NMHC(GT) is 89% missing; 5040 of the 9258 windows of 100 hours hold no filled gap
+    """NMHC(GT) is 90% missing; 5040 of the 9258 windows of 100 hours hold no filled gap
     longer than 6 hours in the other 12 columns (counted from the raw file by hand)."""
     from tfusion.config import DataConfig
     from tfusion.data import prepare

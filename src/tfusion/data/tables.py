@@ -20,7 +20,7 @@ are time steps, oldest first. Steps, in order:
    other check; a column left with no value at all is an error.
 5. +inf and -inf are always an error.
 5b. `max_missing` (a share, default 1 = off): a column with a larger share of missing values
-   is dropped with a notice (AirQualityUCI's NMHC(GT) is 89% missing: interpolating it gives
+   is dropped with a notice (AirQualityUCI's NMHC(GT) is 90% missing: interpolating it gives
    a column that is mostly straight lines).
 6. Missing values, by policy `missing`: `drop` removes every row with a missing value;
    `interpolate` fills each gap linearly in time (row position), and gaps at either end with
