@@ -20,7 +20,7 @@ step() { echo "== $(date +%H:%M) $*"; "$@" || echo "!! failed: $*"; }
 AIR_CLEAN="--set data.max_missing=0.5 data.max_gap=6 --tag clean"
 if [ ! -f benchmarks/results/quality/air_L100_transfusion_clean.json ]; then
     step $Q --data air --length 100 --protocol transfusion --steps 4000 --bf16 --repeats 3 \
-        --long-repeats 1 $AIR_CLEAN
+        --long-repeats 1 $AIR_CLEAN --reuse  # --reuse: a run trained in session 8 is only scored
 fi
 if [ ! -f benchmarks/results/quality/stocks_L384_transfusion_default.json ]; then
     step $Q --data stocks --length 384 --protocol transfusion --steps 6000 --batch-size 32 --bf16 \
