@@ -61,7 +61,7 @@ def test_windows_never_cross_a_label_change(tmp_path):
     assert data.classes == ("calm", "storm") and data.columns == ("x", "y")
     # 4 stretches of 10 steps: 37 windows of 4, of which 3 x 3 straddle a change
     assert len(data.train) == 37 - 9
-    assert any("left out 9 windows" in n for n in data.notices)
+    assert any("left out 9 of 37 windows" in n for n in data.notices)
     y = data.labels(data.train)
     for w, label in zip(data.train.to_array(), y, strict=True):
         assert (np.sign(data.inverse(w)[:, 0]) == (1 if label == 1 else -1)).all()

@@ -96,7 +96,7 @@ def prepare(cfg: DataConfig) -> Prepared:
     source = cfg.source
     classes: tuple[str, ...] = ()
     step_classes = None
-    long_gaps = None
+    filters: list[tuple[np.ndarray, int, str, str]] = []
     if source in BUILTIN and BUILTIN[source].kind == "windows":
         if cfg.columns is not None:
             raise ConfigError(f"data.columns does not apply to the built-in {source!r}; unset it")
@@ -131,30 +131,23 @@ def prepare(cfg: DataConfig) -> Prepared:
         )
         raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
-        if cfg.max_gap is not None:
-            long_gaps = table.long_gaps(cfg.max_gap)
-            if everything is not None:
-                kept = [*notices]
-                everything = _clear_of(everything, long_gaps, cfg.max_gap, kept)
-                notices = tuple(kept)
+        long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
         if table.labels is not None:
             classes, step_classes = _classes(table.labels)
-            if everything is not None:
-                kept = [*notices]
-                everything = _one_class(everything, step_classes, kept)
-                notices = tuple(kept)
+        filters = _window_filters(long_gaps, cfg.max_gap, step_classes)
+        if everything is not None and filters:
+            kept = [*notices]
+            for f in filters:
+                everything = _keep_windows(everything, *f, kept)
+            notices = tuple(kept)
 
     if cfg.split == "time":
         train, test = split_time(raw, cfg.window, cfg.stride, cfg.test_fraction)
-        if long_gaps is not None:
+        if filters:
             kept = [*notices]
-            train = _clear_of(train, long_gaps, cfg.max_gap, kept)
-            test = _clear_of(test, long_gaps, cfg.max_gap, kept)
-            notices = tuple(kept)
-        if step_classes is not None:
-            kept = [*notices]
-            train = _one_class(train, step_classes, kept)
-            test = _one_class(test, step_classes, kept)
+            for f in filters:
+                train = _keep_windows(train, *f, kept)
+                test = _keep_windows(test, *f, kept)
             notices = tuple(kept)
     elif cfg.split == "random":
         train, test = split_random(everything, cfg.test_fraction, cfg.seed)
@@ -194,39 +187,50 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _clear_of(windows: Windows, long_gaps: np.ndarray, max_gap: int, notices: list[str]) -> Windows:
-    """Only the windows that hold no time step of a filled gap longer than `max_gap`; says how
-    many were left out."""
-    before = np.concatenate([[0], np.cumsum(long_gaps)])
+def _keep_windows(
+    windows: Windows, flags: np.ndarray, first: int, why: str, error: str, notices: list[str]
+) -> Windows:
+    """Only the windows with no flagged time step among their steps `first`..L-1; notes how
+    many were left out (`why` says what they held) and raises `error` when none is left."""
+    before = np.concatenate([[0], np.cumsum(flags)])
     s = windows.starts
-    clear = before[s + windows.length] == before[s]
-    if not clear.all():
-        notices.append(
-            f"left out {int((~clear).sum())} of {len(clear)} windows holding a filled gap "
-            f"longer than {max_gap} steps (data.max_gap)"
-        )
-    if not clear.any():
-        raise DataError(
-            f"every window holds a filled gap longer than {max_gap} steps; raise data.max_gap, "
-            "lower data.window or drop mostly-missing columns with data.max_missing"
-        )
-    return windows.subset(np.flatnonzero(clear))
+    keep = before[s + windows.length] == before[s + first]
+    if not keep.all():
+        notices.append(f"left out {int((~keep).sum())} of {len(keep)} windows {why}")
+    if not keep.any():
+        raise DataError(error)
+    return windows.subset(np.flatnonzero(keep))
 
 
-def _one_class(windows: Windows, step_classes: np.ndarray, notices: list[str]) -> Windows:
-    """Only the windows that lie inside one label's stretch (a window across a label change
-    has no single class); says how many were left out."""
-    changes = np.concatenate([[0], np.cumsum(step_classes[1:] != step_classes[:-1])])
-    s = windows.starts
-    inside = changes[s + windows.length - 1] == changes[s]
-    if not inside.all():
-        notices.append(f"left out {int((~inside).sum())} windows that cross a label change")
-    if not inside.any():
-        raise DataError(
-            "every window crosses a label change; lower data.window below the length of the "
-            "labelled stretches"
+def _window_filters(
+    long_gaps: np.ndarray | None, max_gap: int | None, step_classes: np.ndarray | None
+) -> list[tuple[np.ndarray, int, str, str]]:
+    """What leaves a window out: a filled gap longer than data.max_gap anywhere in it, or a
+    label change inside it (a window across one has no single class)."""
+    filters = []
+    if long_gaps is not None:
+        filters.append(
+            (
+                long_gaps,
+                0,
+                f"holding a filled gap longer than {max_gap} steps (data.max_gap)",
+                f"every window holds a filled gap longer than {max_gap} steps; raise "
+                "data.max_gap, lower data.window or drop mostly-missing columns with "
+                "data.max_missing",
+            )
         )
-    return windows.subset(np.flatnonzero(inside))
+    if step_classes is not None:
+        changed = np.concatenate([[False], step_classes[1:] != step_classes[:-1]])
+        filters.append(
+            (
+                changed,
+                1,  # a change at a window's first step is not inside it
+                "that cross a label change",
+                "every window crosses a label change; lower data.window below the length of "
+                "the labelled stretches",
+            )
+        )
+    return filters
 
 
 MMAP_CHUNK = 1 << 20  # rows read at a time when scanning a memory-mapped series

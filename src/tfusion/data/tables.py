@@ -152,7 +152,7 @@ def load_table(
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
     nan = np.isnan(x)
-    x, rows = _apply_policy(x, rows, names, missing, raw, label, notices)
+    x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices)
     filled = nan if missing == "interpolate" and nan.any() else None
     labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
     if reverse:
@@ -277,6 +277,7 @@ def _numeric_columns(
 
 def _apply_policy(
     x: np.ndarray,
+    nan: np.ndarray,
     rows: np.ndarray,
     names: tuple[str, ...],
     missing: str,
@@ -284,8 +285,8 @@ def _apply_policy(
     label: str,
     notices: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop, interpolate or refuse the missing values of x (N, C); returns x and its file rows."""
-    nan = np.isnan(x)
+    """Drop, interpolate or refuse the missing values of x (N, C), `nan` its missing mask;
+    returns x and its file rows."""
     if not nan.any():
         return x, rows
     count = int(nan.sum())
