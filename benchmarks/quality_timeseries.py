@@ -43,6 +43,7 @@ from tfusion.config import (
 )
 from tfusion.data.dataset import prepare
 from tfusion.metrics.suite import SuiteConfig, score_suite
+from tfusion.precision import cpu_model
 from tfusion.sampling.timeseries import TimeSeriesRun
 from tfusion.training.timeseries import train_timeseries
 
@@ -241,50 +242,62 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         suite = replace(suite, metrics=(*suite.metrics, "memorisation"))
     t2 = time.perf_counter()
     scores = score_suite(real, synthetic, suite, train=train)
-    reference = None
-    if train is not None and not args.no_real_reference:
+    out = RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(reference: dict[str, Any] | None, pending: bool) -> dict[str, Any]:
+        result = {
+            "data": args.data,
+            "length": args.length,
+            "protocol": args.protocol,
+            "tag": args.tag,
+            "overrides": args.set,
+            "config": to_dict(cfg),
+            "score_units": "native" if native else "min-max of the real windows",
+            "real_windows": len(real),
+            "synthetic_windows": int(n_gen),
+            "train_seconds": fit["seconds"],
+            "train_windows_per_s": fit["windows_per_second"],
+            "final_loss": fit["final_loss"],
+            "sample_seconds": sample_seconds,
+            "score_seconds": time.perf_counter() - t2,
+            "total_seconds": time.perf_counter() - t0,
+            "repeats": args.repeats,
+            "long_repeats": args.long_repeats or args.repeats,
+            "scores": {k: v for k, v in scores.items() if k in SCORES},
+            "memorisation": scores.get("memorisation"),
+            "real_reference": (
+                None if reference is None else {k: v for k, v in reference.items() if k in SCORES}
+            ),
+            "published": (  # Diffusion-TS's numbers hold for its own protocol only
+                PUBLISHED.get((args.data, args.length), {})
+                if args.protocol == "diffusion-ts"
+                else {}
+            ),
+            "machine": {
+                "cpus": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "platform": platform.platform(),
+                "cpu": cpu_model(),
+            },
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        if pending:  # the floor is still to come: a cut-off session keeps the model's scores
+            result["real_reference_pending"] = True
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=str))
+        tmp.replace(out)
+        print(f"wrote {out}")
+        return result
+
+    floor = train is not None and not args.no_real_reference
+    result = save(None, pending=floor)
+    if floor:
         # the same scores for real training windows in place of synthetic ones: the floor a
         # perfect generator reaches under this protocol (its stride-1 windows overlap the test set)
         pick = np.random.default_rng(args.seed).choice(len(train), min(n_gen, len(train)), False)
         ref_suite = replace(suite, metrics=("correlational", "lds", "lps"))
-        reference = score_suite(real, train[np.sort(pick)], ref_suite)
-    result = {
-        "data": args.data,
-        "length": args.length,
-        "protocol": args.protocol,
-        "tag": args.tag,
-        "overrides": args.set,
-        "config": to_dict(cfg),
-        "score_units": "native" if native else "min-max of the real windows",
-        "real_windows": len(real),
-        "synthetic_windows": int(n_gen),
-        "train_seconds": fit["seconds"],
-        "train_windows_per_s": fit["windows_per_second"],
-        "final_loss": fit["final_loss"],
-        "sample_seconds": sample_seconds,
-        "score_seconds": time.perf_counter() - t2,
-        "total_seconds": time.perf_counter() - t0,
-        "repeats": args.repeats,
-        "long_repeats": args.long_repeats or args.repeats,
-        "scores": {k: v for k, v in scores.items() if k in SCORES},
-        "memorisation": scores.get("memorisation"),
-        "real_reference": (
-            None if reference is None else {k: v for k, v in reference.items() if k in SCORES}
-        ),
-        "published": (  # Diffusion-TS's numbers hold for its own protocol only
-            PUBLISHED.get((args.data, args.length), {}) if args.protocol == "diffusion-ts" else {}
-        ),
-        "machine": {
-            "cpus": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-        },
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    out = RESULTS / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
-    print(f"wrote {out}")
+        result = save(score_suite(real, train[np.sort(pick)], ref_suite), pending=False)
     return result
 
 

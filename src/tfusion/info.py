@@ -12,6 +12,7 @@ from tfusion.diffusion.samplers import SAMPLERS
 from tfusion.diffusion.schedules import BETA_SCHEDULES
 from tfusion.models.dit import DIT_PRESETS, DiT, DiTShape, count_parameters
 from tfusion.models.presets import PRESET_NOTES, TIMESERIES_PRESETS
+from tfusion.precision import bf16_probe, cpu_model
 
 
 def describe() -> str:
@@ -38,4 +39,11 @@ def describe() -> str:
     lines += [f"predictions: {', '.join(PREDICTIONS)}; losses: {', '.join(LOSSES)}", ""]
     lines.append("built-in data:")
     lines += [f"  {name:<6} {text}" for name, text in list_builtin()]
+    probe = bf16_probe()
+    verdict = "bf16 autocast is used where asked" if probe.fast else "bf16 requests run in fp32"
+    lines += [
+        "",
+        f"machine: {cpu_model()}, {torch.get_num_threads()} threads; matmul "
+        f"{probe.fp32_gflops:.0f} GFLOP/s fp32, {probe.bf16_gflops:.1f} bf16 ({verdict})",
+    ]
     return "\n".join(lines)

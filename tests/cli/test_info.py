@@ -4,6 +4,7 @@ from tfusion.cli.main import main
 from tfusion.config import SAMPLERS, SPACINGS
 from tfusion.diffusion.schedules import BETA_SCHEDULES
 from tfusion.models.presets import TIMESERIES_PRESETS
+from tfusion.precision import bf16_probe
 
 
 def test_info_lists_samplers_schedules_spacings_and_presets(capsys):
@@ -18,3 +19,7 @@ def test_info_lists_samplers_schedules_spacings_and_presets(capsys):
         assert name in lines["step spacings"]
     for name in TIMESERIES_PRESETS:
         assert name in out
+    # the machine line says which precision a bf16 request gets, from the measured probe
+    probe = bf16_probe()
+    verdict = "bf16 autocast is used" if probe.fast else "bf16 requests run in fp32"
+    assert verdict in lines["machine"]

@@ -15,6 +15,7 @@ from tfusion.errors import CheckpointError, ConfigError
 from tfusion.io import atomic_path
 from tfusion.models.autoencoder import DiffusersVAE, load_autoencoder
 from tfusion.models.dit import DiT
+from tfusion.precision import use_bf16
 from tfusion.training.checkpoint import load_weights, recover
 from tfusion.training.dit import dit_shape, saved_dit_config
 
@@ -95,6 +96,7 @@ class DiTRun:
         gen = torch.Generator().manual_seed(seed)
         bs = batch_size or sc.batch_size
         shape = self.model.shape
+        bf16 = use_bf16(bf16, "sampling")
         out = []
         for start in range(0, len(labels), bs):
             y = torch.from_numpy(labels[start : start + bs])

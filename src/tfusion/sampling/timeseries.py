@@ -17,6 +17,7 @@ from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import CheckpointError, ConfigError
 from tfusion.io import atomic_path
 from tfusion.models.timeseries import TimeSeriesDenoiser
+from tfusion.precision import use_bf16
 from tfusion.training.checkpoint import load_weights, recover
 from tfusion.training.timeseries import make_diffusion, saved_config
 
@@ -128,6 +129,7 @@ class TimeSeriesRun:
             if len(ids) != n:
                 raise ConfigError(f"got {len(ids)} labels for {n} windows; give 1 or {n}")
         scale = sc.guidance if guidance is None else guidance
+        bf16 = use_bf16(bf16, "sampling")
 
         def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

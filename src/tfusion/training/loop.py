@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from tfusion.config import TrainConfig
 from tfusion.errors import TrainingError
 from tfusion.io import atomic_write_text
+from tfusion.precision import use_bf16
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
 from tfusion.training.checkpoint import (
@@ -94,6 +95,8 @@ def _fit(
     torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # batch, t, noise: the same on every rank
     sharded = world.size > 1 and cfg.parallel == "fsdp"
+    bf16 = use_bf16(cfg.bf16, "training", quiet=not world.is_main)
+    bf16 = world.mean(float(bf16)) > 0.5  # every rank takes the same precision (majority)
     ema = EMA(model, cfg.ema_decay)
     state: dict[str, Any] | None = None
     start = 0
@@ -167,7 +170,7 @@ def _fit(
             lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_fn(net, gen)
             loss_value = world.mean(float(loss.detach()))  # the global batch's loss
             if not math.isfinite(loss_value):
