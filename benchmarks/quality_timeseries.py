@@ -179,7 +179,11 @@ def run_config(args: argparse.Namespace) -> RunConfig:
             log_every=250,
         ),
         sample=SampleConfig(
-            sampler=args.sampler, steps=args.sample_steps, batch_size=500, spacing=args.spacing
+            sampler=args.sampler,
+            steps=args.sample_steps,
+            eta=args.eta,
+            batch_size=500,
+            spacing=args.spacing,
         ),
     )
     return apply_overrides(cfg, args.set) if args.set else cfg
@@ -217,6 +221,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         n_gen,
         sampler=args.sampler,
         steps=args.sample_steps,
+        eta=args.eta,
         spacing=args.spacing,
         seed=args.seed,
         scaled=not native,
@@ -242,7 +247,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         suite = replace(suite, metrics=(*suite.metrics, "memorisation"))
     t2 = time.perf_counter()
     scores = score_suite(real, synthetic, suite, train=train)
-    out = RESULTS / f"{name}.json"
+    out = RESULTS / f"{name}{'_' + args.score_tag if args.score_tag else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(reference: dict[str, Any] | None, pending: bool) -> dict[str, Any]:
@@ -251,6 +256,8 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
             "length": args.length,
             "protocol": args.protocol,
             "tag": args.tag,
+            "score_tag": args.score_tag,
+            "sampling": f"{args.sampler} {args.sample_steps} {args.spacing} eta {args.eta}",
             "overrides": args.set,
             "config": to_dict(cfg),
             "score_units": "native" if native else "min-max of the real windows",
@@ -347,6 +354,12 @@ def main() -> None:
     ap.add_argument("--sampler", default="dpm++")
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--spacing", default="karras", help="step grid (see Schedule.timesteps)")
+    ap.add_argument("--eta", type=float, default=0.0, help="sampler noise (dpm++: 1 = SDE)")
+    ap.add_argument(
+        "--score-tag",
+        default="",
+        help="suffix of the JSON name: score one trained run (--reuse) with several samplers",
+    )
     ap.add_argument("--n-gen", type=int, default=3000, help="synthetic windows at L > 24")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument(
