@@ -194,6 +194,8 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     name = f"{args.data}_L{args.length}_{args.protocol}_{args.tag}"
     run = Path(args.runs) / name
     t0 = time.perf_counter()
+    if args.floor_only:
+        return score_floor(args, cfg, name)
     record = run / "fit_record.json"
     if args.reuse and record.exists():  # score a finished run again: keep its training figures
         fit = json.loads(record.read_text())
@@ -215,6 +217,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     if native:
         real = data.inverse(real)
     n_gen = len(real) if args.length <= 24 else min(args.n_gen, max(len(real), 1))
+    suite = make_suite(args, native)
     model = TimeSeriesRun.load(run)
     t1 = time.perf_counter()
     synthetic = model.generate(  # the sampler asked for now, not the one saved with the run
@@ -229,19 +232,6 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     )
     sample_seconds = time.perf_counter() - t1
     np.save(run / "synthetic.npy", synthetic)  # kept beside the run for rescoring
-    metrics = ("context_fid", "correlational", "discriminative", "predictive")
-    if args.protocol == "transfusion" or not args.no_long_scores:
-        metrics += ("lds", "lps")
-    suite = SuiteConfig(
-        metrics=metrics,
-        repeats=args.repeats,
-        long_repeats=args.long_repeats,
-        seed=args.seed,
-        fid_iterations=600,
-        normalise=not native,
-    )
-    if args.quick_scores:
-        suite = replace(suite.scaled(0.1), fid_iterations=60)
     train = data.train.to_array() if args.protocol == "transfusion" else None
     if train is not None:  # TransFusion scores against held-out windows: check for copies too
         suite = replace(suite, metrics=(*suite.metrics, "memorisation"))
@@ -302,9 +292,66 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     if floor:
         # the same scores for real training windows in place of synthetic ones: the floor a
         # perfect generator reaches under this protocol (its stride-1 windows overlap the test set)
-        pick = np.random.default_rng(args.seed).choice(len(train), min(n_gen, len(train)), False)
-        ref_suite = replace(suite, metrics=("correlational", "lds", "lps"))
-        result = save(score_suite(real, train[np.sort(pick)], ref_suite), pending=False)
+        result = save(real_floor(args, suite, real, train, n_gen), pending=False)
+    return result
+
+
+def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
+    """The scores and budgets of one benchmark call."""
+    metrics = ("context_fid", "correlational", "discriminative", "predictive")
+    if args.protocol == "transfusion" or not args.no_long_scores:
+        metrics += ("lds", "lps")
+    suite = SuiteConfig(
+        metrics=metrics,
+        repeats=args.repeats,
+        long_repeats=args.long_repeats,
+        seed=args.seed,
+        fid_iterations=600,
+        normalise=not native,
+    )
+    if args.quick_scores:
+        suite = replace(suite.scaled(0.1), fid_iterations=60)
+    return suite
+
+
+def real_floor(
+    args: argparse.Namespace, suite: SuiteConfig, real: np.ndarray, train: np.ndarray, n: int
+) -> dict[str, Any]:
+    """Correlational, LDS and LPS of n real training windows in place of synthetic ones."""
+    pick = np.random.default_rng(args.seed).choice(len(train), min(n, len(train)), False)
+    ref_suite = replace(suite, metrics=("correlational", "lds", "lps"))
+    return score_suite(real, train[np.sort(pick)], ref_suite)
+
+
+def score_floor(args: argparse.Namespace, cfg: RunConfig, name: str) -> dict[str, Any]:
+    """TransFusion protocol only: the real-window floor alone (it needs no trained model, so it
+    can run beside the training), written to NAME_floor.json."""
+    if args.protocol != "transfusion":
+        raise SystemExit("--floor-only needs --protocol transfusion (held-out windows)")
+    t0 = time.perf_counter()
+    data = prepare(cfg.data)
+    real, train = data.test.to_array(), data.train.to_array()
+    n = min(args.n_gen, max(len(real), 1)) if args.length > 24 else len(real)
+    ref = real_floor(args, make_suite(args, native=False), real, train, n)
+    result = {
+        "data": args.data,
+        "length": args.length,
+        "protocol": args.protocol,
+        "tag": args.tag,
+        "overrides": args.set,
+        "real_windows": len(real),
+        "train_windows": len(train),
+        "reference_windows": min(n, len(train)),
+        "long_repeats": args.long_repeats or args.repeats,
+        "real_reference": {k: v for k, v in ref.items() if k in SCORES},
+        "score_seconds": time.perf_counter() - t0,
+        "machine": {"cpus": torch.get_num_threads(), "cpu": cpu_model()},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = RESULTS / f"{name}_floor.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
     return result
 
 
@@ -385,6 +432,11 @@ def main() -> None:
         action="store_true",
         help="TransFusion protocol: skip scoring real training windows as if synthetic",
     )
+    ap.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="TransFusion protocol: score only real training windows (no model needed)",
+    )
     ap.add_argument("--quick-scores", action="store_true", help="10%% score budgets (smoke run)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides a.b=value")
     ap.add_argument("--tag", default="default")
@@ -392,13 +444,17 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="print the table of saved results")
     args = ap.parse_args()
     if args.table:
-        results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+        results = [
+            json.loads(p.read_text())
+            for p in sorted(RESULTS.glob("*.json"))
+            if not p.stem.endswith("_floor")
+        ]
         print(table(results))
         return
     if not args.data:
         ap.error("--data is required (or --table)")
     result = evaluate_recipe(args)
-    if not args.train_only:
+    if not args.train_only and not args.floor_only:
         print(table([result]))
 
 
