@@ -12,3 +12,18 @@ def error_of(fn, *args, cls=DataError, **kwargs) -> str:
     message = str(info.value)
     assert message and "\n" not in message
     return message
+
+
+# the smallest real time-series run: a 1 x 32 model on 64 generated sine windows of 16 x 2
+TINY_TIMESERIES = [
+    "data.source=sine",
+    "data.sine_samples=64",
+    "data.sine_features=2",
+    "data.window=16",
+    "model.preset=tiny",
+    "model.width=32",
+    "model.depth=1",
+    "model.ff=64",
+    "train.batch_size=8",
+    "train.progress=false",
+]

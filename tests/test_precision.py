@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import tfusion.precision as precision
+from helpers import TINY_TIMESERIES
 from tfusion.config import RunConfig, apply_overrides
 from tfusion.precision import Bf16Probe, bf16_probe, native_bf16_flags, use_bf16
 from tfusion.sampling.timeseries import TimeSeriesRun
@@ -15,20 +16,7 @@ from tfusion.training.timeseries import train_timeseries
 SLOW = Bf16Probe(fp32_gflops=120.0, bf16_gflops=0.8)  # an AVX2-only CPU, as measured
 FAST = Bf16Probe(fp32_gflops=200.0, bf16_gflops=800.0)  # AMX
 
-TINY = [
-    "data.source=sine",
-    "data.sine_samples=64",
-    "data.sine_features=2",
-    "data.window=16",
-    "model.preset=tiny",
-    "model.width=32",
-    "model.depth=1",
-    "model.ff=64",
-    "train.steps=4",
-    "train.batch_size=8",
-    "train.progress=false",
-    "train.warmup=1",
-]
+TINY = [*TINY_TIMESERIES, "train.steps=4", "train.warmup=1"]
 
 
 @pytest.fixture

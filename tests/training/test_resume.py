@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers import TINY_TIMESERIES
 from tfusion.config import RunConfig, apply_overrides
 from tfusion.errors import ConfigError, TrainingError
 from tfusion.training.checkpoint import recover, save_checkpoint
@@ -13,20 +14,11 @@ from tfusion.training.optim import lr_factor
 from tfusion.training.timeseries import saved_config, train_timeseries
 
 TINY = [
-    "data.source=sine",
-    "data.sine_samples=64",
-    "data.sine_features=2",
-    "data.window=16",
-    "model.preset=tiny",
-    "model.width=32",
-    "model.depth=1",
-    "model.ff=64",
+    *TINY_TIMESERIES,
     "model.dropout=0.1",  # dropout on, so the torch RNG state matters for exact resume
     "train.steps=8",
-    "train.batch_size=8",
     "train.checkpoint_every=4",
     "train.log_every=2",
-    "train.progress=false",
     "train.warmup=2",
 ]
 
