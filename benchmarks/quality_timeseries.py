@@ -301,6 +301,11 @@ def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
     metrics = ("context_fid", "correlational", "discriminative", "predictive")
     if args.protocol == "transfusion" or not args.no_long_scores:
         metrics += ("lds", "lps")
+    if args.metrics:  # a subset, e.g. to compare samplers on one run at L = 384 within a session
+        unknown = sorted(set(args.metrics) - set(SCORES))
+        if unknown:
+            raise SystemExit(f"--metrics: unknown score {unknown}; choose from {list(SCORES)}")
+        metrics = tuple(m for m in metrics if m in args.metrics)
     suite = SuiteConfig(
         metrics=metrics,
         repeats=args.repeats,
@@ -436,6 +441,12 @@ def main() -> None:
         "--floor-only",
         action="store_true",
         help="TransFusion protocol: score only real training windows (no model needed)",
+    )
+    ap.add_argument(
+        "--metrics",
+        nargs="*",
+        default=None,
+        help="score only these (e.g. lds lps context_fid); the JSON holds just them",
     )
     ap.add_argument("--quick-scores", action="store_true", help="10%% score budgets (smoke run)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides a.b=value")
