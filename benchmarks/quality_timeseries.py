@@ -302,10 +302,7 @@ def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
     if args.protocol == "transfusion" or not args.no_long_scores:
         metrics += ("lds", "lps")
     if args.metrics:  # a subset, e.g. to compare samplers on one run at L = 384 within a session
-        unknown = sorted(set(args.metrics) - set(SCORES))
-        if unknown:
-            raise SystemExit(f"--metrics: unknown score {unknown}; choose from {list(SCORES)}")
-        metrics = tuple(m for m in metrics if m in args.metrics)
+        metrics = tuple(m for m in SCORES if m in args.metrics)  # overrides --no-long-scores
     suite = SuiteConfig(
         metrics=metrics,
         repeats=args.repeats,
@@ -446,6 +443,7 @@ def main() -> None:
         "--metrics",
         nargs="*",
         default=None,
+        choices=SCORES,
         help="score only these (e.g. lds lps context_fid); the JSON holds just them",
     )
     ap.add_argument("--quick-scores", action="store_true", help="10%% score budgets (smoke run)")

@@ -16,23 +16,22 @@ Q=".venv/bin/python benchmarks/quality_timeseries.py"
 step() { echo "== $(date +%H:%M) $*"; "$@" || echo "!! failed: $*"; }
 R=benchmarks/results
 
-# 1. the full speed table on an idle machine: L = 24, 100, 384, 1024, sampling, peak RSS
-step .venv/bin/python benchmarks/speed.py --out $R/speed_full_$(date +%Y-%m-%d).json
-
-# 2. Air L = 384 clean: the real-window floor (needs no model), if session 9 did not finish it
+# Session 10 finished the full speed table (results/speed_full_2026-12-04.json) and Stocks L = 24
+# ODE vs SDE on the fp32 model (stocks_L24_diffusion-ts_fp32-avx2_karras-{ode,sde}.json).
 AIR_CLEAN="--set data.max_missing=0.5 data.max_gap=6 --tag clean"
+
+# 1. Air L = 384 clean, the trained run scored with DPM++ SDE (eta 1: fixes the spread of window
+#    means, results/dispersion_air_L384_clean.json)
+[ -f $R/quality/air_L384_transfusion_clean_sde.json ] || step $Q --data air --length 384 \
+    --protocol transfusion --steps 2500 --batch-size 32 --repeats 1 --long-repeats 1 $AIR_CLEAN \
+    --reuse --eta 1.0 --score-tag sde --no-real-reference --metrics context_fid correlational lds lps
+
+# 2. Air L = 384 clean: the real-window floor (needs no model)
 if [ ! -f $R/quality/air_L384_transfusion_clean_floor.json ]; then
     step $Q --data air --length 384 --protocol transfusion --repeats 1 --long-repeats 1 \
         $AIR_CLEAN --floor-only
 fi
 
-# 3. Stocks L = 24, one model scored with three samplers (DPM++ SDE fixes the window-mean spread:
-#    does it close the correlational gap, 0.008 vs 0.004?)
-S="$Q --data stocks --length 24 --steps 6000 --no-long-scores --tag sampler"
-[ -f $R/quality/stocks_L24_diffusion-ts_sampler_karras-sde.json ] || step $S --reuse --eta 1.0 --score-tag karras-sde
-[ -f $R/quality/stocks_L24_diffusion-ts_sampler_karras-ode.json ] || step $S --reuse --score-tag karras-ode
-[ -f $R/quality/stocks_L24_diffusion-ts_sampler_uniform-ode.json ] || step $S --reuse --spacing uniform --score-tag uniform-ode
-
-# 4. Air L = 100 without interpolation lines (does LDS reach the floor once they are gone?)
+# 3. Air L = 100 without interpolation lines (does LDS reach the floor once they are gone?)
 [ -f $R/quality/air_L100_transfusion_clean.json ] || step $Q --data air --length 100 \
     --protocol transfusion --steps 4000 --bf16 --repeats 3 --long-repeats 1 $AIR_CLEAN
