@@ -14,8 +14,8 @@ compares, feature by feature and then averaged, in the model's scaled units:
         --run benchmarks/out/runs/stocks_L24_diffusion-ts_default \
         --samplers dpm++:50,dpm++:50:karras,dpm++:50:karras:1.0,ddpm:1000 --n 2000 --bf16
 
-A recipe is `name:steps[:spacing[:eta]]`. Prints a table and writes JSON
-(`results/dispersion_<run>.json` unless `--out`).
+A recipe is `name:steps[:spacing[:eta]]` (no eta: 0, the ODE, whatever the run's default).
+Prints a table and writes JSON (`results/dispersion_<run>.json` unless `--out`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def parse_recipe(text: str) -> dict[str, Any]:
         "sampler": parts[0],
         "steps": int(parts[1]),
         "spacing": parts[2] if len(parts) > 2 and parts[2] else None,
-        "eta": float(parts[3]) if len(parts) > 3 else None,
+        "eta": float(parts[3]) if len(parts) > 3 and parts[3] else 0.0,  # no eta: the ODE
     }
 
 

@@ -403,7 +403,12 @@ def main() -> None:
     ap.add_argument("--sampler", default="dpm++")
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--spacing", default="karras", help="step grid (see Schedule.timesteps)")
-    ap.add_argument("--eta", type=float, default=0.0, help="sampler noise (dpm++: 1 = SDE)")
+    ap.add_argument(
+        "--eta",
+        type=float,
+        default=SampleConfig().eta,
+        help="sampler noise (dpm++: 0 = ODE, 1 = SDE, the default since session 11)",
+    )
     ap.add_argument(
         "--score-tag",
         default="",

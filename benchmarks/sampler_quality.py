@@ -117,7 +117,7 @@ def main() -> None:
             n,
             sampler=name,
             steps=int(steps),
-            eta=float(eta) if eta else None,
+            eta=float(eta) if eta else 0.0,  # no eta in the spec: the ODE, whatever the run says
             spacing=spacing or None,
             seed=args.seed,
             scaled=True,
