@@ -57,7 +57,8 @@ def run_demo(
         f"Demo: `{preset}` TransFusion model trained for {cfg.train.steps} steps "
         f"({fit.seconds:.0f} s, {fit.windows_per_second:.0f} windows/s) on the built-in GOOG "
         "daily prices (6 features, windows of 24, random 80/20 split); 1000 windows sampled with "
-        "DPM-Solver++ (50 steps) and scored against the held-out test windows."
+        f"DPM-Solver++ ({cfg.sample.steps} steps, {cfg.sample.spacing} grid, eta {cfg.sample.eta}) "
+        "and scored against the held-out test windows."
     )
     report = evaluate_run(run, out, n=1000, seed=0, extra={"title": text})
     s = report["scores"]
