@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -93,8 +95,6 @@ def test_cli_impute_writes_a_complete_csv(run, tmp_path, capsys):
 
 
 def test_sde_is_the_default_and_a_saved_eta_wins(run, tmp_path):
-    import shutil
-
     path, _ = run
     r = TimeSeriesRun.load(path)
     assert r.cfg.sample.eta == 1.0  # new runs sample with DPM-Solver++ SDE

@@ -281,7 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=1000, help="windows, or class-balanced images")
     s.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++"], default=None)
     s.add_argument("--steps", type=int, default=None, help="default: the run's (ddpm: all T)")
-    s.add_argument("--eta", type=float, default=None, help="DDIM / DPM++ noise (0 = ODE)")
+    s.add_argument(
+        "--eta",
+        type=float,
+        default=None,
+        help="DDIM / DPM++ noise: 0 = ODE, 1 = SDE (default: the run's sample.eta)",
+    )
     s.add_argument(
         "--spacing",
         choices=list(SPACINGS),
