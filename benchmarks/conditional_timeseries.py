@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfusion.config import DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig
-from tfusion.data.dataset import prepare
-from tfusion.sampling.conditional import impute_windows
-from tfusion.sampling.timeseries import TimeSeriesRun
-from tfusion.training.timeseries import train_timeseries
+from tfusion.config import TrainConfig
+from tfusion.timeseries.conditional import impute_windows
+from tfusion.timeseries.config import DataConfig, ModelConfig, RunConfig, SampleConfig
+from tfusion.timeseries.data import prepare
+from tfusion.timeseries.sample import TimeSeriesRun
+from tfusion.timeseries.train import train_timeseries
 
 ETTH = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh1.csv"
 

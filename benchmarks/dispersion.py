@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from tfusion.data.dataset import prepare
-from tfusion.sampling.timeseries import TimeSeriesRun
+from tfusion.timeseries.data import prepare
+from tfusion.timeseries.sample import TimeSeriesRun
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,8 +24,9 @@ import numpy as np
 
 CHILD = r"""
 import json, resource, sys, time
-from tfusion.config import RunConfig, apply_overrides
-from tfusion.training.timeseries import train_timeseries
+from tfusion.timeseries.config import RunConfig
+from tfusion.config import apply_overrides
+from tfusion.timeseries.train import train_timeseries
 args = json.loads(sys.argv[1])
 cfg = apply_overrides(RunConfig(), args["overrides"])
 t0 = time.perf_counter()
@@ -72,7 +73,7 @@ def main() -> None:
     ap.add_argument("--paper-up-to", type=int, default=1024, help="run the paper path up to this L")
     ap.add_argument("--out", default="benchmarks/results/long_memory.json")
     a = ap.parse_args()
-    from tfusion.models.presets import TIMESERIES_PRESETS
+    from tfusion.timeseries.presets import TIMESERIES_PRESETS
 
     heads = TIMESERIES_PRESETS[a.preset]["heads"]
     depth = TIMESERIES_PRESETS[a.preset]["depth"]

@@ -31,21 +31,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tfusion.config import (
-    DataConfig,
-    DiffusionConfig,
-    ModelConfig,
-    RunConfig,
-    SampleConfig,
-    TrainConfig,
-    apply_overrides,
-    to_dict,
-)
-from tfusion.data.dataset import prepare
+from tfusion.config import DiffusionConfig, TrainConfig, apply_overrides, to_dict
 from tfusion.metrics.suite import SuiteConfig, score_suite
 from tfusion.precision import cpu_model
-from tfusion.sampling.timeseries import TimeSeriesRun
-from tfusion.training.timeseries import train_timeseries
+from tfusion.timeseries.config import DataConfig, ModelConfig, RunConfig, SampleConfig
+from tfusion.timeseries.data import prepare
+from tfusion.timeseries.sample import TimeSeriesRun
+from tfusion.timeseries.train import train_timeseries
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results" / "quality"

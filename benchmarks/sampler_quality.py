@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tfusion.data.dataset import prepare
 from tfusion.metrics.suite import SuiteConfig, score_suite
-from tfusion.sampling.timeseries import TimeSeriesRun
+from tfusion.timeseries.data import prepare
+from tfusion.timeseries.sample import TimeSeriesRun
 
 DEFAULT = "ddpm:1000,ddim:10,ddim:20,ddim:50,dpm++:10,dpm++:20,dpm++:50"
 

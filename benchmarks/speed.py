@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from tfusion.diffusion import Objective, Schedule, make_sampler, sample_loop
-from tfusion.models.presets import TIMESERIES_PRESETS
-from tfusion.models.timeseries import TimeSeriesDenoiser
 from tfusion.precision import bf16_probe, cpu_model
-from tfusion.training.timeseries import denoising_loss
+from tfusion.timeseries.model import TimeSeriesDenoiser
+from tfusion.timeseries.presets import TIMESERIES_PRESETS
+from tfusion.timeseries.train import denoising_loss
 
 FEATURES = 6
 

@@ -21,7 +21,7 @@ import torch
 
 from speed import matmul_peak  # benchmarks/speed.py, next to this file
 from tfusion.diffusion import Schedule, add_noise, make_sampler, sample_loop
-from tfusion.models.dit import DiT, DiTShape, dit_flops_per_image
+from tfusion.dit.model import DiT, DiTShape, dit_flops_per_image
 
 
 def time_training(name: str, bf16: bool, batch: int, steps: int) -> dict[str, float]:

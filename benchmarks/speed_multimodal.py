@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 
-from tfusion.data.sequences import layout, pack
-from tfusion.data.text import ByteTokenizer
 from tfusion.diffusion import Schedule
-from tfusion.models.multimodal import MultimodalShape, MultimodalTransformer, transfusion_loss
-from tfusion.sampling.multimodal import ImageSpec, MultimodalGenerator
+from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator
+from tfusion.multimodal.loss import transfusion_loss
+from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
+from tfusion.multimodal.sequences import layout, pack
+from tfusion.multimodal.tokenizer import ByteTokenizer
 
 
 def main() -> None:

@@ -2,14 +2,17 @@
 
 import pytest
 
-from tfusion.config import RunConfig, apply_overrides, dump_yaml, from_dict, load_config, to_dict
+from tfusion.config import apply_overrides, dump_yaml, from_dict, load_config, to_dict
 from tfusion.errors import ConfigError
+from tfusion.timeseries.config import RunConfig
 
 
 def test_defaults_yaml_and_overrides_in_order(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("train:\n  steps: 7\n  lr: 0.5\ndata:\n  window: 48\n")
-    cfg = load_config(f, ["train.steps=9", "data.missing_values=[-200, -999]"])
+    cfg = load_config(
+        f, cls=RunConfig, overrides=["train.steps=9", "data.missing_values=[-200, -999]"]
+    )
     assert cfg.train.steps == 9  # override beats file
     assert cfg.train.lr == 0.5  # file beats default
     assert cfg.data.window == 48
@@ -52,12 +55,12 @@ def test_unknown_key_in_file_and_missing_file(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("model:\n  widht: 64\n")
     with pytest.raises(ConfigError, match=r"did you mean 'model\.width'"):
-        load_config(f)
+        load_config(f, (), RunConfig)
     with pytest.raises(ConfigError, match="not found"):
-        load_config(tmp_path / "nope.yaml")
+        load_config(tmp_path / "nope.yaml", (), RunConfig)
     f.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(f)
+        load_config(f, (), RunConfig)
 
 
 def test_sample_spacing_is_checked_and_optional_in_old_files(tmp_path):
@@ -66,4 +69,4 @@ def test_sample_spacing_is_checked_and_optional_in_old_files(tmp_path):
         apply_overrides(RunConfig(), ["sample.spacing=even"])
     f = tmp_path / "c.yaml"
     f.write_text("sample:\n  sampler: ddim\n  steps: 20\n")  # written before spacing existed
-    assert load_config(f).sample.spacing == "karras"  # the default
+    assert load_config(f, (), RunConfig).sample.spacing == "karras"  # the default

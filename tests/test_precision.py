@@ -8,10 +8,11 @@ from safetensors.torch import load_file
 
 import tfusion.precision as precision
 from helpers import TINY_TIMESERIES
-from tfusion.config import RunConfig, apply_overrides
+from tfusion.config import apply_overrides
 from tfusion.precision import Bf16Probe, bf16_probe, native_bf16_flags, use_bf16
-from tfusion.sampling.timeseries import TimeSeriesRun
-from tfusion.training.timeseries import train_timeseries
+from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.sample import TimeSeriesRun
+from tfusion.timeseries.train import train_timeseries
 
 SLOW = Bf16Probe(fp32_gflops=120.0, bf16_gflops=0.8)  # an AVX2-only CPU, as measured
 FAST = Bf16Probe(fp32_gflops=200.0, bf16_gflops=800.0)  # AMX

@@ -1,39 +1,28 @@
-"""`tfusion info`: what presets, samplers, schedules, objectives and data sets exist."""
+"""`tfusion info`: the families and their presets, samplers, schedules, objectives and data sets;
+`tfusion info RUN`: what one run is (family, preset, parameters, data, steps, sampler defaults)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from tfusion import __version__
-from tfusion.config import SPACINGS
+from tfusion import __version__, families
 from tfusion.data.builtin import list_builtin
 from tfusion.diffusion.objectives import LOSSES, PREDICTIONS
 from tfusion.diffusion.samplers import SAMPLERS
-from tfusion.diffusion.schedules import BETA_SCHEDULES
-from tfusion.models.dit import DIT_PRESETS, DiT, DiTShape, count_parameters
-from tfusion.models.presets import PRESET_NOTES, TIMESERIES_PRESETS
+from tfusion.diffusion.schedules import BETA_SCHEDULES, SPACINGS
 from tfusion.precision import bf16_probe, cpu_model
+from tfusion.runs import summarise
 
 
 def describe() -> str:
     """A plain-text listing for the terminal."""
-    lines = [f"tfusion {__version__}", "", "time-series presets:"]
-    for name, p in TIMESERIES_PRESETS.items():
-        shape = (
-            f"{p['arch']:<6} depth {p['depth']} width {p['width']} heads {p['heads']} ff {p['ff']}"
-        )
-        lines.append(f"  {name:<18} {shape}  — {PRESET_NOTES.get(name, '')}")
-    lines += ["", "DiT presets (parameters at 32 x 32 x 4, 28 x 28 for patch 7; 1000 classes):"]
-    for name, p in DIT_PRESETS.items():
-        size = 32 if 32 % p["patch"] == 0 else 28
-        with torch.device("meta"):
-            shape = DiTShape.preset(name, image_size=size, learn_sigma=True)
-            n = count_parameters(DiT(shape))
-        shape = (
-            f"depth {p['depth']:>2} width {p['width']:>4} heads {p['heads']:>2} patch {p['patch']}"
-        )
-        lines.append(f"  {name:<11} {shape}  {n / 1e6:7.1f} M")
-    lines += ["", "image data: digits, mnist, a folder of class sub-folders, an .npz"]
+    lines = [f"tfusion {__version__}", "", "families (`family:` in a config; `tfusion demo NAME`):"]
+    table = [families.get(name) for name in families.names()]
+    lines += [f"  {fam.name:<11} {fam.title}" for fam in table]
+    for fam in table:
+        lines += ["", *fam.presets()]
     lines += ["", f"samplers: {', '.join(SAMPLERS)}", f"schedules: {', '.join(BETA_SCHEDULES)}"]
     lines += [f"step spacings: {', '.join(SPACINGS)} (sample.spacing, --spacing)"]
     lines += [f"predictions: {', '.join(PREDICTIONS)}; losses: {', '.join(LOSSES)}", ""]
@@ -45,5 +34,22 @@ def describe() -> str:
         "",
         f"machine: {cpu_model()}, {torch.get_num_threads()} threads; matmul "
         f"{probe.fp32_gflops:.0f} GFLOP/s fp32, {probe.bf16_gflops:.1f} bf16 ({verdict})",
+    ]
+    return "\n".join(lines)
+
+
+def describe_run(run: str | Path) -> str:
+    """What a run folder is: family, steps trained, parameters, then the family's own lines."""
+    s = summarise(run)
+    fam = families.get(s.family)
+    planned = f" of {s.steps_planned}" if s.steps_planned else ""
+    loss = f", last logged loss {s.last_loss:.4f}" if s.last_loss is not None else ""
+    lines = [
+        f"run: {s.path}",
+        f"family: {fam.name} ({fam.title})",
+        f"trained: {s.steps_trained}{planned} steps{loss}",
+        f"parameters: {s.parameters:,} ({s.parameters / 1e6:.2f} M)",
+        *fam.describe(s.path),
+        f"files: {', '.join(s.files)}",
     ]
     return "\n".join(lines)

@@ -163,7 +163,7 @@ def test_full_disk_and_unwritable_folder_fail_before_training(tmp_path, capsys, 
 
     real = shutil.disk_usage
     monkeypatch.setattr(
-        "tfusion.training.timeseries.shutil.disk_usage",
+        "tfusion.runs.shutil.disk_usage",
         lambda p: real(p)._replace(free=1000),
     )
     out = tmp_path / "full"

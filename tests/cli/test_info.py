@@ -1,10 +1,10 @@
 """`tfusion info` names every choice a config or flag accepts."""
 
 from tfusion.cli.main import main
-from tfusion.config import SAMPLERS, SPACINGS
-from tfusion.diffusion.schedules import BETA_SCHEDULES
-from tfusion.models.presets import TIMESERIES_PRESETS
+from tfusion.diffusion.samplers import SAMPLERS
+from tfusion.diffusion.schedules import BETA_SCHEDULES, SPACINGS
 from tfusion.precision import bf16_probe
+from tfusion.timeseries.presets import TIMESERIES_PRESETS
 
 
 def test_info_lists_samplers_schedules_spacings_and_presets(capsys):

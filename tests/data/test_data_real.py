@@ -61,8 +61,8 @@ def test_fmri_netsim_matrix():
 def test_air_quality_clean_windows():
     """NMHC(GT) is 90% missing; 5040 of the 9258 windows of 100 hours hold no filled gap
     longer than 6 hours in the other 12 columns (counted from the raw file by hand)."""
-    from tfusion.config import DataConfig
-    from tfusion.data import prepare
+    from tfusion.timeseries.config import DataConfig
+    from tfusion.timeseries.data import prepare
 
     cfg = DataConfig(
         source=str(path_of("AirQualityUCI.csv")),

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfusion.config import DataConfig
 from tfusion.data import load_table
-from tfusion.data.dataset import prepare
 from tfusion.errors import ConfigError, DataError
+from tfusion.timeseries.config import DataConfig
+from tfusion.timeseries.data import prepare
 
 CLEAN = (DataError, ConfigError)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from helpers import error_of
-from tfusion.config import DataConfig
 from tfusion.data import Scaler
-from tfusion.data.dataset import prepare
 from tfusion.errors import ConfigError
+from tfusion.timeseries.config import DataConfig
+from tfusion.timeseries.data import prepare
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tfusion.data.shapes import check_caption, make_shapes, read_back
-from tfusion.data.text import ByteTokenizer
 from tfusion.errors import DataError
+from tfusion.multimodal.tokenizer import ByteTokenizer
 
 
 def test_bytes_round_trip_with_special_tokens():

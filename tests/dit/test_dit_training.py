@@ -9,18 +9,11 @@ import pytest
 from safetensors.torch import load_file
 
 from tfusion.cli.main import main
-from tfusion.config import (
-    DiffusionConfig,
-    DiTModelConfig,
-    DiTRunConfig,
-    ImageDataConfig,
-    ImageSampleConfig,
-    TrainConfig,
-    dump_yaml,
-)
+from tfusion.config import DiffusionConfig, TrainConfig, dump_yaml
+from tfusion.dit.config import DiTModelConfig, DiTRunConfig, ImageDataConfig, ImageSampleConfig
+from tfusion.dit.sample import DiTRun
+from tfusion.dit.train import train_dit
 from tfusion.errors import CheckpointError
-from tfusion.sampling.dit import DiTRun
-from tfusion.training.dit import train_dit
 
 
 def two_class_npz(path, n=64, size=8):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfusion.data.images import load_images
+from tfusion.data.images import grid, load_images, to_uint8, write_images
 from tfusion.metrics.images import train_scorer
-from tfusion.sampling.dit import grid, to_uint8, write_images
 
 
 @pytest.fixture(scope="module")

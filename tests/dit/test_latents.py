@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from tfusion.config import (
-    DiffusionConfig,
-    DiTModelConfig,
-    DiTRunConfig,
-    ImageDataConfig,
-    ImageSampleConfig,
-    TrainConfig,
-)
+from tfusion.config import DiffusionConfig, TrainConfig
 from tfusion.data.images import load_images
+from tfusion.dit.config import DiTModelConfig, DiTRunConfig, ImageDataConfig, ImageSampleConfig
+from tfusion.dit.sample import DiTRun
+from tfusion.dit.train import train_dit
 from tfusion.errors import ConfigError
-from tfusion.models.autoencoder import DiffusersVAE, load_autoencoder, train_autoencoder
-from tfusion.sampling.dit import DiTRun
-from tfusion.training.dit import train_dit
+from tfusion.latents import DiffusersVAE, load_autoencoder, train_autoencoder
 
 
 def test_autoencoder_reconstructs_digits_with_unit_scale_latents():

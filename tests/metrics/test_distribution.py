@@ -7,10 +7,11 @@ import pytest
 
 from tfusion.data import sine_windows
 from tfusion.errors import DataError
-from tfusion.evaluate import evaluate_files
-from tfusion.metrics import autocorrelation_distance, distribution_scores, evaluate_windows
+from tfusion.metrics import autocorrelation_distance, distribution_scores
 from tfusion.metrics.baselines import gaussian_windows, shuffled_windows
 from tfusion.metrics.distribution import autocorrelation
+from tfusion.timeseries.evaluate import evaluate_files
+from tfusion.timeseries.report import evaluate_windows
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import TINY_TIMESERIES
-from tfusion.config import RunConfig, apply_overrides
+from tfusion.config import apply_overrides
 from tfusion.errors import ConfigError, TrainingError
+from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.train import saved_config, train_timeseries
 from tfusion.training.checkpoint import recover, save_checkpoint
 from tfusion.training.optim import lr_factor
-from tfusion.training.timeseries import saved_config, train_timeseries
 
 TINY = [
     *TINY_TIMESERIES,

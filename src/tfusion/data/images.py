@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfusion.errors import DataError
+from tfusion.errors import ConfigError, DataError
+from tfusion.io import atomic_path
 
 BUILTIN_IMAGES = ("digits", "mnist")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -277,3 +278,61 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         raise DataError(f"`labels` in {path} must be >= 0, found {labels.min()}")
     n_classes = int(labels.max()) + 1 if len(labels) else 1
     return x, labels, tuple(str(c) for c in range(n_classes))
+
+
+# ---------------------------------------------------------------- writing images
+
+
+def check_image_path(path: str | Path) -> Path:
+    """Fail before sampling if the images could not be written to `path`."""
+    path = Path(path)
+    if path.suffix.lower() not in (".npz", ".png"):
+        raise ConfigError(f"--out must end in .npz or .png, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
+    return path
+
+
+def write_images(images: np.ndarray, labels: np.ndarray, path: str | Path) -> Path:
+    """Write images atomically: .npz (uint8 images (N, H, W, C) and labels) or a .png grid."""
+    path = check_image_path(path)
+    suffix = path.suffix.lower()
+    pixels = to_uint8(images)
+    with atomic_path(path) as tmp:
+        if suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, images=pixels, labels=np.asarray(labels, dtype=np.int64))
+        else:
+            from PIL import Image
+
+            Image.fromarray(grid(pixels, columns=min(10, len(pixels)))).save(tmp, format="PNG")
+    return path
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8."""
+    x = ((np.clip(images, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    return x.transpose(0, 2, 3, 1)
+
+
+def grid(pixels: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+    """(N, H, W, C) uint8 -> one image of rows of `columns` tiles (grey: (H', W'))."""
+    n, h, w, c = pixels.shape
+    rows = -(-n // columns)
+    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, columns)
+        y, x = pad + r * (h + pad), pad + k * (w + pad)
+        out[y : y + h, x : x + w] = pixels[i]
+    return out[..., 0] if c == 1 else out
+
+
+def write_images_grid(images: np.ndarray, path: Path, columns: int) -> Path:
+    """A PNG grid with `columns` images per row (rows = classes when labels repeat per row)."""
+    from PIL import Image
+
+    scale = max(1, 64 // images.shape[-1])  # small images are enlarged to be visible
+    pixels = to_uint8(images).repeat(scale, axis=1).repeat(scale, axis=2)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid(pixels, columns)).save(tmp, format="PNG")
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,3 +38,8 @@ def classifier_free_guidance(
         return u + scale * (c - u)
 
     return denoise
+
+
+def class_balanced_labels(n: int, classes: int) -> np.ndarray:
+    """n labels cycling through the classes 0, 1, ..., classes - 1, 0, 1, ..."""
+    return np.arange(n, dtype=np.int64) % classes

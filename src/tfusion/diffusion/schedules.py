@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tfusion.config import SPACINGS
 from tfusion.errors import ConfigError
+
+SPACINGS = ("uniform", "quadratic", "logsnr", "karras")  # step grids, see Schedule.timesteps
 
 
 def linear_betas(

@@ -1,15 +1,13 @@
-"""Scores and reports for synthetic time series."""
+"""Scores that know no family's internals (LDS, LPS, Context-FID, FID, PRDC, ...)."""
 
 from tfusion.metrics.distribution import (
     autocorrelation_distance,
     distribution_scores,
     marginal_distances,
 )
-from tfusion.metrics.report import evaluate_windows
 
 __all__ = [
     "autocorrelation_distance",
     "distribution_scores",
-    "evaluate_windows",
     "marginal_distances",
 ]

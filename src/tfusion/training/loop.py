@@ -25,12 +25,7 @@ from tfusion.io import atomic_write_text
 from tfusion.precision import use_bf16
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
-from tfusion.training.checkpoint import (
-    load_train_state,
-    load_weights,
-    recover,
-    save_checkpoint,
-)
+from tfusion.training.checkpoint import load_train_state, load_weights, recover, save_checkpoint
 from tfusion.training.distributed import current_world
 from tfusion.training.ema import EMA
 from tfusion.training.optim import lr_factor, make_optimizer

@@ -1,0 +1,71 @@
+"""The configuration of a DiT run (`family: dit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tfusion.config import DiffusionConfig, TrainConfig, check, check_sampling
+
+
+@dataclass(frozen=True)
+class ImageDataConfig:
+    """Where the labelled images come from and how they are shaped (see tfusion.data.images)."""
+
+    source: str = "mnist"  # digits | mnist | a folder of class sub-folders | an .npz file
+    image_size: int | None = None  # resize to this square size (None: keep the files' size)
+    test_fraction: float = 0.1  # held out (stratified) for the evaluation's real images
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DiTModelConfig:
+    """A DiT preset (DiT-S/2 ... DiT-XL/8, or CPU-sized: DiT-XS/7, DiT-T/2, DiT-T/4, DiT-Mini/2)."""
+
+    preset: str = "DiT-XS/7"
+    depth: int | None = None  # overrides of the preset
+    width: int | None = None
+    heads: int | None = None
+    patch: int | None = None
+    learn_sigma: bool = False  # 2x output channels (the released models' variance head; only
+    # the mean half is trained and sampled here, the variance half loads released weights)
+    class_dropout: float = 0.1  # labels replaced by the null label in training (for guidance)
+    latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
+    # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
+    latent_channels: int = 4  # latent: train
+    latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
+    latent_steps: int = 1500  # latent: train; autoencoder training steps
+
+
+@dataclass(frozen=True)
+class ImageSampleConfig:
+    """Default sampling settings of a DiT run."""
+
+    sampler: str = "dpm++"  # ddpm | ddim | dpm++
+    steps: int = 20
+    eta: float = 0.0
+    clip: float | None = 1.0
+    batch_size: int = 100
+    guidance: float = 1.5  # classifier-free guidance scale (1 = the conditional model alone)
+    spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
+
+    def __post_init__(self) -> None:
+        check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip, self.spacing)
+        check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
+
+
+@dataclass(frozen=True)
+class DiTRunConfig:
+    """Everything a DiT run needs; `family: dit` in YAML picks it."""
+
+    family: str = "dit"
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: DiTModelConfig = field(default_factory=DiTModelConfig)
+    diffusion: DiffusionConfig = field(
+        default_factory=lambda: DiffusionConfig(schedule="linear", prediction="eps")
+    )
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=5000, lr=1e-4, warmup=0, min_lr_ratio=1.0, ema_decay=0.9999
+        )
+    )
+    sample: ImageSampleConfig = field(default_factory=ImageSampleConfig)

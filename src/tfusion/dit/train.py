@@ -1,0 +1,145 @@
+"""Train a class-conditional DiT on labelled images: data -> run folder.
+
+The run folder has the time-series layout (config.yaml, data_state.json, model.safetensors,
+ema.safetensors, train_state.pt, metrics.jsonl, loss.png); config.yaml carries `family: dit`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tfusion import __version__, runs
+from tfusion.config import dump_yaml
+from tfusion.data.images import ImageSet, load_images
+from tfusion.diffusion import Objective, Schedule, add_noise
+from tfusion.dit.config import DiTModelConfig, DiTRunConfig
+from tfusion.dit.model import DiT, DiTShape
+from tfusion.errors import ConfigError
+from tfusion.io import atomic_write_text
+from tfusion.latents import encode_images, latent_coder
+from tfusion.runs import check_run_folder, check_same_sections
+from tfusion.training.distributed import SINGLE, World, current_world
+from tfusion.training.loop import FitResult, fit
+from tfusion.training.plots import plot_loss_curve
+
+
+def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: int) -> DiTShape:
+    """The DiTShape of a model config for images of `image_size` x `channels` and `classes`."""
+    base = DiTShape.preset(
+        model.preset,
+        image_size=image_size,
+        channels=channels,
+        num_classes=classes,
+        learn_sigma=model.learn_sigma,
+    )
+    overrides = {
+        k: getattr(model, k)
+        for k in ("depth", "width", "heads", "patch")
+        if getattr(model, k) is not None
+    }
+    shape = replace(base, **overrides)
+    if image_size % shape.patch:
+        raise ConfigError(
+            f"images of {image_size} x {image_size} do not split into {shape.patch} x "
+            f"{shape.patch} patches; set data.image_size to a multiple of {shape.patch} or "
+            "choose another model.patch"
+        )
+    if shape.width % shape.heads or shape.width % 4:
+        raise ConfigError(
+            f"model.width {shape.width} must be divisible by model.heads {shape.heads} and by 4"
+        )
+    return shape
+
+
+def image_split(cfg: DiTRunConfig) -> tuple[ImageSet, ImageSet]:
+    """The training and held-out images of a run config."""
+    images = load_images(cfg.data.source, cfg.data.image_size)
+    if not 0.0 <= cfg.data.test_fraction < 1.0:
+        raise ConfigError(f"data.test_fraction must be in [0, 1), got {cfg.data.test_fraction}")
+    return images.split(cfg.data.test_fraction, cfg.data.seed)
+
+
+def image_loss(
+    model: nn.Module,
+    x0: Tensor,
+    labels: Tensor,
+    schedule: Schedule,
+    objective: Objective,
+    gen: torch.Generator,
+    class_dropout: float,
+    world: World = SINGLE,
+) -> Tensor:
+    """One Monte-Carlo estimate of the diffusion loss on clean images x0 (B, C, H, W).
+
+    Each label is replaced by the null label with probability `class_dropout` (this trains the
+    unconditional model that guidance needs). Times, noise and the dropout draw are made for the
+    global batch and sliced to this rank's part (see `tfusion.training.distributed`).
+    """
+    n = x0.shape[0] * world.size
+    t = world.shard(schedule.sample_t(n, gen))
+    eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    dropped = world.shard(torch.rand(n, generator=gen)) < class_dropout
+    null = getattr(model, "module", model).null_label  # DDP wraps the DiT
+    y = torch.where(dropped, torch.full_like(labels, null), labels)
+    pred = model(add_noise(x0, eps, alpha, sigma), t, y)[:, : x0.shape[1]]
+    return objective(pred, objective.target(x0, eps, alpha, sigma))
+
+
+def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitResult:
+    """Train on cfg.data and write the run folder `run`."""
+    run = Path(run)
+    world = current_world()
+    check_run_folder(run, resume)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
+    if resume:
+        check_same_sections(saved_dit_config(run), cfg)
+    train, _ = image_split(cfg)
+    coder = latent_coder(cfg.model, run, train.images, resume, world, cfg.train.seed)
+    pixels = train.images
+    if coder is not None:
+        pixels = encode_images(coder, pixels)
+    size, channels = pixels.shape[2], pixels.shape[1]
+    shape = dit_shape(cfg.model, size, channels, len(train.classes))
+    torch.manual_seed(cfg.train.seed)
+    model = DiT(shape)
+    d = cfg.diffusion
+    schedule = Schedule.create(d.schedule, d.steps)
+    objective = Objective(d.prediction, d.loss, d.fourier_weight)
+    state = {
+        "classes": list(train.classes),
+        "image_size": train.size,
+        "channels": train.channels,
+        "model_size": int(size),
+        "model_channels": int(channels),
+        "train_images": len(train),
+    }
+    if not resume and world.is_main:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
+    images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+    labels = torch.from_numpy(train.labels)
+    bs = cfg.train.batch_size
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        idx = world.shard(torch.randint(len(images), (bs * world.size,), generator=gen))
+        return image_loss(
+            m, images[idx], labels[idx], schedule, objective, gen, cfg.model.class_dropout, world
+        )
+
+    meta = {"family": "dit", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
+    result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
+    if world.is_main:
+        plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    return result
+
+
+def saved_dit_config(run: str | Path) -> DiTRunConfig:
+    """The DiTRunConfig a run folder was trained with."""
+    return runs.saved_config(run, DiTRunConfig, "dit")

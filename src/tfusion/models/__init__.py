@@ -1,1 +1,0 @@
-"""Model families: time series (TransFusion); DiT and Transfusion follow."""

@@ -1,0 +1,433 @@
+"""Decoding with a Transfusion model: text with a key/value cache, images by diffusion in place.
+
+Text is sampled token by token (greedy, temperature, top-k, top-p). When BOI is emitted (or
+forced), n noise patches are appended and denoised with any core sampler: at every step the
+patches attend to the cached prefix and to each other, and their keys are dropped from the cache
+again afterwards, so the prefix is computed once. Classifier-free guidance runs the conditional
+prefix and the unconditional one (the caption dropped: BOS BOI) as one batch of 2B rows. The
+clean image is then fed once more (time 0) and kept in the cache, EOI follows and text goes on.
+
+Every path has an uncached twin (`use_cache=False`) that recomputes the whole sequence at each
+step; tests check the two agree.
+Shapes: B batch, T prefix length, n patches per image, P values per patch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tfusion.diffusion import Schedule, make_sampler, sample_loop
+from tfusion.multimodal.model import MultimodalTransformer, attention_mask
+from tfusion.multimodal.sequences import Packed, layout, pack, patchify, unpatchify
+from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.nn.llama import KVCache
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    channels: int
+    size: int
+    patch: int
+
+    @property
+    def patches(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    @property
+    def patch_dim(self) -> int:
+        return self.patch * self.patch * self.channels
+
+
+class MultimodalGenerator:
+    """Text and image generation with one trained MultimodalTransformer (eval mode)."""
+
+    def __init__(
+        self,
+        model: MultimodalTransformer,
+        spec: ImageSpec,
+        schedule: Schedule,
+        prediction: str = "eps",
+        tokenizer: ByteTokenizer | None = None,
+        coder: torch.nn.Module | None = None,
+    ) -> None:
+        self.coder = coder  # images <-> latents (model.latent); None: the model sees pixels
+        # pixels live in [-1, 1]; unit-variance latents do not, so x0 is only clipped on pixels
+        self.clip = 1.0 if coder is None else None
+        self.model = model.eval()
+        self.spec, self.schedule, self.prediction = spec, schedule, prediction
+        self.tok = tokenizer or ByteTokenizer()
+
+    # ------------------------------------------------------------------ low level
+
+    def _prefill(self, batch: Packed) -> tuple[KVCache, Tensor]:
+        """Run a prefix through the model into a fresh cache; logits of the last position."""
+        cache = KVCache(len(self.model.layers))
+        t = torch.zeros(batch.image.shape)
+        mask = attention_mask(batch.image, batch.valid)
+        logits, _ = self.model(
+            batch.tokens, batch.patches, batch.image, t, mask, batch.positions, cache
+        )
+        return cache, logits[:, -1]
+
+    def _extend(
+        self,
+        cache: KVCache,
+        valid: Tensor,
+        tokens: Tensor,
+        patches: Tensor,
+        is_image: bool,
+        t: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Append k positions (tokens (B, k) or patches (B, k, P)) to a cached prefix whose
+        validity is `valid` (B, T); returns logits, patch predictions and the new validity."""
+        b, k = tokens.shape
+        new_valid = torch.cat([valid, torch.ones(b, k, dtype=torch.bool)], dim=1)
+        start = valid.sum(1, keepdim=True)
+        positions = start + torch.arange(k)[None]
+        # new queries see every valid cached key, and (image) all new keys or (text) causal ones
+        old = valid[:, None, None, :].expand(b, 1, k, valid.shape[1])
+        if is_image:
+            new = torch.ones(b, 1, k, k, dtype=torch.bool)
+        else:
+            new = torch.tril(torch.ones(k, k, dtype=torch.bool))[None, None].expand(b, 1, k, k)
+        mask = torch.cat([old, new], dim=-1)
+        image = torch.zeros(b, k, dtype=torch.long) if is_image else torch.full((b, k), -1)
+        logits, pred = self.model(tokens, patches, image, t, mask, positions, cache)
+        return logits, pred, new_valid
+
+    def _pack(self, sequences: list[list], left: bool = True) -> Packed:
+        return pack(sequences, self.spec.patch_dim, self.tok.PAD, left=left)
+
+    # ------------------------------------------------------------------ images
+
+    def _to_patches(self, images: np.ndarray) -> np.ndarray:
+        """Pixel images (B, C, H, W) in [-1, 1] -> the model's patches (B, n, P)."""
+        x = np.asarray(images, dtype=np.float32)
+        if self.coder is not None:
+            x = self.coder.encode(torch.from_numpy(x)).numpy()
+        return patchify(x, self.spec.patch)
+
+    def _to_images(self, patches: Tensor) -> np.ndarray:
+        """The model's patches (B, n, P) -> pixel images (B, C, H, W) in [-1, 1]."""
+        s = self.spec
+        if self.coder is None:
+            patches = patches.clamp(-1, 1)
+        x = unpatchify(patches.numpy(), s.channels, s.size, s.size, s.patch)
+        if self.coder is not None:
+            x = self.coder.decode(torch.from_numpy(np.ascontiguousarray(x))).clamp(-1, 1).numpy()
+        return x
+
+    def _draw_image(
+        self,
+        prefixes: list[list],
+        guidance: float,
+        sampler: str,
+        steps: int,
+        noise: Tensor,
+        use_cache: bool,
+    ) -> Tensor:
+        """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI)."""
+        b, n, p = noise.shape
+        rows = list(prefixes)
+        guided = guidance != 1.0
+        if guided:
+            rows += [[[self.tok.BOS, self.tok.BOI]]] * b  # caption dropped: the unconditional
+        prefix = self._pack(rows)
+        if use_cache:
+            cache, _ = self._prefill(prefix)
+            length = cache.length
+
+        def denoise(x: Tensor, t: Tensor) -> Tensor:
+            xx = torch.cat([x, x]) if guided else x
+            tt = t[:, None].expand(b, n)
+            tt = torch.cat([tt, tt]) if guided else tt
+            if use_cache:
+                dummy = torch.zeros(xx.shape[0], n, dtype=torch.long)
+                _, pred, _ = self._extend(cache, prefix.valid, dummy, xx, True, tt)
+                cache.truncate(length)
+            else:
+                pred = self._full_pass(prefix, xx, tt)
+            if not guided:
+                return pred
+            c, u = pred.chunk(2)
+            return u + guidance * (c - u)
+
+        return sample_loop(
+            denoise,
+            (b, n, p),
+            self.schedule,
+            self.prediction,
+            make_sampler(sampler),
+            steps,
+            x_init=noise,
+            clip_x0=self.clip,
+        )
+
+    def _full_pass(self, prefix: Packed, x: Tensor, t: Tensor) -> Tensor:
+        """No cache: the whole prefix plus the noisy patches, predictions at the patches."""
+        b, n, _ = x.shape
+        first_free = int(prefix.image.max().item()) + 1 if (prefix.image >= 0).any() else 0
+        batch = Packed(
+            torch.cat([prefix.tokens, torch.zeros(b, n, dtype=torch.long)], 1),
+            torch.cat([prefix.patches, x], 1),
+            torch.cat([prefix.image, torch.full((b, n), first_free)], 1),
+            torch.cat([prefix.valid, torch.ones(b, n, dtype=torch.bool)], 1),
+        )
+        times = torch.cat([torch.zeros(prefix.image.shape), t], 1)
+        mask = attention_mask(batch.image, batch.valid)
+        _, pred = self.model(batch.tokens, batch.patches, batch.image, times, mask, batch.positions)
+        return pred[:, -n:]
+
+    @torch.no_grad()
+    def text_to_image(
+        self,
+        captions: list[str],
+        guidance: float = 5.0,
+        sampler: str = "ddpm",
+        steps: int = 250,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> np.ndarray:
+        """One image per caption (B, C, H, W) in [-1, 1]; sample i starts from the noise of
+        Generator(seed + i), so a batch equals its captions drawn one by one."""
+        s = self.spec
+        noise = torch.stack(
+            [
+                torch.randn(
+                    s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + i)
+                )
+                for i in range(len(captions))
+            ]
+        )
+        prefixes = [[[self.tok.BOS], self.tok.encode(c), [self.tok.BOI]] for c in captions]
+        patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache)
+        return self._to_images(patches)
+
+    # ------------------------------------------------------------------ interleaved
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: str = "",
+        max_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        guidance: float = 5.0,
+        sampler: str = "ddpm",
+        steps: int = 250,
+        seed: int = 0,
+        force_image: bool = False,
+        max_images: int = 4,
+        use_cache: bool = True,
+    ) -> list[str | np.ndarray]:
+        """Continue `prompt`, writing text and drawing an image wherever BOI comes.
+
+        The model writes text (BOS prompt ...); when it emits BOI (or at once, with
+        `force_image`), an image is drawn after the whole sequence so far (with guidance
+        against the unconditional BOS BOI), appended with EOI, and the text goes on until EOS,
+        `max_tokens` text tokens or `max_images` images. Returns the segments in order: text
+        as str (the prompt's continuation), images as (C, H, W) arrays in [-1, 1]. Text only
+        (a model that never emits BOI), text -> image (`force_image`) and interleaved text and
+        images are all this one loop."""
+        s, tok = self.spec, self.tok
+        segs: list = [[tok.BOS], tok.encode(prompt)]
+        out: list[str | np.ndarray] = []
+        left, drawn = max_tokens, 0
+        boi_next = force_image
+        while True:
+            if boi_next and drawn < max_images:
+                segs.append([tok.BOI])
+                noise = torch.randn(
+                    1, s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + drawn)
+                )
+                patches = self._draw_image([segs], guidance, sampler, steps, noise, use_cache)
+                if self.coder is None:
+                    patches = patches.clamp(-1, 1)
+                segs += [patches[0].numpy(), [tok.EOI]]  # the clean image is read again at t=0
+                out.append(self._to_images(patches)[0])
+                drawn += 1
+            if left <= 0:
+                break
+            row = self._decode(
+                [segs],
+                left,
+                temperature,
+                top_k,
+                top_p,
+                seed + 1000 * drawn,
+                use_cache,
+                stop=(tok.BOI,),
+            )[0]
+            boi_next = bool(row) and row[-1] == tok.BOI and drawn < max_images
+            text = row[:-1] if row and row[-1] == tok.BOI else row
+            left -= len(row)
+            if text:
+                segs.append(text)
+                out.append(tok.decode(text))
+            if not boi_next:
+                break
+        return out
+
+    # ------------------------------------------------------------------ text
+
+    @torch.no_grad()
+    def caption_perplexity(self, images: np.ndarray, captions: list[str]) -> float:
+        """exp(mean cross-entropy) of the caption tokens and EOS after BOS BOI image EOI."""
+        patches = self._to_patches(images)
+        seqs = [
+            layout([p, self.tok.encode(c)], self.tok)
+            for p, c in zip(patches, captions, strict=True)
+        ]
+        batch = self._pack(seqs, left=False)
+        mask = attention_mask(batch.image, batch.valid)
+        logits, _ = self.model(
+            batch.tokens,
+            batch.patches,
+            batch.image,
+            torch.zeros(batch.image.shape),
+            mask,
+            batch.positions,
+        )
+        total, count = 0.0, 0
+        for i, c in enumerate(captions):
+            n = len(self.tok.encode(c)) + 1  # caption bytes and EOS
+            end = int(batch.valid[i].sum())
+            targets = batch.tokens[i, end - n : end]
+            pred = logits[i, end - n - 1 : end - 1]
+            total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
+            count += n
+        return float(np.exp(total / count))
+
+    @torch.no_grad()
+    def caption(
+        self,
+        images: np.ndarray,
+        max_tokens: int = 48,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> list[str]:
+        """A caption per image (B, C, H, W): the text after BOS BOI image EOI, until EOS."""
+        patches = self._to_patches(images)
+        prefixes = [[[self.tok.BOS, self.tok.BOI], p, [self.tok.EOI]] for p in patches]
+        ids = self._decode(prefixes, max_tokens, temperature, top_k, top_p, seed, use_cache)
+        return [self.tok.decode(row) for row in ids]
+
+    def _decode(
+        self,
+        prefixes: list[list],
+        max_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        seed: int,
+        use_cache: bool,
+        stop: tuple[int, ...] = (),
+    ) -> list[list[int]]:
+        """Text after each prefix until EOS (dropped) or a `stop` token (kept, last)."""
+        batch = self._pack(prefixes)
+        gen = torch.Generator().manual_seed(seed)
+        b = len(prefixes)
+        out: list[list[int]] = [[] for _ in range(b)]
+        done = torch.zeros(b, dtype=torch.bool)
+        seq = batch
+        if use_cache:
+            cache, last = self._prefill(batch)
+        for _ in range(max_tokens):
+            if not use_cache:
+                times = torch.zeros(seq.image.shape)
+                mask = attention_mask(seq.image, seq.valid)
+                logits, _ = self.model(
+                    seq.tokens, seq.patches, seq.image, times, mask, seq.positions
+                )
+                last = logits[:, -1]
+            nxt = sample_token(last, temperature, top_k, top_p, gen)
+            nxt = torch.where(done, torch.full_like(nxt, self.tok.PAD), nxt)
+            for i in range(b):
+                if not done[i]:
+                    out[i].append(int(nxt[i]))
+            done |= nxt == self.tok.EOS
+            for token in stop:
+                done |= nxt == token
+            if done.all():
+                break
+            zeros = torch.zeros(b, 1, self.spec.patch_dim)
+            if use_cache:
+                logits, _, valid = self._extend(
+                    cache, seq.valid, nxt[:, None], zeros, False, torch.zeros(b, 1)
+                )
+                last = logits[:, -1]
+            else:
+                valid = torch.cat([seq.valid, torch.ones(b, 1, dtype=torch.bool)], 1)
+            seq = Packed(
+                torch.cat([seq.tokens, nxt[:, None]], 1),
+                torch.cat([seq.patches, zeros], 1),
+                torch.cat([seq.image, torch.full((b, 1), -1)], 1),
+                valid,
+            )
+        return [[t for t in row if t not in (self.tok.EOS, self.tok.PAD)] for row in out]
+
+
+def sample_token(
+    logits: Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+) -> Tensor:
+    """Next token per row: argmax at temperature 0, else a draw from the tempered, top-k and
+    top-p (nucleus) truncated distribution."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    z = logits.float() / temperature
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = z.topk(top_k, dim=-1).values[:, -1:]
+        z = z.masked_fill(z < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_z, order = z.sort(dim=-1, descending=True)
+        probs = sorted_z.softmax(-1)
+        # keep the smallest prefix whose mass reaches top_p (always the first token)
+        drop = probs.cumsum(-1) - probs >= top_p
+        sorted_z = sorted_z.masked_fill(drop, float("-inf"))
+        z = torch.full_like(z, float("-inf")).scatter(-1, order, sorted_z)
+    probs = z.softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+__all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
+
+
+def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
+    """A generator for a trained multimodal run folder (EMA weights by default)."""
+    from tfusion.errors import CheckpointError
+    from tfusion.multimodal.train import model_shape, saved_multimodal_config
+    from tfusion.training.checkpoint import load_weights, recover
+
+    path = Path(run)
+    if not path.is_dir():
+        raise CheckpointError(f"run folder {path} not found; pass the --out folder of training")
+    recover(path)
+    cfg = saved_multimodal_config(path)
+    try:
+        state = json.loads((path / "data_state.json").read_text())
+        spec = ImageSpec(int(state["channels"]), int(state["size"]), int(state["patch"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{path / 'data_state.json'} is missing or corrupt ({type(e).__name__})"
+        ) from None
+    model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size))
+    load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+    schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+    from tfusion.latents import run_coder
+
+    coder = run_coder(path, cfg.model.latent)
+    return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction, coder=coder)

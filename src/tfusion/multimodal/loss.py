@@ -1,0 +1,86 @@
+"""The Transfusion loss: next-token cross-entropy on text plus lambda x diffusion loss on images."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tfusion.errors import ConfigError
+from tfusion.multimodal.model import attention_mask
+from tfusion.multimodal.sequences import Packed
+from tfusion.training.distributed import World
+
+
+def transfusion_loss(
+    model: nn.Module,
+    batch: Packed,
+    schedule: object,
+    generator: torch.Generator | None = None,
+    diffusion_weight: float = 5.0,
+    world: World | None = None,
+    prediction: str = "eps",
+) -> tuple[Tensor, dict[str, float]]:
+    """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
+
+    LM: the prediction at position i is scored against token i + 1 when both i and i + 1 are
+    text (so nothing is asked at a BOI input, whose next element is a patch, nor at the last
+    patch). Diffusion: every image draws its own time and noise (noise per pixel is noise per
+    patch value, patchifying only reorders); the loss is the mean squared error of the noise
+    prediction over each image's values, averaged over images.
+
+    Data parallel: `batch` is the GLOBAL batch; times and noise are drawn for all of it (the
+    same on every rank), the model runs on this rank's rows, and both means are taken over the
+    global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
+    exactly like one process with the whole batch.
+    """
+    tokens, x0, image, valid = batch.tokens, batch.patches, batch.image, batch.valid
+    b, n, _ = x0.shape
+    n_images = int(image.max().item()) + 1 if (image >= 0).any() else 0
+    # one time per (sequence, image), spread to its patch positions
+    t_img = schedule.sample_t(b * max(n_images, 1), generator).view(b, max(n_images, 1))
+    t = torch.where(image >= 0, t_img.gather(1, image.clamp(min=0)), torch.zeros(b, n))
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    eps = torch.randn(x0.shape, generator=generator)
+    is_patch = (image >= 0)[..., None]
+    x_t = torch.where(is_patch, alpha[..., None] * x0 + sigma[..., None] * eps, x0)
+    # the paper predicts the noise; v or x0 (diffusion.prediction) are the core's alternatives
+    targets = {"eps": eps, "v": alpha[..., None] * eps - sigma[..., None] * x0, "x0": x0}
+    if prediction not in targets:
+        raise ConfigError(f"unknown prediction {prediction!r}; choose one of {sorted(targets)}")
+    target = targets[prediction]
+
+    text = (image < 0) & valid
+    scored = text[:, :-1] & text[:, 1:]
+    n_scored = int(scored.sum())  # global counts: the denominators of both means
+    n_drawn = sum(int(((image == i) & valid).any(1).sum()) for i in range(n_images))
+    rank_rows = world.shard if world is not None else (lambda v: v)
+    tokens, x_t, target, image, valid, t, scored, positions = (
+        rank_rows(v) for v in (tokens, x_t, target, image, valid, t, scored, batch.positions)
+    )
+    logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), positions)
+    # DDP averages gradients over ranks: undo it for global means
+    scale = world.size if world is not None else 1
+
+    lm = None
+    if n_scored:
+        ce = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored], reduction="sum")
+        lm = ce * (scale / n_scored)
+    per_value = (pred - target).pow(2).mean(-1)  # (B, T)
+    diff = None
+    if n_drawn:
+        diff = per_value.sum() * 0.0
+        for i in range(n_images):
+            sel = (image == i) & valid
+            counts = sel.sum(1).clamp(min=1)
+            diff = diff + ((per_value * sel).sum(1) / counts).sum()  # rows without it add 0
+        diff = diff * (scale / n_drawn)
+    zero = logits.sum() * 0.0  # keeps the graph when a batch has no text or no image
+    total = (lm if lm is not None else zero) + diffusion_weight * (
+        diff if diff is not None else zero
+    )
+    parts = {
+        "lm": float(lm.detach()) / scale if lm is not None else float("nan"),
+        "diffusion": float(diff.detach()) / scale if diff is not None else float("nan"),
+    }
+    return total, parts

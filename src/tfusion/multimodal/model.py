@@ -1,0 +1,146 @@
+"""Transfusion (Zhou et al. 2024): ONE transformer over text tokens and image patches.
+
+A sequence mixes text tokens and images; every image is written BOI, its patches in raster order,
+EOI. Text is embedded by a token table, each noisy image patch (p x p x C values) by a linear map
+plus the embedding of its image's diffusion time. Llama blocks (RMSNorm, SwiGLU, RoPE) process the
+whole sequence with attention that is causal everywhere except inside an image, where all patches
+of the same image see each other. An LM head reads the next token at text positions; a linear
+head reads the noise prediction at patch positions.
+
+RoPE positions: every element of the flattened sequence (tokens, BOI, each patch, EOI) gets the
+next integer, so an image of n patches takes n consecutive positions in raster order, as in the
+paper's 1-D layout; the relative offset between two patches therefore encodes their raster
+distance, and text after an image is n + 2 positions further on.
+
+Dimension letters: B batch, T sequence, P patch values (p * p * C), V vocabulary, D width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from tfusion.nn.embeddings import TimestepEmbedder
+from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
+from tfusion.nn.unet import UNetPatchCoder
+
+
+@dataclass(frozen=True)
+class MultimodalShape:
+    vocab: int  # text vocabulary including the special tokens
+    patch_dim: int  # p * p * C values per image patch
+    width: int = 256
+    depth: int = 4
+    heads: int = 4
+    hidden: int = 683  # SwiGLU width (about 8/3 x width)
+    encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
+    channels: int = 3  # image geometry, needed by the U-Net coder
+    image_size: int = 16
+    patch: int = 4
+
+
+def attention_mask(image: Tensor, valid: Tensor) -> Tensor:
+    """(B, 1, T, T) boolean, True = query i may attend to key j.
+
+    Causal (j <= i), plus every pair of patches of the same image (bidirectional inside an
+    image), never to padding keys; a padding query attends to itself only (no empty rows).
+    """
+    t = image.shape[1]
+    idx = torch.arange(t, device=image.device)
+    causal = idx[None, :, None] >= idx[None, None, :]  # (1, T, T)
+    same = (image[:, :, None] == image[:, None, :]) & (image[:, :, None] >= 0)  # (B, T, T)
+    allowed = (causal | same) & valid[:, None, :] & valid[:, :, None]
+    allowed = allowed | torch.eye(t, dtype=torch.bool, device=image.device)[None]
+    return allowed[:, None]
+
+
+class MultimodalTransformer(nn.Module):
+    """forward(tokens, x_t patches, image ids, per-position time, mask) -> (logits, patch preds)."""
+
+    def __init__(self, shape: MultimodalShape) -> None:
+        super().__init__()
+        self.shape = shape
+        d = shape.width
+        self.tok_embeddings = nn.Embedding(shape.vocab, d)
+        self.patch_in = nn.Linear(shape.patch_dim, d)
+        self.t_embedder = TimestepEmbedder(d)
+        self.layers = nn.ModuleList(
+            LlamaBlock(d, shape.heads, shape.hidden, layer=i) for i in range(shape.depth)
+        )
+        self.norm = RMSNorm(d)
+        self.lm_head = nn.Linear(d, shape.vocab, bias=False)
+        self.patch_out = nn.Linear(d, shape.patch_dim)
+        nn.init.normal_(self.tok_embeddings.weight, std=0.02)
+        nn.init.zeros_(self.patch_out.weight)
+        nn.init.zeros_(self.patch_out.bias)
+        self.unet: UNetPatchCoder | None = None
+        if shape.encoder == "unet":
+            if shape.patch_dim != shape.patch**2 * shape.channels:
+                raise ValueError("patch_dim must be patch^2 x channels for the U-Net coder")
+            self.unet = UNetPatchCoder(shape.channels, shape.patch, d, d)
+        elif shape.encoder != "linear":
+            raise ValueError(f"unknown image encoder {shape.encoder!r}; use linear or unet")
+
+    def embed(
+        self, tokens: Tensor, patches: Tensor, image: Tensor, t: Tensor
+    ) -> tuple[Tensor, tuple | None]:
+        """Inputs (B, T, D): token embeddings at text; at patches the linear patch map plus the
+        time embedding, or the U-Net encoder's tokens (whole images; context for the decoder)."""
+        is_patch = (image >= 0)[..., None]
+        text = self.tok_embeddings(tokens.clamp(min=0))
+        b, n = image.shape
+        if self.unet is None:
+            time = self.t_embedder(t.reshape(-1)).view(b, n, -1)
+            pix = self.patch_in(patches) + time
+            return torch.where(is_patch, pix, text), None
+        sel = image >= 0
+        count = int(sel.sum())
+        if count == 0:
+            return text, None
+        per = (self.shape.image_size // self.shape.patch) ** 2
+        groups = count // per
+        flat = patches[sel].view(groups, per, -1)  # images are whole within one call
+        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
+        images = flat.view(groups, s // p, s // p, p, p, c).permute(0, 5, 1, 3, 2, 4)
+        temb = self.t_embedder(t[sel].view(groups, per)[:, 0])
+        enc, skips = self.unet.encode(images.reshape(groups, c, s, s), temb)
+        h = text.clone()
+        h[sel] = enc.reshape(count, -1).to(h.dtype)
+        return h, (sel, skips, temb, groups)
+
+    def patch_head(self, h: Tensor, ctx: tuple | None) -> Tensor:
+        """Noise predictions (B, T, P) at patch positions (zeros elsewhere with the U-Net)."""
+        if self.unet is None:
+            return self.patch_out(h)
+        out = torch.zeros(*h.shape[:2], self.shape.patch_dim, dtype=h.dtype)
+        if ctx is None:
+            return out
+        sel, skips, temb, groups = ctx
+        per = (self.shape.image_size // self.shape.patch) ** 2
+        img = self.unet.decode(h[sel].view(groups, per, -1), skips, temb)  # (G, C, S, S)
+        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
+        x = img.reshape(groups, c, s // p, p, s // p, p).permute(0, 2, 4, 3, 5, 1)
+        out[sel] = x.reshape(groups * per, -1).to(out.dtype)
+        return out
+
+    def forward(
+        self,
+        tokens: Tensor,
+        patches: Tensor,
+        image: Tensor,
+        t: Tensor,
+        mask: Tensor,
+        positions: Tensor,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """tokens (B, T), patches (B, T, P) noisy, image (B, T), t (B, T) time of each position
+        (ignored at text), mask (B, 1, T, T_keys), positions (B, T) -> logits (B, T, V) and
+        patch predictions (B, T, P)."""
+        h, ctx = self.embed(tokens, patches, image, t)
+        rope = rope_tables(positions, self.shape.width // self.shape.heads)
+        for layer in self.layers:
+            h = layer(h, rope, mask, cache)
+        h = self.norm(h)
+        return self.lm_head(h), self.patch_head(h, ctx)

@@ -1,0 +1,116 @@
+"""Mixed text-and-image sequences: patchify images, lay out BOS .. BOI patches EOI .. EOS, pad.
+
+A sequence is a list of segments: a list of token ids (text) or an array of patches (n, P) (an
+image, already patchified). `pack` flattens a batch of them into a `Packed` batch, left- or
+right-padded (its RoPE positions count only the real elements of each row).
+Shapes: N images, C channels, H x W pixels, p patch side, P = p * p * C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tfusion.errors import DataError
+from tfusion.multimodal.tokenizer import ByteTokenizer
+
+
+@dataclass
+class Packed:
+    """A padded batch of mixed sequences.
+
+    tokens (B, T) int64: text ids (anything at patch positions); patches (B, T, P) float32: clean
+    patch values at patch positions (0 elsewhere); image (B, T) int64: the image number within
+    its sequence at patch positions, -1 at text and padding; valid (B, T) bool: False at padding.
+    """
+
+    tokens: Tensor
+    patches: Tensor
+    image: Tensor
+    valid: Tensor
+
+    @property
+    def positions(self) -> Tensor:
+        """RoPE positions (B, T): 0, 1, 2, ... over the valid elements of each row, so a
+        left-padded row has the positions of the same sequence alone."""
+        return (self.valid.long().cumsum(1) - 1).clamp(min=0)
+
+
+Segment = list[int] | np.ndarray
+
+
+def patchify(images: np.ndarray, p: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, H/p * W/p, p * p * C), patches in raster order, values (row, col, c)."""
+    n, c, h, w = images.shape
+    if h % p or w % p:
+        raise DataError(f"images of {h} x {w} do not split into {p} x {p} patches")
+    x = images.reshape(n, c, h // p, p, w // p, p).transpose(0, 2, 4, 3, 5, 1)
+    return np.ascontiguousarray(x.reshape(n, (h // p) * (w // p), p * p * c))
+
+
+def unpatchify(patches: np.ndarray, c: int, h: int, w: int, p: int) -> np.ndarray:
+    """The inverse of `patchify`: (N, h/p * w/p, P) -> (N, C, H, W)."""
+    n = patches.shape[0]
+    x = patches.reshape(n, h // p, w // p, p, p, c).transpose(0, 5, 1, 3, 2, 4)
+    return np.ascontiguousarray(x.reshape(n, c, h, w))
+
+
+def layout(segments: Sequence[Segment], tok: ByteTokenizer, eos: bool = True) -> list[Segment]:
+    """BOS, the segments with every image wrapped in BOI .. EOI, then EOS (optional)."""
+    out: list[Segment] = [[tok.BOS]]
+    for seg in segments:
+        if isinstance(seg, np.ndarray):
+            out += [[tok.BOI], seg, [tok.EOI]]
+        else:
+            out.append(list(seg))
+    if eos:
+        out.append([tok.EOS])
+    return out
+
+
+def pack(
+    sequences: Sequence[Sequence[Segment]],
+    patch_dim: int,
+    pad_id: int,
+    left: bool = False,
+) -> Packed:
+    """A padded batch; images are numbered 0, 1, ... in each row."""
+    rows = []
+    for segs in sequences:
+        tokens: list[int] = []
+        patches: list[np.ndarray] = []
+        image: list[int] = []
+        k = 0
+        for seg in segs:
+            if isinstance(seg, np.ndarray):
+                if seg.ndim != 2 or seg.shape[1] != patch_dim:
+                    raise DataError(f"image patches must be (n, {patch_dim}), got {seg.shape}")
+                tokens += [0] * len(seg)
+                patches.append(seg.astype(np.float32))
+                image += [k] * len(seg)
+                k += 1
+            else:
+                tokens += [int(t) for t in seg]
+                patches.append(np.zeros((len(seg), patch_dim), dtype=np.float32))
+                image += [-1] * len(seg)
+        rows.append(
+            (tokens, np.concatenate(patches) if patches else np.zeros((0, patch_dim)), image)
+        )
+    t = max(len(r[0]) for r in rows)
+    b = len(rows)
+    tokens_t = torch.full((b, t), pad_id, dtype=torch.long)
+    patches_t = torch.zeros(b, t, patch_dim)
+    image_t = torch.full((b, t), -1, dtype=torch.long)
+    valid = torch.zeros(b, t, dtype=torch.bool)
+    for i, (tk, pt, im) in enumerate(rows):
+        n = len(tk)
+        sl = slice(t - n, t) if left else slice(0, n)
+        tokens_t[i, sl] = torch.tensor(tk, dtype=torch.long)
+        patches_t[i, sl] = torch.from_numpy(pt.astype(np.float32))
+        image_t[i, sl] = torch.tensor(im, dtype=torch.long)
+        valid[i, sl] = True
+    return Packed(tokens_t, patches_t, image_t, valid)

@@ -1,0 +1,167 @@
+"""Train a Transfusion model on captioned images: data -> run folder (`family: multimodal`).
+
+Each training sequence is one (caption, image) pair, laid out text -> image (BOS caption BOI
+patches EOI EOS) or, with probability `data.image_first`, image -> text (BOS BOI patches EOI
+caption EOS), so one model learns both to draw and to caption. In text -> image sequences the
+caption is dropped with probability `data.caption_dropout` (BOS BOI patches EOI EOS), which
+trains the unconditional model classifier-free guidance needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tfusion import __version__, runs
+from tfusion.config import dump_yaml
+from tfusion.data.shapes import make_shapes
+from tfusion.diffusion import Schedule
+from tfusion.errors import ConfigError
+from tfusion.io import atomic_write_text
+from tfusion.latents import encode_images, latent_coder
+from tfusion.multimodal.config import MultimodalRunConfig
+from tfusion.multimodal.loss import transfusion_loss
+from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
+from tfusion.multimodal.sequences import layout, pack, patchify
+from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.runs import check_run_folder, check_same_sections
+from tfusion.training.distributed import current_world
+from tfusion.training.loop import FitResult, fit
+from tfusion.training.plots import plot_loss_curve
+
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@dataclass(frozen=True, eq=False)
+class CaptionedImages:
+    images: np.ndarray  # (N, C, S, S) in [-1, 1]
+    captions: list[str]
+
+    def subset(self, idx: np.ndarray) -> CaptionedImages:
+        return CaptionedImages(self.images[idx], [self.captions[i] for i in idx])
+
+
+def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, CaptionedImages]:
+    """The training and held-out pairs of a config (seeded random split)."""
+    d = cfg.data
+    if d.source == "shapes":
+        images, captions, _ = make_shapes(d.samples, d.size, d.seed)
+    elif d.source == "mnist":
+        from tfusion.data.images import load_images
+
+        s = load_images("mnist", d.size if d.size != 28 else None)
+        images, captions = s.images, [f"a handwritten {NUMBERS[y]}" for y in s.labels]
+    elif Path(d.source).is_dir():
+        from tfusion.data.images import load_captioned_folder
+
+        images, captions = load_captioned_folder(d.source, d.size)
+    else:
+        raise ConfigError(
+            f"data.source {d.source!r} is neither shapes, mnist nor a folder of images with a "
+            "captions file (captions.txt, metadata.csv or metadata.jsonl)"
+        )
+    if images.shape[2] % cfg.model.patch:
+        raise ConfigError(
+            f"images of {images.shape[2]} pixels do not split into {cfg.model.patch}-pixel "
+            "patches; change data.size or model.patch"
+        )
+    order = np.random.default_rng(d.seed).permutation(len(images))
+    cut = len(images) - round(len(images) * d.test_fraction)
+    full = CaptionedImages(images, captions)
+    return full.subset(order[:cut]), full.subset(order[cut:])
+
+
+def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> MultimodalShape:
+    m = cfg.model
+    hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
+    if m.width % m.heads or (m.width // m.heads) % 2:
+        raise ConfigError(f"model.width {m.width} must split into {m.heads} heads of even width")
+    return MultimodalShape(
+        vocab=ByteTokenizer().vocab_size,
+        patch_dim=m.patch * m.patch * channels,
+        width=m.width,
+        depth=m.depth,
+        heads=m.heads,
+        hidden=hidden,
+        encoder=m.encoder,
+        channels=channels,
+        image_size=size,
+        patch=m.patch,
+    )
+
+
+def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = False) -> FitResult:
+    """Train on cfg.data and write the run folder `run` (torchrun: data parallel, see
+    `tfusion.training.distributed`; every rank lays out the whole global batch and keeps its
+    rows)."""
+    run = Path(run)
+    world = current_world()
+    check_run_folder(run, resume)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
+    if resume:
+        check_same_sections(saved_multimodal_config(run), cfg)
+    train, _ = captioned_images(cfg)
+    pixels = train.images
+    coder = latent_coder(cfg.model, run, pixels, resume, world, cfg.train.seed)
+    if coder is not None:  # the model sees latents; images are decoded after sampling
+        pixels = encode_images(coder, pixels)
+        if pixels.shape[2] % cfg.model.patch:
+            raise ConfigError(
+                f"latents of {pixels.shape[2]} pixels do not split into {cfg.model.patch}-pixel "
+                "patches; change model.patch, model.latent_factor or data.size"
+            )
+    channels, size = pixels.shape[1], pixels.shape[2]
+    tok = ByteTokenizer()
+    patches = patchify(pixels, cfg.model.patch)  # (N, n, P)
+    captions = [tok.encode(c) for c in train.captions]
+    shape = model_shape(cfg, channels, size)
+    torch.manual_seed(cfg.train.seed)
+    model = MultimodalTransformer(shape)
+    schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+    state = {
+        "channels": channels,
+        "size": size,
+        "patch": cfg.model.patch,
+        "vocab": shape.vocab,
+        "train_pairs": len(train.captions),
+        "image_channels": int(train.images.shape[1]),
+        "image_size": int(train.images.shape[2]),
+    }
+    if not resume and world.is_main:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
+    d, bs = cfg.data, cfg.train.batch_size * world.size  # the global batch
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
+        draws = torch.rand(bs, 2, generator=gen)
+        sequences = []
+        for k, i in enumerate(idx):
+            if draws[k, 0] < d.image_first:
+                segs = [patches[i], captions[i]]
+            elif draws[k, 1] < d.caption_dropout:
+                segs = [patches[i]]
+            else:
+                segs = [captions[i], patches[i]]
+            sequences.append(layout(segs, tok))
+        batch = pack(sequences, shape.patch_dim, tok.PAD)
+        loss, _ = transfusion_loss(
+            m, batch, schedule, gen, cfg.model.diffusion_weight, world, cfg.diffusion.prediction
+        )
+        return loss
+
+    meta = {"family": "multimodal", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
+    result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
+    if world.is_main:
+        plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    return result
+
+
+def saved_multimodal_config(run: str | Path) -> MultimodalRunConfig:
+    """The MultimodalRunConfig a run folder was trained with."""
+    return runs.saved_config(run, MultimodalRunConfig, "multimodal")

@@ -1,0 +1,1 @@
+"""TransFusion (Sikder et al. 2023): long multivariate time series, transformer-encoder DDPM."""

@@ -1,0 +1,301 @@
+"""The time-series data pipeline: `DataConfig` -> scaled train/test windows + saved state.
+
+load (or generate the built-in sines) -> split (random over windows with seed, time, or none:
+test = train) -> fit the scaler on what the training windows see -> scale to float32 -> windows.
+
+Time direction: with `data.reverse` the model sees the reversed series, and `Prepared.inverse`
+only undoes the scaling; generated samples stay in the model's (reversed) time direction, as in
+TimeGAN and TransFusion, so they compare directly with `train` and `test`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfusion.data.builtin import BUILTIN, sine_windows
+from tfusion.data.readers import first_line, resolve_path
+from tfusion.data.scalers import KINDS, Scaler
+from tfusion.data.tables import load_table
+from tfusion.data.windows import Windows, check_window, make_windows, split_random, split_time
+from tfusion.errors import ConfigError, DataError
+from tfusion.timeseries.config import DataConfig
+
+SPLITS = ("random", "time", "none")
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Scaled float32 train/test windows, the fitted scaler and what produced them."""
+
+    train: Windows
+    test: Windows
+    scaler: Scaler
+    columns: tuple[str, ...]
+    notices: tuple[str, ...]
+    config: DataConfig
+    rows: int | None  # length N of the series, None for generated windows
+    classes: tuple[str, ...] = ()  # data.label: the class names, index = class id
+    step_classes: np.ndarray | None = None  # (N,) int64 class id of every time step
+
+    def labels(self, windows: Windows) -> np.ndarray:
+        """The class id of each window (a window lies inside one label's stretch)."""
+        if self.step_classes is None:
+            raise ConfigError("this data has no labels; set data.label to a column of classes")
+        return self.step_classes[windows.starts]
+
+    @property
+    def window(self) -> int:
+        """Window length L."""
+        return self.train.length
+
+    @property
+    def features(self) -> int:
+        """Number of features C."""
+        return self.train.features
+
+    def inverse(self, x_scaled: np.ndarray) -> np.ndarray:
+        """Scaled values (..., C) back to original units (time direction unchanged)."""
+        return self.scaler.inverse_transform(x_scaled)
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-safe description, saved as `data_state.json` next to a run."""
+        cfg = self.config
+        return {
+            "source": cfg.source,
+            "columns": list(self.columns),
+            "features": self.features,
+            "window": self.window,
+            "stride": cfg.stride,
+            "reverse": cfg.reverse,
+            "max_missing": cfg.max_missing,
+            "max_gap": cfg.max_gap,
+            "split": cfg.split,
+            "test_fraction": cfg.test_fraction,
+            "seed": cfg.seed,
+            "rows": self.rows,
+            "windows": {"train": len(self.train), "test": len(self.test)},
+            "scaler": self.scaler.to_dict(),
+            "notices": list(self.notices),
+            "classes": list(self.classes),
+        }
+
+
+def prepare(cfg: DataConfig) -> Prepared:
+    """Run the whole data pipeline for `cfg`."""
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"unknown data.split {cfg.split!r}; choose one of {SPLITS}")
+    if cfg.scaler not in KINDS:
+        raise ConfigError(f"unknown data.scaler {cfg.scaler!r}; choose one of {KINDS}")
+    if cfg.mmap:
+        if cfg.label is not None:
+            raise ConfigError("data.label is not supported with data.mmap=true")
+        return _prepare_mmap(cfg)
+    source = cfg.source
+    classes: tuple[str, ...] = ()
+    step_classes = None
+    filters: list[tuple[np.ndarray, int, str, str]] = []
+    if source in BUILTIN and BUILTIN[source].kind == "windows":
+        if cfg.columns is not None:
+            raise ConfigError(f"data.columns does not apply to the built-in {source!r}; unset it")
+        if cfg.split == "time":
+            raise ConfigError(
+                f"built-in {source!r} windows are independent, there is no time axis to cut; "
+                "use data.split=random or none"
+            )
+        if cfg.label is not None:
+            raise ConfigError(f"data.label does not apply to the built-in {source!r}; unset it")
+        raw = sine_windows(cfg.sine_samples, cfg.window, cfg.sine_features, cfg.seed)
+        if cfg.reverse:
+            raw = np.ascontiguousarray(raw[:, ::-1])
+        everything = Windows(raw)
+        columns = tuple(f"sine_{j}" for j in range(cfg.sine_features))
+        notices: tuple[str, ...] = ()
+        rows = None
+    else:
+        if cfg.max_gap is not None and (cfg.missing != "interpolate" or cfg.max_gap < 0):
+            raise ConfigError(
+                f"data.max_gap={cfg.max_gap} needs data.missing=interpolate and a gap length "
+                ">= 0 (0: leave out every window with a filled value); or unset it"
+            )
+        table = load_table(
+            source,
+            cfg.columns,
+            cfg.missing,
+            cfg.missing_values,
+            cfg.reverse,
+            cfg.label,
+            cfg.max_missing,
+        )
+        raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
+        everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
+        long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
+        if table.labels is not None:
+            classes, step_classes = _classes(table.labels)
+        filters = _window_filters(long_gaps, cfg.max_gap, step_classes)
+        if everything is not None and filters:
+            kept = [*notices]
+            for f in filters:
+                everything = _keep_windows(everything, *f, kept)
+            notices = tuple(kept)
+
+    if cfg.split == "time":
+        train, test = split_time(raw, cfg.window, cfg.stride, cfg.test_fraction)
+        if filters:
+            kept = [*notices]
+            for f in filters:
+                train = _keep_windows(train, *f, kept)
+                test = _keep_windows(test, *f, kept)
+            notices = tuple(kept)
+    elif cfg.split == "random":
+        train, test = split_random(everything, cfg.test_fraction, cfg.seed)
+    else:
+        train = test = everything
+    # fitted on the training part only, so no test statistic leaks into the model's inputs
+    scaler = Scaler.fit(train.covered_values(), cfg.scaler)
+    with np.errstate(over="ignore"):
+        scaled = scaler.transform(raw).astype(np.float32)
+    if not np.isfinite(scaled).all():
+        j = int(np.flatnonzero(~np.isfinite(scaled).all(axis=0))[0])
+        raise DataError(
+            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
+            f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
+        )
+    train_scaled = train.with_data(scaled)
+    test_scaled = train_scaled if test is train else test.with_data(scaled)
+    return Prepared(
+        train_scaled, test_scaled, scaler, columns, notices, cfg, rows, classes, step_classes
+    )
+
+
+def _classes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Class names (numeric labels in numeric order, others alphabetical) and per-step ids."""
+    names = sorted(set(labels.tolist()))
+    if all(_is_float(n) for n in names):
+        names = sorted(names, key=float)
+    index = {name: i for i, name in enumerate(names)}
+    return tuple(names), np.fromiter((index[v] for v in labels), np.int64, len(labels))
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _keep_windows(
+    windows: Windows, flags: np.ndarray, first: int, why: str, error: str, notices: list[str]
+) -> Windows:
+    """Only the windows with no flagged time step among their steps `first`..L-1; notes how
+    many were left out (`why` says what they held) and raises `error` when none is left."""
+    before = np.concatenate([[0], np.cumsum(flags)])
+    s = windows.starts
+    keep = before[s + windows.length] == before[s + first]
+    if not keep.all():
+        notices.append(f"left out {int((~keep).sum())} of {len(keep)} windows {why}")
+    if not keep.any():
+        raise DataError(error)
+    return windows.subset(np.flatnonzero(keep))
+
+
+def _window_filters(
+    long_gaps: np.ndarray | None, max_gap: int | None, step_classes: np.ndarray | None
+) -> list[tuple[np.ndarray, int, str, str]]:
+    """What leaves a window out: a filled gap longer than data.max_gap anywhere in it, or a
+    label change inside it (a window across one has no single class)."""
+    filters = []
+    if long_gaps is not None:
+        filters.append(
+            (
+                long_gaps,
+                0,
+                f"holding a filled gap longer than {max_gap} steps (data.max_gap)",
+                f"every window holds a filled gap longer than {max_gap} steps; raise "
+                "data.max_gap, lower data.window or drop mostly-missing columns with "
+                "data.max_missing",
+            )
+        )
+    if step_classes is not None:
+        changed = np.concatenate([[False], step_classes[1:] != step_classes[:-1]])
+        filters.append(
+            (
+                changed,
+                1,  # a change at a window's first step is not inside it
+                "that cross a label change",
+                "every window crosses a label change; lower data.window below the length of "
+                "the labelled stretches",
+            )
+        )
+    return filters
+
+
+MMAP_CHUNK = 1 << 20  # rows read at a time when scanning a memory-mapped series
+
+
+def _prepare_mmap(cfg: DataConfig) -> Prepared:
+    """The pipeline for a memory-mapped .npy series larger than memory.
+
+    The file is never loaded whole: NaN/inf are checked and the scaler is fitted in chunks of
+    rows, windows are views of the map, and each batch is scaled when it is gathered. The
+    scaler is fitted on the training rows (time split) or on all rows (random split and none,
+    where training windows cover almost every row).
+    """
+    unsupported = {
+        "data.columns": cfg.columns is not None,
+        "data.missing_values": bool(cfg.missing_values),
+        "data.max_missing": cfg.max_missing < 1.0,
+        "data.max_gap": cfg.max_gap is not None,
+    }
+    for key, used in unsupported.items():
+        if used:
+            raise ConfigError(f"{key} is not supported with data.mmap=true; prepare the .npy first")
+    path = resolve_path(cfg.source, tuple(BUILTIN))
+    if path.suffix.lower() != ".npy":
+        raise ConfigError(
+            f"data.mmap=true needs a .npy file, got {path.name}; save it with numpy.save"
+        )
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:  # garbage: ValueError, OSError, ...
+        raise DataError(
+            f"cannot memory-map {path} ({first_line(e)}); save it with numpy.save"
+        ) from e
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise DataError(f"{path} holds {arr.dtype} {arr.shape}; expected real numbers (N, C)")
+    for i in range(0, len(arr), MMAP_CHUNK):
+        bad = ~np.isfinite(arr[i : i + MMAP_CHUNK])
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(
+                f"{path} holds {arr[i + r, c]} at row {i + r}, column {c}; a memory-mapped "
+                "series must be complete: fill the gaps or load it without data.mmap"
+            )
+    if cfg.reverse:
+        arr = arr[::-1]
+    check_window(cfg.window, len(arr))
+    if cfg.split == "time":
+        train, test = split_time(arr, cfg.window, cfg.stride, cfg.test_fraction)
+        fit_rows = arr[: int(train.starts.max()) + cfg.window] if len(train) else arr
+    else:
+        everything = make_windows(arr, cfg.window, cfg.stride)
+        if cfg.split == "random":
+            train, test = split_random(everything, cfg.test_fraction, cfg.seed)
+        else:
+            train = test = everything
+        fit_rows = arr
+    scaler = Scaler.fit_chunked(fit_rows, cfg.scaler, MMAP_CHUNK)
+
+    def scale(batch: np.ndarray) -> np.ndarray:
+        return scaler.transform(np.asarray(batch, dtype=np.float64)).astype(np.float32)
+
+    train = train.with_transform(scale)
+    test = train if test is train else test.with_transform(scale)
+    columns = tuple(str(j) for j in range(arr.shape[1]))
+    notice = f"memory-mapped {path.name}: {arr.shape[0]} rows x {arr.shape[1]} columns"
+    return Prepared(train, test, scaler, columns, (notice,), cfg, len(arr))

@@ -1,0 +1,120 @@
+"""`tfusion evaluate`: score a run folder, or any pair of real / synthetic files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tfusion.data import load_table, make_windows
+from tfusion.errors import DataError
+from tfusion.metrics.suite import SuiteConfig
+from tfusion.timeseries.data import prepare
+from tfusion.timeseries.report import evaluate_windows
+from tfusion.timeseries.sample import TimeSeriesRun
+
+
+def evaluate_run(
+    run: str | Path,
+    out: str | Path | None = None,
+    n: int = 1000,
+    sampler: str | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    loaded: TimeSeriesRun | None = None,
+    extra: dict[str, Any] | None = None,
+    suite: SuiteConfig | None = None,
+    baselines: bool = True,
+) -> dict[str, Any]:
+    """Generate `n` windows from a run and score them against its held-out real windows.
+
+    Baselines are built from the training windows, the same data the model saw.
+    """
+    r = loaded or TimeSeriesRun.load(run)
+    data = prepare(r.cfg.data)
+    test = data.scaler.inverse_transform(data.test.to_array())
+    train = data.train
+    ref_idx = np.random.default_rng(seed).choice(len(train), min(len(train), 5000), replace=False)
+    reference = data.scaler.inverse_transform(train.batch(np.sort(ref_idx)))
+    synthetic = r.generate(n, sampler, steps, seed)
+    out = Path(out) if out is not None else Path(run) / "evaluation"
+    extra = {
+        **(extra or {}),
+        "run": str(run),
+        "sampling": {"sampler": sampler or r.cfg.sample.sampler, "steps": steps, "n": n},
+        "data": {"source": r.cfg.data.source, "window": r.window, "test_windows": len(test)},
+        "out": str(out),
+    }
+    return evaluate_windows(
+        test, synthetic, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
+    )
+
+
+def load_windows(path: str | Path, window: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """Windows (n, L, C) from .npy/.npz arrays, a `tfusion sample` CSV, or a series + `window`."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"file {p} not found; check the path")
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        try:
+            arr = np.load(p, allow_pickle=False)
+            if isinstance(arr, np.lib.npyio.NpzFile):
+                keys = list(arr.keys())
+                if len(keys) != 1:
+                    raise DataError(f"{p} holds arrays {keys}; save exactly one (n, L, C) array")
+                arr = arr[keys[0]]
+        except (OSError, ValueError) as e:
+            raise DataError(
+                f"{p} is not a readable NumPy file ({str(e).splitlines()[0]})"
+            ) from None
+        if arr.ndim == 2 and window is None:
+            arr = arr[:, :, None]
+        if arr.ndim == 3:
+            if not np.issubdtype(arr.dtype, np.number):
+                raise DataError(f"{p} holds {arr.dtype} values; windows must be numeric")
+            return arr.astype(np.float64), [f"f{j}" for j in range(arr.shape[2])]
+    if suffix == ".csv":
+        head = pd.read_csv(p, nrows=1)
+        if list(head.columns[:2]) == ["window", "step"]:
+            df = pd.read_csv(p)
+            n, length = int(df["window"].max()) + 1, int(df["step"].max()) + 1
+            values = df.iloc[:, 2:]
+            if len(df) != n * length:
+                raise DataError(f"{p} has {len(df)} rows, expected windows x steps = {n * length}")
+            return values.to_numpy(np.float64).reshape(n, length, -1), list(values.columns)
+    if window is None:
+        raise DataError(f"{p} is a series, not windows; pass --window L to cut it into windows")
+    table = load_table(p)
+    return make_windows(table.values.astype(np.float32), window, 1).to_array().astype(
+        np.float64
+    ), list(table.columns)
+
+
+def evaluate_files(
+    real: str | Path,
+    synthetic: str | Path,
+    out: str | Path,
+    window: int | None = None,
+    seed: int = 0,
+    suite: SuiteConfig | None = None,
+    baselines: bool = True,
+) -> dict[str, Any]:
+    """Score synthetic windows from a file against real windows (or a series) from a file."""
+    syn, _ = load_windows(synthetic)
+    real_w, columns = load_windows(real, window or (syn.shape[1] if syn.ndim == 3 else None))
+    if len(real_w) < 2:
+        raise DataError(f"{real} gives {len(real_w)} window(s); at least 2 are needed")
+    report = evaluate_windows(
+        real_w,
+        syn,
+        out,
+        columns,
+        seed=seed,
+        baselines=baselines,
+        extra={"out": str(out)},
+        suite=suite,
+    )
+    return report

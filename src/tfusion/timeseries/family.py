@@ -1,0 +1,222 @@
+"""The time-series row of the family table: what each verb does with a TransFusion run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfusion.errors import TfusionError
+from tfusion.families import EvaluateRequest, Family, SampleRequest
+from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.presets import PRESET_NOTES, TIMESERIES_PRESETS
+
+
+def _train(cfg: RunConfig, run: Path, resume: bool) -> Any:
+    from tfusion.timeseries.train import train_timeseries
+
+    return train_timeseries(cfg, run, resume=resume)
+
+
+def _load(run: str | Path, ema: bool = True) -> Any:
+    from tfusion.timeseries.sample import TimeSeriesRun
+
+    return TimeSeriesRun.load(run, ema=ema)
+
+
+def _sample(run: Path, req: SampleRequest) -> str:
+    from tfusion.diffusion.guidance import class_balanced_labels
+    from tfusion.timeseries.sample import TimeSeriesRun, check_sample_path, write_samples
+
+    FAMILY.refuse(req)
+    if req.out is None:
+        raise TfusionError("--out is required: a .npy or .csv file for the windows")
+    target = check_sample_path(req.out)  # fail before minutes of sampling, not after
+    loaded = TimeSeriesRun.load(run, ema=not req.raw_weights)
+    n = 1000 if req.n is None else req.n
+    labels = None
+    if req.labels is not None:
+        labels = loaded.class_ids([v for v in req.labels.split(",") if v.strip()])
+    elif loaded.classes:  # a labelled run: every class in turn, like DiT
+        labels = class_balanced_labels(n, len(loaded.classes))
+    x = loaded.generate(
+        n,
+        req.sampler,
+        req.steps,
+        req.seed,
+        req.eta,
+        length=req.length,
+        progress=True,
+        bf16=req.bf16,
+        labels=labels,
+        guidance=req.guidance,
+        spacing=req.spacing,
+    )
+    names = None
+    if labels is not None:
+        ids = np.repeat(labels, len(x)) if len(labels) == 1 else labels
+        names = [loaded.classes[i] for i in ids]
+    write_samples(x, target, loaded.columns, names)
+    return f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {target}"
+
+
+def _suite(req: EvaluateRequest) -> Any:
+    from tfusion.metrics.suite import ALL_METRICS, SuiteConfig
+
+    if req.metrics == "none":
+        return None
+    metrics = tuple(req.metrics.split(",")) if req.metrics else ALL_METRICS
+    suite = SuiteConfig(
+        metrics=metrics, repeats=req.repeats, long_repeats=req.long_repeats, seed=req.seed
+    )
+    return suite.scaled(0.1) if req.quick else suite
+
+
+def _report_lines(report: dict[str, Any]) -> str:
+    from tfusion.metrics.stats import format_ci
+
+    s = report["scores"]["synthetic"]
+    lines = ["  ".join(f"{k}={v:.4f}" for k, v in s.items())]
+    for k, v in (report.get("suite") or {}).get("synthetic", {}).items():
+        if isinstance(v, dict) and "mean" in v:
+            lines.append(f"{k}: {format_ci(v)}")
+    lines.append(f"report: {Path(report['out']) / 'report.md'}")
+    return "\n".join(lines)
+
+
+def _evaluate(run: Path, req: EvaluateRequest) -> str:
+    from tfusion.timeseries.evaluate import evaluate_run
+
+    report = evaluate_run(
+        run,
+        req.out,
+        n=req.n,
+        sampler=req.sampler,
+        steps=req.steps,
+        seed=req.seed,
+        suite=_suite(req),
+        baselines=req.baselines,
+    )
+    return _report_lines(report)
+
+
+def _evaluate_files(
+    real: str, synthetic: str, req: EvaluateRequest, window: int | None = None
+) -> str:
+    from tfusion.timeseries.evaluate import evaluate_files
+
+    report = evaluate_files(
+        real,
+        synthetic,
+        req.out or "evaluation",
+        window,
+        seed=req.seed,
+        suite=_suite(req),
+        baselines=req.baselines,
+    )
+    return _report_lines(report)
+
+
+def _conditional_input(run: Path, input_path: str, out: str) -> tuple[Any, Any]:
+    from tfusion.data import load_table
+    from tfusion.timeseries.sample import TimeSeriesRun
+
+    if not str(out).lower().endswith(".csv"):
+        raise TfusionError(f"--out must end in .csv, got {out!r}")
+    if not Path(out).parent.is_dir():
+        raise TfusionError(f"folder {Path(out).parent} does not exist; create it first")
+    loaded = TimeSeriesRun.load(run)
+    return loaded, load_table(input_path, loaded.columns, missing="keep")
+
+
+def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
+    from tfusion.io import atomic_path
+
+    with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
+        f.write(",".join(header) + "\n")
+        np.savetxt(f, rows, delimiter=",", fmt="%.7g")
+
+
+def _impute(run: Path, input_path: str, out: str, samples: int, seed: int) -> str:
+    from tfusion.timeseries.conditional import impute_series
+
+    loaded, table = _conditional_input(run, input_path, out)
+    gaps = int(np.isnan(table.values).sum())
+    filled = impute_series(loaded, table.values, samples=samples, seed=seed)
+    _write_csv(out, list(loaded.columns), filled)
+    return f"filled {gaps} missing values in {len(filled)} rows; wrote {out}"
+
+
+def _forecast(run: Path, input_path: str, out: str, samples: int, seed: int, horizon: int) -> str:
+    from tfusion.timeseries.conditional import forecast
+
+    loaded, table = _conditional_input(run, input_path, out)
+    future = forecast(loaded, table.values, horizon, samples=samples, seed=seed)
+    steps = np.arange(1, len(future) + 1)[:, None]
+    _write_csv(out, ["step", *loaded.columns], np.hstack([steps, future]))
+    return f"forecast {len(future)} steps after {len(table.values)} rows; wrote {out}"
+
+
+def _demo(out: str | Path | None, steps: int | None, preset: str | None) -> Path:
+    from tfusion.timeseries.demo import run_demo
+
+    return run_demo(out or "demo_report", steps=steps, preset=preset or "small")
+
+
+def _describe(run: Path) -> list[str]:
+    from tfusion.runs import read_data_state
+    from tfusion.timeseries.presets import resolve_model
+    from tfusion.timeseries.train import saved_config
+
+    cfg = saved_config(run)
+    m = resolve_model(cfg.model)
+    state = read_data_state(run)
+    columns = state.get("columns", [])
+    classes = state.get("classes", [])
+    s = cfg.sample
+    lines = [
+        f"model: preset {m.preset} ({m.arch}, depth {m.depth}, width {m.width}, heads {m.heads}, "
+        f"ff {m.ff})",
+        f"data: {cfg.data.source}, {len(columns)} channels ({', '.join(columns[:8])}"
+        f"{' ...' if len(columns) > 8 else ''}), windows of {cfg.data.window}",
+        f"diffusion: {cfg.diffusion.schedule} schedule, T = {cfg.diffusion.steps}, "
+        f"predicts {cfg.diffusion.prediction}",
+        f"sampler defaults: {s.sampler}, {s.steps} steps, {s.spacing} spacing, eta {s.eta}",
+    ]
+    if classes:
+        lines.append(f"labels ({cfg.data.label}): {', '.join(map(str, classes[:10]))}")
+    return lines
+
+
+def _presets() -> list[str]:
+    lines = ["time-series presets:"]
+    for name, p in TIMESERIES_PRESETS.items():
+        shape = (
+            f"{p['arch']:<6} depth {p['depth']} width {p['width']} heads {p['heads']} ff {p['ff']}"
+        )
+        lines.append(f"  {name:<18} {shape}  — {PRESET_NOTES.get(name, '')}")
+    return lines
+
+
+FAMILY = Family(
+    name="timeseries",
+    title="TransFusion: long multivariate time series (Sikder et al. 2023)",
+    unit="windows",
+    config=RunConfig,
+    train=_train,
+    load=_load,
+    sample=_sample,
+    evaluate=_evaluate,
+    demo=_demo,
+    describe=_describe,
+    presets=_presets,
+    sample_options=frozenset(
+        {"n", "sampler", "steps", "eta", "spacing", "guidance", "raw_weights", "bf16"}
+        | {"labels", "length"}
+    ),
+    demo_out="demo_report",
+    evaluate_files=_evaluate_files,
+    impute=_impute,
+    forecast=_forecast,
+)

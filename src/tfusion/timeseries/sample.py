@@ -1,0 +1,211 @@
+"""Generate windows from a trained time-series run and write them in the original units."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tfusion.data import Scaler
+from tfusion.diffusion import Objective, Schedule, make_sampler, sample_loop
+from tfusion.diffusion.guidance import classifier_free_guidance
+from tfusion.errors import CheckpointError, ConfigError
+from tfusion.io import atomic_path
+from tfusion.precision import use_bf16
+from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.model import TimeSeriesDenoiser
+from tfusion.timeseries.train import make_diffusion, saved_config
+from tfusion.training.checkpoint import load_weights, recover
+
+
+@dataclass
+class TimeSeriesRun:
+    """A trained run, ready to sample: config, network (eval mode), diffusion and data state."""
+
+    path: Path
+    cfg: RunConfig
+    model: TimeSeriesDenoiser
+    schedule: Schedule
+    objective: Objective
+    scaler: Scaler
+    columns: tuple[str, ...]
+    window: int
+    classes: tuple[str, ...] = ()  # a labelled run's class names (data.label)
+
+    @classmethod
+    def load(cls, run: str | Path, ema: bool = True) -> TimeSeriesRun:
+        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
+        path = Path(run)
+        if not path.is_dir():
+            raise CheckpointError(
+                f"run folder {path} not found; pass the --out folder of `tfusion train`"
+            )
+        recover(path)
+        cfg = saved_config(path)
+        state_path = path / "data_state.json"
+        try:
+            state = json.loads(state_path.read_text())
+            scaler = Scaler.from_dict(state["scaler"])
+            columns = tuple(state["columns"])
+            classes = tuple(str(c) for c in state.get("classes", []))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"{state_path} is missing or corrupt ({type(e).__name__}); cannot sample this run"
+            ) from None
+        model = TimeSeriesDenoiser.from_config(cfg.model, len(columns), len(classes))
+        load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+        model.eval()
+        schedule, objective = make_diffusion(cfg)
+        return cls(path, cfg, model, schedule, objective, scaler, columns, cfg.data.window, classes)
+
+    def class_ids(self, labels: Sequence[str | int]) -> np.ndarray:
+        """Class ids of label names (as in the data's label column) or of ids given as ints."""
+        if not self.classes:
+            raise ConfigError(
+                f"run {self.path} was trained without labels; train with data.label=COLUMN "
+                "to sample by label"
+            )
+        ids = []
+        for v in labels:  # ints are class ids, text is a label as written in the data
+            name = str(v).strip()
+            if isinstance(v, int | np.integer):
+                if not 0 <= int(v) < len(self.classes):
+                    raise ConfigError(
+                        f"class id {int(v)} is out of range; this run has {len(self.classes)} "
+                        f"classes (0..{len(self.classes) - 1})"
+                    )
+                ids.append(int(v))
+            elif name in self.classes:
+                ids.append(self.classes.index(name))
+            else:
+                shown = ", ".join(self.classes[:20]) + (" ..." if len(self.classes) > 20 else "")
+                raise ConfigError(f"unknown label {name!r}; this run's labels are: {shown}")
+        return np.asarray(ids, dtype=np.int64)
+
+    def generate(
+        self,
+        n: int,
+        sampler: str | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        eta: float | None = None,
+        length: int | None = None,
+        batch_size: int | None = None,
+        scaled: bool = False,
+        progress: bool = False,
+        bf16: bool = False,
+        labels: Sequence[str | int] | np.ndarray | None = None,
+        guidance: float | None = None,
+        spacing: str | None = None,
+    ) -> np.ndarray:
+        """n windows (n, L, C); in original units unless `scaled` (then in the model's [-1, 1]).
+
+        `spacing` overrides the run's sample.spacing (the step grid, see Schedule.timesteps).
+
+        A labelled run takes `labels` (one per window, or one for all: names or class ids) and
+        samples with classifier-free guidance `guidance` (default sample.guidance); without
+        labels it samples the unconditional model (every class, in the data's proportions)."""
+        sc = self.cfg.sample
+        name = sampler or sc.sampler
+        if steps is None:
+            steps = self.schedule.num_steps if name == "ddpm" else sc.steps
+        if n < 1:
+            raise ConfigError(f"--n must be at least 1, got {n}")
+        length = length or self.window
+        smp = make_sampler(name, sc.eta if eta is None else eta)
+        gen = torch.Generator().manual_seed(seed)
+        bs = batch_size or sc.batch_size
+        out = []
+
+        ids = None
+        if labels is not None:
+            ids = self.class_ids([labels] if isinstance(labels, str | int) else list(labels))
+            if len(ids) == 1:
+                ids = np.repeat(ids, n)
+            if len(ids) != n:
+                raise ConfigError(f"got {len(ids)} labels for {n} windows; give 1 or {n}")
+        scale = sc.guidance if guidance is None else guidance
+        bf16 = use_bf16(bf16, "sampling")
+
+        def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return self.model(x, t, y)
+
+        for start in range(0, n, bs):
+            b = min(bs, n - start)
+            shape = (b, length, len(self.columns))
+            denoise = net
+            if ids is not None:
+                y = torch.from_numpy(ids[start : start + b])
+                null = torch.full_like(y, len(self.classes))
+                denoise = classifier_free_guidance(net, y, null, scale)
+            x = sample_loop(
+                denoise,
+                shape,
+                self.schedule,
+                self.objective.prediction,
+                smp,
+                steps,
+                gen,
+                clip_x0=sc.clip,
+                progress=progress,
+                spacing=spacing or sc.spacing,
+            )
+            out.append(x.float().numpy())
+        x = np.concatenate(out)
+        return x if scaled else self.scaler.inverse_transform(x)
+
+
+def check_sample_path(path: str | Path) -> Path:
+    """Fail before sampling if the samples could not be written to `path`."""
+    path = Path(path)
+    if path.suffix.lower() not in (".npy", ".csv"):
+        raise ConfigError(f"--out must end in .npy or .csv, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
+    return path
+
+
+def write_samples(
+    x: np.ndarray,
+    path: str | Path,
+    columns: tuple[str, ...] | list[str],
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Write windows (n, L, C) atomically: .npy (the windows; labels, if any, in a `.labels.txt`
+    file beside it, one per window), or long-format .csv (window, [label,] step, columns)."""
+    path = check_sample_path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, x)
+        elif labels is not None:
+            import pandas as pd
+
+            n, length, c = x.shape
+            frame = pd.DataFrame(x.reshape(-1, c), columns=list(columns))
+            frame.insert(0, "step", np.tile(np.arange(length), n))
+            frame.insert(0, "label", np.repeat(np.asarray(list(labels), dtype=object), length))
+            frame.insert(0, "window", np.repeat(np.arange(n), length))
+            frame.to_csv(tmp, index=False, float_format="%.7g")
+        else:
+            n, length, c = x.shape
+            idx = np.stack(np.meshgrid(np.arange(n), np.arange(length), indexing="ij"), -1).reshape(
+                -1, 2
+            )
+            flat = x.reshape(-1, c)
+            header = ",".join(["window", "step", *columns])
+            with open(tmp, "w") as f:
+                f.write(header + "\n")
+                np.savetxt(
+                    f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + ["%.7g"] * c
+                )
+    if labels is not None and suffix == ".npy":
+        with atomic_path(path.with_suffix(".labels.txt")) as tmp:
+            tmp.write_text("".join(f"{v}\n" for v in labels), encoding="utf-8")
+    return path

@@ -1,0 +1,110 @@
+"""Train a TransFusion time-series model: data -> run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tfusion import __version__, runs
+from tfusion.config import dump_yaml
+from tfusion.diffusion import Objective, Schedule, add_noise
+from tfusion.diffusion.guidance import drop_condition
+from tfusion.io import atomic_write_text
+from tfusion.runs import check_disk, check_run_folder, check_same_sections
+from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.data import Prepared, prepare
+from tfusion.timeseries.model import TimeSeriesDenoiser
+from tfusion.timeseries.presets import resolve_model
+from tfusion.training.distributed import SINGLE, World, current_world
+from tfusion.training.loop import FitResult, fit
+from tfusion.training.plots import plot_loss_curve
+
+
+def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
+    """The schedule and objective a run config asks for."""
+    d = cfg.diffusion
+    return Schedule.create(d.schedule, d.steps), Objective(d.prediction, d.loss, d.fourier_weight)
+
+
+def denoising_loss(
+    model: nn.Module,
+    x0: Tensor,
+    schedule: Schedule,
+    objective: Objective,
+    gen: torch.Generator,
+    world: World = SINGLE,
+    cond: Tensor | None = None,
+) -> Tensor:
+    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C).
+
+    Under data parallelism x0 is this rank's slice; times and noise are drawn for the global
+    batch and sliced the same way, so the ranks together repeat one process's step.
+    """
+    n = x0.shape[0] * world.size
+    t = world.shard(schedule.sample_t(n, gen))
+    eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    x_t = add_noise(x0, eps, alpha, sigma)
+    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
+    return objective(pred, objective.target(x0, eps, alpha, sigma))
+
+
+def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> FitResult:
+    """Train on cfg.data and write the run folder `run` (see DESIGN.md for its files)."""
+    run = Path(run)
+    world = current_world()
+    check_run_folder(run, resume)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
+    cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
+    if resume:
+        check_same_sections(saved_config(run), cfg)
+    data: Prepared = prepare(cfg.data)
+    features = len(data.columns)
+    torch.manual_seed(cfg.train.seed)
+    classes = len(data.classes)
+    model = TimeSeriesDenoiser.from_config(cfg.model, features, classes)
+    check_disk(run, model)
+    schedule, objective = make_diffusion(cfg)
+    if not resume and world.is_main:
+        atomic_write_text(run / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(run / "data_state.json", json.dumps(data.state(), indent=2))
+    for notice in data.notices:
+        print(f"note: {notice}")
+
+    train = data.train
+    bs = cfg.train.batch_size
+    labels = torch.from_numpy(data.labels(train)) if classes else None
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        idx = torch.randint(len(train), (bs * world.size,), generator=gen)
+        mine = world.shard(idx).numpy()
+        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(mine)))
+        cond = None
+        if labels is not None:  # drawn for the global batch, like t and noise
+            y = drop_condition(labels[idx], classes, cfg.model.class_dropout, gen)
+            cond = world.shard(y)
+        return denoising_loss(m, x0, schedule, objective, gen, world, cond)
+
+    meta = {
+        "family": "timeseries",
+        "features": features,
+        "window": cfg.data.window,
+        "classes": classes,
+        "tfusion": __version__,
+    }
+    result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
+    if world.is_main:
+        plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
+    return result
+
+
+def saved_config(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The config a run folder was trained with, plus optional `key=value` overrides."""
+    return runs.saved_config(run, RunConfig, "timeseries", overrides)
+
+
+__all__ = ["denoising_loss", "make_diffusion", "saved_config", "train_timeseries"]
