@@ -54,7 +54,7 @@ def main() -> None:
         "--samples",
         type=int,
         default=10,
-        help="draws averaged per window (the posterior mean; 3 before session 11)",
+        help="draws averaged per window (the posterior mean)",
     )
     ap.add_argument("--run", default="benchmarks/out/runs/etth_cond_L48")
     ap.add_argument("--out", default="benchmarks/results/conditional_etth.json")

@@ -1,7 +1,7 @@
 """Time-series quality benchmark: the Diffusion-TS protocol, tfusion beside the published numbers.
 
-Run one (data set, length, recipe) per call; each call writes its own JSON, so a long queue that
-is cut off keeps every finished result:
+Run one (data set, length, recipe) per call; each call writes its own JSON, so a long series of
+calls that is cut off keeps every finished result:
 
     .venv/bin/python benchmarks/quality_timeseries.py --data stocks --length 24 --steps 6000
     .venv/bin/python benchmarks/quality_timeseries.py --data etth --length 64 --tag x0 \\
@@ -271,7 +271,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
             },
             "date": time.strftime("%Y-%m-%d"),
         }
-        if pending:  # the floor is still to come: a cut-off session keeps the model's scores
+        if pending:  # the floor is still to come: a call cut off before it keeps the model's scores
             result["real_reference_pending"] = True
         tmp = out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=2, default=str))
@@ -293,7 +293,7 @@ def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
     metrics = ("context_fid", "correlational", "discriminative", "predictive")
     if args.protocol == "transfusion" or not args.no_long_scores:
         metrics += ("lds", "lps")
-    if args.metrics:  # a subset, e.g. to compare samplers on one run at L = 384 within a session
+    if args.metrics:  # a subset, e.g. to compare samplers on one run at L = 384 in less time
         metrics = tuple(m for m in SCORES if m in args.metrics)  # overrides --no-long-scores
     suite = SuiteConfig(
         metrics=metrics,
@@ -399,7 +399,7 @@ def main() -> None:
         "--eta",
         type=float,
         default=SampleConfig().eta,
-        help="sampler noise (dpm++: 0 = ODE, 1 = SDE, the default since session 11)",
+        help="sampler noise (dpm++: 0 = ODE, 1 = SDE; default: sample.eta of the run config)",
     )
     ap.add_argument(
         "--score-tag",

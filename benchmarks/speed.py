@@ -24,11 +24,10 @@ from pathlib import Path
 
 import torch
 
-from tfusion.diffusion import Objective, Schedule, make_sampler, sample_loop
+from tfusion.diffusion import Objective, Schedule, diffusion_loss, make_sampler, sample_loop
 from tfusion.precision import bf16_probe, cpu_model
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.presets import TIMESERIES_PRESETS
-from tfusion.timeseries.train import denoising_loss
 
 FEATURES = 6
 
@@ -71,7 +70,7 @@ def time_training(
     for i in range(steps + warm):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = denoising_loss(net, x, sched, obj, gen)
+            loss = diffusion_loss(net, x, sched, obj, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,4 +1,4 @@
-"""The evaluation suite's validation numbers (issue 3), with the published budgets, on ETTh.
+"""The evaluation suite's validation numbers, with the published budgets, on ETTh.
 
 Run: .venv/bin/python benchmarks/suite_validation.py [--length 24] [--n 1000]
 

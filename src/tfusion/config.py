@@ -12,6 +12,7 @@ Each family's run config (its data, model and sample sections) lives in its own 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,10 @@ from tfusion.errors import ConfigError
 
 T = TypeVar("T")
 
+PARALLEL = ("ddp", "fsdp")  # under torchrun: replicate the model, or shard it
+LATENTS = ("none", "train")  # an image model's space: pixels | an autoencoder trained first
+LATENT_FACTORS = (2, 4)  # the trained autoencoder's spatial downsampling
+
 
 def check(cond: bool, message: str) -> None:
     """Raise a one-line ConfigError with `message` unless `cond` holds."""
@@ -31,9 +36,54 @@ def check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_choice(key: str, value: str, allowed: Any) -> None:
-    """`value` must be one of `allowed` (names as the core defines them)."""
-    check(value in allowed, f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+def _near(value: str, names: Any, cutoff: float = 0.6) -> str:
+    """`; did you mean 'x'?` for the name of `names` closest to `value`, or ''."""
+    near = difflib.get_close_matches(str(value), [str(n) for n in names], n=1, cutoff=cutoff)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def check_choice(key: str, value: Any, allowed: Any) -> None:
+    """`value` must be one of `allowed` (names as their owner defines them); near misses named."""
+    if value not in allowed:
+        near = _near(value, allowed) if isinstance(value, str) else ""
+        names = ", ".join(str(a) for a in allowed)
+        raise ConfigError(f"{key} must be one of {names}, got {value!r}{near}")
+
+
+def check_at_least(key: str, value: float | None, low: float, optional: bool = False) -> None:
+    """`value` >= `low` (or None where `optional`)."""
+    if value is None and optional:
+        return
+    tail = " or null" if optional else ""
+    check(value is not None and value >= low, f"{key} must be at least {low}{tail}, got {value}")
+
+
+def check_share(key: str, value: float, closed: bool = True) -> None:
+    """`value` in [0, 1] (`closed`) or [0, 1)."""
+    ok = 0 <= value <= 1 if closed else 0 <= value < 1
+    check(ok, f"{key} must be in [0, 1{']' if closed else ')'}, got {value}")
+
+
+def check_name_or_path(key: str, value: str, names: Any, what: str) -> None:
+    """`value` is one of `names` or a path (whose existence is checked where it is used). A
+    bare word that is no existing path but close to one of `names` is taken for a typo."""
+    check(bool(value.strip()), f"{key} must not be empty; use one of {', '.join(names)} or {what}")
+    if value in names or any(c in value for c in "/\\.") or Path(value).exists():
+        return
+    hint = _near(value, names, cutoff=0.75)
+    check(not hint, f"{key} must be one of {', '.join(names)} (or {what}), got {value!r}{hint}")
+
+
+def check_latent(model: Any) -> None:
+    """The latent space fields of an image model section (DiT's, Transfusion's): `latent` is
+    none (pixels), train (an autoencoder trained first) or a folder holding a diffusers
+    AutoencoderKL (`tfusion.latents` loads it and says when it is not one)."""
+    check_name_or_path(
+        "model.latent", model.latent, LATENTS, "a folder holding a diffusers AutoencoderKL"
+    )
+    check_at_least("model.latent_channels", model.latent_channels, 1)
+    check_choice("model.latent_factor", model.latent_factor, LATENT_FACTORS)
+    check_at_least("model.latent_steps", model.latent_steps, 1)
 
 
 def check_sampling(
@@ -48,8 +98,8 @@ def check_sampling(
 ) -> None:
     """The checks every family's sample section shares."""
     check_choice(f"{prefix}.sampler", sampler, SAMPLERS)
-    check(steps >= 1, f"{prefix}.steps must be at least 1, got {steps}")
-    check(batch_size >= 1, f"{prefix}.batch_size must be at least 1, got {batch_size}")
+    check_at_least(f"{prefix}.steps", steps, 1)
+    check_at_least(f"{prefix}.batch_size", batch_size, 1)
     check(clip is None or clip > 0, f"{prefix}.clip must be positive or null, got {clip}")
     check_choice(f"{prefix}.spacing", spacing, SPACINGS)
     check(eta >= 0, f"{prefix}.eta must be 0 or more, got {eta}")
@@ -68,7 +118,7 @@ class DiffusionConfig:
 
     def __post_init__(self) -> None:
         check_choice("diffusion.schedule", self.schedule, BETA_SCHEDULES)
-        check(self.steps >= 1, f"diffusion.steps must be at least 1, got {self.steps}")
+        check_at_least("diffusion.steps", self.steps, 1)
         check_choice("diffusion.prediction", self.prediction, PREDICTIONS)
         check_choice("diffusion.loss", self.loss, LOSSES)
         check(
@@ -103,17 +153,23 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        check(self.steps >= 1, f"train.steps must be at least 1, got {self.steps}")
-        check(self.batch_size >= 1, f"train.batch_size must be at least 1, got {self.batch_size}")
+        check_at_least("train.steps", self.steps, 1)
+        check_at_least("train.batch_size", self.batch_size, 1)
         check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
-        check(self.warmup >= 0, f"train.warmup must be 0 or more, got {self.warmup}")
-        check(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
-        check(self.checkpoint_every >= 1, "train.checkpoint_every must be at least 1")
-        check(self.log_every >= 1, "train.log_every must be at least 1")
+        check_at_least("train.warmup", self.warmup, 0)
+        check_share("train.min_lr_ratio", self.min_lr_ratio)
+        check_at_least("train.weight_decay", self.weight_decay, 0)
         check(
-            self.parallel in ("ddp", "fsdp"),
-            f"train.parallel must be ddp or fsdp, got {self.parallel!r}",
+            all(0 <= b < 1 for b in self.betas),
+            f"train.betas must be two numbers in [0, 1), got {list(self.betas)}",
         )
+        check(self.grad_clip >= 0, f"train.grad_clip must be 0 (off) or more, got {self.grad_clip}")
+        check_share("train.ema_decay", self.ema_decay, closed=False)
+        check_at_least("train.seed", self.seed, 0)
+        check_at_least("train.checkpoint_every", self.checkpoint_every, 1)
+        check_at_least("train.stop_after", self.stop_after, 1, optional=True)
+        check_at_least("train.log_every", self.log_every, 1)
+        check_choice("train.parallel", self.parallel, PARALLEL)
 
 
 def load_config(
@@ -136,8 +192,12 @@ __all__ = [
     "TrainConfig",
     "apply_overrides",
     "check",
+    "check_at_least",
     "check_choice",
+    "check_latent",
+    "check_name_or_path",
     "check_sampling",
+    "check_share",
     "dump_yaml",
     "from_dict",
     "load_config",

@@ -1,26 +1,60 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of one.
+
+Files get the user's normal permissions (0o666 less the umask, like `open`), not the 0o600 of
+`tempfile.mkstemp`, so colleagues can read run folders and reports.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+FILE_MODE = 0o666  # less the umask, which the kernel applies when the file is created
+
+
+def _create_beside(path: Path) -> tuple[Path, int]:
+    """A new, empty file `.NAME.XXXXXXXX.tmp` beside `path` and its permission bits: created
+    exclusively with FILE_MODE, so the kernel applies the umask (and any default ACL) as for
+    any new file. Reading the umask with os.umask would briefly change it for every thread."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, FILE_MODE)
+        except FileExistsError:
+            continue
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        return tmp, mode
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def new_file_mode(folder: str | Path) -> int:
+    """The permission bits a new file in `folder` gets (0o666 less the umask), found by creating
+    one: for files a writer creates with narrower bits (safetensors: 0o600)."""
+    probe, mode = _create_beside(Path(folder) / "mode")
+    probe.unlink()
+    return mode
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
 
-    On any exception the temporary file is removed and `path` is left untouched.
+    The temporary file exists (empty) with the permissions the final file gets: 0o666 less the
+    umask. On any exception the temporary file is removed and `path` is left untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path, mode = _create_beside(path)
     try:
         yield tmp_path
+        os.chmod(tmp_path, mode)  # a writer that replaced the file may have narrowed it
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)

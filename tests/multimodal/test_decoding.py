@@ -12,7 +12,7 @@ from tfusion.data.shapes import make_shapes
 from tfusion.diffusion import Schedule
 from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator, sample_token
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
-from tfusion.multimodal.sequences import patchify, unpatchify
+from tfusion.nn.patchify import patchify, unpatchify
 
 SPEC = ImageSpec(channels=3, size=16, patch=4)
 
@@ -33,7 +33,7 @@ def test_patchify_round_trip():
     p = patchify(x, 4)
     assert p.shape == (2, 16, 48)
     np.testing.assert_array_equal(p[0, 1], x[0, :, 0:4, 4:8].transpose(1, 2, 0).reshape(-1))
-    np.testing.assert_array_equal(unpatchify(p, 3, 16, 16, 4), x)
+    np.testing.assert_array_equal(unpatchify(p, 4, 16, 16), x)
 
 
 @pytest.mark.parametrize("guidance", [1.0, 3.0])

@@ -40,7 +40,8 @@ class Oracle:
         out = np.stack([self.truth[c] for c in captions])
         return np.full_like(out, -1.0) if self.blank else out
 
-    def caption(self, images, max_tokens):
+    def caption(self, images, max_tokens, temperature=0.0, top_k=None, top_p=None, seed=0):
+        self.text_settings = (max_tokens, temperature, top_k, top_p)  # what the report asked for
         return ["a" if self.blank else self.by_image[im.tobytes()] for im in images]
 
     def caption_perplexity(self, images, captions):
@@ -72,6 +73,8 @@ def test_scores_of_a_perfect_and_of_a_blank_generator(run, tmp_path, monkeypatch
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["captioning"] == r["captioning"]
     assert "all three" in (tmp_path / "report.md").read_text()
+    sc = config().sample  # captions are decoded with the run's own text settings
+    assert oracle.text_settings == (sc.max_tokens, sc.temperature, sc.top_k, sc.top_p)
 
 
 def test_a_run_on_other_data_gets_a_clear_error(tmp_path):

@@ -99,9 +99,10 @@ def test_sine_through_prepare():
 
 def test_bad_settings(csv):
     assert "data.window" in error_of(prepare, DataConfig(source=csv, window=61))
-    assert "data.window" in error_of(prepare, DataConfig(source=csv, window=0))
-    assert "data.split" in error_of(prepare, DataConfig(source=csv, split="k"), cls=ConfigError)
-    assert "data.scaler" in error_of(prepare, DataConfig(source=csv, scaler="x"), cls=ConfigError)
+    # values wrong whatever the data are fail when the config is read
+    assert "data.window" in error_of(DataConfig, source=csv, window=0, cls=ConfigError)
+    assert "data.split" in error_of(DataConfig, source=csv, split="k", cls=ConfigError)
+    assert "data.scaler" in error_of(DataConfig, source=csv, scaler="x", cls=ConfigError)
     sine_time = DataConfig(source="sine", split="time", sine_samples=10)
     assert "data.split" in error_of(prepare, sine_time, cls=ConfigError)
 
@@ -132,7 +133,7 @@ def test_max_missing_drops_mostly_missing_columns(gappy):
     assert prepare(DataConfig(source=gappy, window=4)).columns == ("a", "b", "m")
     assert "data.max_missing" in error_of(prepare, DataConfig(source=gappy, max_missing=0.0))
     assert "data.max_missing" in error_of(
-        prepare, DataConfig(source=gappy, max_missing=1.5), cls=ConfigError
+        DataConfig, source=gappy, max_missing=1.5, cls=ConfigError
     )
 
 
@@ -164,10 +165,10 @@ def test_max_gap_with_a_time_split_and_bad_settings(gappy):
         for s in part.starts.tolist():
             assert not set(range(20, 26)) & set(range(s, s + 4))
     assert "data.max_gap" in error_of(
-        prepare, DataConfig(source=gappy, window=4, missing="drop", max_gap=2), cls=ConfigError
+        DataConfig, source=gappy, window=4, missing="drop", max_gap=2, cls=ConfigError
     )
     assert "data.max_gap" in error_of(
-        prepare, DataConfig(source=gappy, window=4, max_gap=-1), cls=ConfigError
+        DataConfig, source=gappy, window=4, max_gap=-1, cls=ConfigError
     )
     # column m is filled almost everywhere: no window of 30 steps is clear of its long gaps
     assert "raise data.max_gap" in error_of(prepare, DataConfig(source=gappy, window=30, max_gap=3))

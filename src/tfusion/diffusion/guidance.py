@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:  # only `.size` and `.shard` are used; training/ is a sibling core layer
+    from tfusion.training.distributed import World
+
 
 def drop_condition(
-    labels: Tensor, null_label: int, p: float, generator: torch.Generator | None = None
+    labels: Tensor,
+    null_label: int,
+    p: float,
+    generator: torch.Generator | None = None,
+    world: World | None = None,
+    always_draw: bool = False,
 ) -> Tensor:
-    """Replace each label by `null_label` with probability p (trains the unconditional model)."""
-    if p <= 0:
+    """Replace each label by `null_label` with probability p (trains the unconditional model).
+
+    One uniform number is drawn per label, unless p <= 0 and not `always_draw` (then nothing is
+    drawn and the labels come back as they are). With `world`, `labels` are this rank's share
+    of a global batch: the numbers are drawn for the global batch (world.size x as many rows)
+    and `world.shard`ed, so every rank drops what one process would.
+    """
+    if p <= 0 and not always_draw:
         return labels
     # Draw on the generator's device (CPU by default) so a seed gives the same mask everywhere,
     # then move the mask to the labels (which may live on a GPU).
     device = generator.device if generator is not None else labels.device
-    drop = (torch.rand(labels.shape, generator=generator, device=device) < p).to(labels.device)
+    shape = labels.shape if world is None else (labels.shape[0] * world.size, *labels.shape[1:])
+    u = torch.rand(shape, generator=generator, device=device)
+    if world is not None:
+        u = world.shard(u)
+    drop = (u < p).to(labels.device)
     return torch.where(drop, torch.full_like(labels, null_label), labels)
 
 

@@ -20,10 +20,14 @@ LOSSES = ("mse", "l1")
 
 
 def _bcast(a: Tensor, like: Tensor) -> Tensor:
-    """Reshape a per-sample (B,) coefficient to broadcast against (B, ...)."""
+    """Reshape a per-sample (B,) coefficient to broadcast against (B, ...); a coefficient that
+    matches the leading axes of `like`, such as one per position (B, T) against (B, T, P), gets
+    trailing unit axes."""
     a = torch.as_tensor(a, device=like.device)
     if a.dim() == 0:
         return a.to(like.dtype)
+    if 1 < a.dim() < like.dim() and a.shape == like.shape[: a.dim()]:
+        return a.to(like.dtype).reshape(*a.shape, *([1] * (like.dim() - a.dim())))
     return a.to(like.dtype).reshape(a.shape[0], *([1] * (like.dim() - 1)))
 
 

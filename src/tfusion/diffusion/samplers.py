@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from tfusion.diffusion.schedules import Schedule
 from tfusion.errors import ConfigError
 from tfusion.progress import progress as progress_bar
 from tfusion.threads import flush_denormals
+
+if TYPE_CHECKING:  # settings.py builds on this module
+    from tfusion.diffusion.settings import SampleSettings
 
 History = Any  # sampler-specific tuple, or None on the first step
 
@@ -177,7 +180,7 @@ def sample_loop(
     shape: tuple[int, ...],
     schedule: Schedule,
     prediction: str,
-    sampler: DDPM | DDIM | DPMSolverPP,
+    sampler: DDPM | DDIM | DPMSolverPP | SampleSettings,
     steps: int | None = None,
     generator: torch.Generator | None = None,
     x_init: Tensor | None = None,
@@ -185,11 +188,15 @@ def sample_loop(
     progress: bool = False,
     known: tuple[Tensor, Tensor] | None = None,
     resample: int = 1,
-    spacing: str = "uniform",
+    spacing: str | None = None,
 ) -> Tensor:
     """Run `sampler` from pure noise (or `x_init` at t = 1) down to t = 0.
 
-    `spacing` places the `steps` grid points in time (see `Schedule.timesteps`).
+    `sampler` is a sampler object, or a `SampleSettings` value (anything without a `step`
+    method is taken for one), which then also gives the step count (`SampleSettings.num_steps`),
+    the x0 clipping and the spacing; `steps`, `clip_x0` and `spacing` must be left out then.
+
+    `spacing` places the `steps` grid points in time (see `Schedule.timesteps`; default uniform).
 
     `clip_x0` clamps each x0 prediction to [-clip_x0, clip_x0] (and re-derives eps from it),
     which keeps samples inside the data range the model was trained on.
@@ -203,6 +210,13 @@ def sample_loop(
     `resample = r > 1` (RePaint, Lugmayr et al. 2022; DDPM only) each step is repeated r times,
     re-noising x from t_next back to t in between, which lets the two parts agree (0.95 at r = 5).
     """
+    if not hasattr(sampler, "step"):  # SampleSettings
+        if steps is not None or clip_x0 is not None or spacing is not None:
+            raise TypeError("sample_loop: give steps, clip and spacing in the SampleSettings")
+        settings = sampler
+        sampler = settings.make_sampler()
+        steps, clip_x0, spacing = settings.num_steps(schedule), settings.clip, settings.spacing
+    spacing = "uniform" if spacing is None else spacing
     if resample > 1 and not sampler.stochastic:
         raise ConfigError(f"resample > 1 needs the ddpm sampler, not {sampler.name}")
     if resample < 1:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tfusion.config import DiffusionConfig, TrainConfig, check, check_sampling
+from tfusion.config import (
+    DiffusionConfig,
+    TrainConfig,
+    check,
+    check_at_least,
+    check_choice,
+    check_latent,
+    check_name_or_path,
+    check_sampling,
+    check_share,
+)
+from tfusion.data.images import BUILTIN_IMAGES
+from tfusion.dit.model import DIT_PRESETS
 
 
 @dataclass(frozen=True)
@@ -15,6 +27,14 @@ class ImageDataConfig:
     image_size: int | None = None  # resize to this square size (None: keep the files' size)
     test_fraction: float = 0.1  # held out (stratified) for the evaluation's real images
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_name_or_path(
+            "data.source", self.source, BUILTIN_IMAGES, "a folder of class sub-folders or an .npz"
+        )
+        check_at_least("data.image_size", self.image_size, 1, optional=True)
+        check_share("data.test_fraction", self.test_fraction, closed=False)
+        check_at_least("data.seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,20 @@ class DiTModelConfig:
     latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
     latent_steps: int = 1500  # latent: train; autoencoder training steps
 
+    def __post_init__(self) -> None:
+        check_choice("model.preset", self.preset, DIT_PRESETS)
+        for key in ("depth", "width", "heads", "patch"):
+            check_at_least(f"model.{key}", getattr(self, key), 1, optional=True)
+        check_share("model.class_dropout", self.class_dropout, closed=False)
+        base = DIT_PRESETS[self.preset]
+        width = base["width"] if self.width is None else self.width
+        heads = base["heads"] if self.heads is None else self.heads
+        check(
+            width % heads == 0 and width % 4 == 0,
+            f"model.width {width} must be divisible by model.heads {heads} and by 4",
+        )
+        check_latent(self)
+
 
 @dataclass(frozen=True)
 class ImageSampleConfig:
@@ -49,8 +83,16 @@ class ImageSampleConfig:
     spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
 
     def __post_init__(self) -> None:
-        check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip, self.spacing)
-        check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
+        check_sampling(
+            "sample",
+            self.sampler,
+            self.steps,
+            self.batch_size,
+            self.clip,
+            self.spacing,
+            self.eta,
+            self.guidance,
+        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from tfusion.diffusion.guidance import classifier_free_guidance
-from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder
+from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
 
 # Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
 DIT_SIZES: dict[str, dict[str, int]] = {
@@ -155,10 +155,10 @@ class DiT(nn.Module):
         return self.y_embedder.null_label
 
     def unpatchify(self, tokens: Tensor) -> Tensor:
-        """(B, N, p * p * C_out) -> (B, C_out, H, W)."""
-        b, p, g, c = tokens.shape[0], self.shape.patch, self.grid, self.out_channels
-        x = tokens.reshape(b, g, g, p, p, c)
-        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, g * p, g * p)
+        """(B, N, p * p * C_out) -> (B, C_out, H, W); each token's values are (row, column,
+        channel) within its patch (`tfusion.nn.patchify`)."""
+        size = self.shape.image_size
+        return unpatchify(tokens, self.shape.patch, size, size)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
         """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels -> (B, C_out, H, W)."""

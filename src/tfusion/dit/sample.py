@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tfusion.diffusion import Schedule, make_sampler, sample_loop
+from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.dit.config import DiTRunConfig
 from tfusion.dit.model import DiT
 from tfusion.dit.train import dit_shape, saved_dit_config
@@ -83,11 +83,12 @@ class DiTRun:
                 f"class label {int(bad[0])} is out of range; this run has {len(self.classes)} "
                 f"classes (0..{len(self.classes) - 1}: {', '.join(self.classes[:10])})"
             )
-        scale = sc.guidance if guidance is None else float(guidance)
-        name = sampler or sc.sampler
-        if steps is None:
-            steps = self.schedule.num_steps if name == "ddpm" else sc.steps
-        smp = make_sampler(name, sc.eta if eta is None else eta)
+        settings = SampleSettings.from_section(sc).override(
+            sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
+        )
+        if self.coder is not None:  # latents are not in [-1, 1]
+            settings = replace(settings, clip=None)
+        scale = float(settings.guidance)
         gen = torch.Generator().manual_seed(seed)
         bs = batch_size or sc.batch_size
         shape = self.model.shape
@@ -107,12 +108,9 @@ class DiTRun:
                 size,
                 self.schedule,
                 self.cfg.diffusion.prediction,
-                smp,
-                steps,
-                gen,
-                clip_x0=sc.clip if self.coder is None else None,  # latents are not in [-1, 1]
+                settings,
+                generator=gen,
                 progress=progress,
-                spacing=spacing or sc.spacing,
             )
             if self.coder is not None:
                 with torch.no_grad():

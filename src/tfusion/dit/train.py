@@ -17,14 +17,14 @@ from torch import Tensor, nn
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
 from tfusion.data.images import ImageSet, load_images
-from tfusion.diffusion import Objective, Schedule, add_noise
+from tfusion.diffusion import Objective, Schedule, diffusion_loss
 from tfusion.dit.config import DiTModelConfig, DiTRunConfig
 from tfusion.dit.model import DiT, DiTShape
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.latents import encode_images, latent_coder
 from tfusion.runs import check_run_folder, check_same_sections
-from tfusion.training.distributed import SINGLE, World, current_world
+from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -65,33 +65,6 @@ def image_split(cfg: DiTRunConfig) -> tuple[ImageSet, ImageSet]:
     return images.split(cfg.data.test_fraction, cfg.data.seed)
 
 
-def image_loss(
-    model: nn.Module,
-    x0: Tensor,
-    labels: Tensor,
-    schedule: Schedule,
-    objective: Objective,
-    gen: torch.Generator,
-    class_dropout: float,
-    world: World = SINGLE,
-) -> Tensor:
-    """One Monte-Carlo estimate of the diffusion loss on clean images x0 (B, C, H, W).
-
-    Each label is replaced by the null label with probability `class_dropout` (this trains the
-    unconditional model that guidance needs). Times, noise and the dropout draw are made for the
-    global batch and sliced to this rank's part (see `tfusion.training.distributed`).
-    """
-    n = x0.shape[0] * world.size
-    t = world.shard(schedule.sample_t(n, gen))
-    eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
-    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
-    dropped = world.shard(torch.rand(n, generator=gen)) < class_dropout
-    null = getattr(model, "module", model).null_label  # DDP wraps the DiT
-    y = torch.where(dropped, torch.full_like(labels, null), labels)
-    pred = model(add_noise(x0, eps, alpha, sigma), t, y)[:, : x0.shape[1]]
-    return objective(pred, objective.target(x0, eps, alpha, sigma))
-
-
 def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitResult:
     """Train on cfg.data and write the run folder `run`."""
     run = Path(run)
@@ -129,8 +102,18 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = world.shard(torch.randint(len(images), (bs * world.size,), generator=gen))
-        return image_loss(
-            m, images[idx], labels[idx], schedule, objective, gen, cfg.model.class_dropout, world
+        # labels become the null label with probability class_dropout (the unconditional model
+        # that guidance needs), drawn after t and noise; a learned variance is not scored
+        return diffusion_loss(
+            m,
+            images[idx],
+            schedule,
+            objective,
+            gen,
+            world,
+            labels[idx],
+            cond_dropout=cfg.model.class_dropout,
+            null_cond=model.null_label,
         )
 
     meta = {"family": "dit", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tfusion.config import DiffusionConfig, TrainConfig, check, check_sampling
+from tfusion.config import (
+    DiffusionConfig,
+    TrainConfig,
+    check,
+    check_at_least,
+    check_choice,
+    check_latent,
+    check_name_or_path,
+    check_sampling,
+    check_share,
+)
+
+SOURCES = ("shapes", "mnist")  # the built-in captioned sets (else: a folder)
+ENCODERS = ("linear", "unet")  # image patches in: a linear map | U-Net down/up blocks
 
 
 @dataclass(frozen=True)
@@ -18,6 +31,19 @@ class MultimodalDataConfig:
     seed: int = 0
     caption_dropout: float = 0.1  # text->image sequences whose caption is dropped (for CFG)
     image_first: float = 0.5  # share of sequences laid out image -> caption (captioning)
+
+    def __post_init__(self) -> None:
+        check_name_or_path(
+            "data.source", self.source, SOURCES, "a folder of images with a captions file"
+        )
+        check_at_least("data.size", self.size, 1)
+        if self.source == "shapes":
+            check(16 <= self.size <= 32, f"data.size must be 16 to 32 for shapes, got {self.size}")
+        check_at_least("data.samples", self.samples, 1)
+        check_share("data.test_fraction", self.test_fraction, closed=False)
+        check_at_least("data.seed", self.seed, 0)
+        check_share("data.caption_dropout", self.caption_dropout)
+        check_share("data.image_first", self.image_first)
 
 
 @dataclass(frozen=True)
@@ -36,9 +62,23 @@ class MultimodalModelConfig:
     latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
     latent_steps: int = 1500  # latent: train; autoencoder training steps
 
+    def __post_init__(self) -> None:
+        for key in ("width", "depth", "heads", "patch"):
+            check_at_least(f"model.{key}", getattr(self, key), 1)
+        check_at_least("model.hidden", self.hidden, 1, optional=True)
+        check(
+            self.width % self.heads == 0 and (self.width // self.heads) % 2 == 0,
+            f"model.width {self.width} must split into {self.heads} heads of even width",
+        )
+        check_choice("model.encoder", self.encoder, ENCODERS)
+        check_at_least("model.diffusion_weight", self.diffusion_weight, 0)
+        check_latent(self)
+
 
 @dataclass(frozen=True)
 class MultimodalSampleConfig:
+    """Default sampling settings of a Transfusion run: images (diffusion) and text (tokens)."""
+
     sampler: str = "ddpm"
     steps: int = 250  # trained on T = 1000
     guidance: float = 5.0
@@ -48,8 +88,14 @@ class MultimodalSampleConfig:
     max_tokens: int = 64
 
     def __post_init__(self) -> None:
-        check_sampling("sample", self.sampler, self.steps, 1, None)
-        check(self.guidance >= 0, f"sample.guidance must be 0 or more, got {self.guidance}")
+        check_sampling("sample", self.sampler, self.steps, 1, None, guidance=self.guidance)
+        check_at_least("sample.temperature", self.temperature, 0)
+        check_at_least("sample.top_k", self.top_k, 1, optional=True)
+        check(
+            self.top_p is None or 0 < self.top_p <= 1,
+            f"sample.top_p must be in (0, 1] or null, got {self.top_p}",
+        )
+        check_at_least("sample.max_tokens", self.max_tokens, 1)
 
 
 @dataclass(frozen=True)

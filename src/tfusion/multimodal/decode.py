@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tfusion.diffusion import Schedule, make_sampler, sample_loop
+from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.multimodal.model import MultimodalTransformer, attention_mask
-from tfusion.multimodal.sequences import Packed, layout, pack, patchify, unpatchify
+from tfusion.multimodal.sequences import Packed, layout, pack
 from tfusion.multimodal.tokenizer import ByteTokenizer
 from tfusion.nn.llama import KVCache
+from tfusion.nn.patchify import patchify, unpatchify
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class MultimodalGenerator:
         s = self.spec
         if self.coder is None:
             patches = patches.clamp(-1, 1)
-        x = unpatchify(patches.numpy(), s.channels, s.size, s.size, s.patch)
+        x = unpatchify(patches.numpy(), s.patch, s.size, s.size)
         if self.coder is not None:
             x = self.coder.decode(torch.from_numpy(np.ascontiguousarray(x))).clamp(-1, 1).numpy()
         return x
@@ -133,9 +134,10 @@ class MultimodalGenerator:
         use_cache: bool,
     ) -> Tensor:
         """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI)."""
+        settings = SampleSettings(sampler, steps, clip=self.clip, guidance=guidance)
         b, n, p = noise.shape
         rows = list(prefixes)
-        guided = guidance != 1.0
+        guided = settings.guidance != 1.0
         if guided:
             rows += [[[self.tok.BOS, self.tok.BOI]]] * b  # caption dropped: the unconditional
         prefix = self._pack(rows)
@@ -156,17 +158,10 @@ class MultimodalGenerator:
             if not guided:
                 return pred
             c, u = pred.chunk(2)
-            return u + guidance * (c - u)
+            return u + settings.guidance * (c - u)
 
         return sample_loop(
-            denoise,
-            (b, n, p),
-            self.schedule,
-            self.prediction,
-            make_sampler(sampler),
-            steps,
-            x_init=noise,
-            clip_x0=self.clip,
+            denoise, (b, n, p), self.schedule, self.prediction, settings, x_init=noise
         )
 
     def _full_pass(self, prefix: Packed, x: Tensor, t: Tensor) -> Tensor:

@@ -74,7 +74,15 @@ def evaluate_multimodal(
         write_images_grid(images[:16], out / f"text_to_image_guidance_{scale:g}.png", 8)
         if scale == scales[-1]:
             last_images = images
-    captions = gen.caption(test.images, max_tokens=cfg.sample.max_tokens)
+    sc = cfg.sample  # the run's text settings (greedy by default: temperature 0)
+    captions = gen.caption(
+        test.images,
+        max_tokens=sc.max_tokens,
+        temperature=sc.temperature,
+        top_k=sc.top_k,
+        top_p=sc.top_p,
+        seed=seed,
+    )
     exact = float(np.mean([a == b for a, b in zip(captions, test.captions, strict=True)]))
     attr = [check_caption(im, c) for im, c in zip(test.images, captions, strict=True)]
     captioning = {

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tfusion.families import EvaluateRequest, Family, SampleRequest
 from tfusion.io import atomic_path, atomic_write_text
 from tfusion.multimodal.config import MultimodalRunConfig
 
+TEXT_KEYS = ("sampler", "steps", "guidance", "max_tokens", "temperature", "top_k", "top_p")
 IMAGE_OUT = (".png", ".npz")
 TEXT_OUT = (".md", ".txt")
 
@@ -80,17 +82,13 @@ def _sample(run: Path, req: SampleRequest) -> str:
     target = _check_out(req)
     if req.prompt is not None and target is None:
         raise ConfigError("--prompt needs --out: .png/.npz (images), .md (story) or .txt (text)")
-    cfg = saved_multimodal_config(run).sample
+    # the run's defaults with this call's choices, checked like a config section (--top-p 2 fails
+    # here, before the model loads)
+    asked = {k: getattr(req, k) for k in TEXT_KEYS if getattr(req, k) is not None}
+    cfg = replace(saved_multimodal_config(run).sample, **asked)
     gen = load_multimodal(run, ema=not req.raw_weights)
-    sampler = req.sampler or cfg.sampler
-    steps = req.steps or cfg.steps
-    guidance = cfg.guidance if req.guidance is None else req.guidance
-    text = {
-        "max_tokens": cfg.max_tokens if req.max_tokens is None else req.max_tokens,
-        "temperature": cfg.temperature if req.temperature is None else req.temperature,
-        "top_k": cfg.top_k if req.top_k is None else req.top_k,
-        "top_p": cfg.top_p if req.top_p is None else req.top_p,
-    }
+    text = {k: getattr(cfg, k) for k in ("max_tokens", "temperature", "top_k", "top_p")}
+    sampler, steps, guidance = cfg.sampler, cfg.steps, cfg.guidance
     if req.caption is not None:
         state = read_data_state(run)
         image = read_image(req.caption, int(state["image_channels"]), int(state["image_size"]))

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tfusion.errors import ConfigError
+from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.multimodal.model import attention_mask
 from tfusion.multimodal.sequences import Packed
 from tfusion.training.distributed import World
@@ -15,7 +15,7 @@ from tfusion.training.distributed import World
 def transfusion_loss(
     model: nn.Module,
     batch: Packed,
-    schedule: object,
+    schedule: Schedule,
     generator: torch.Generator | None = None,
     diffusion_weight: float = 5.0,
     world: World | None = None,
@@ -34,21 +34,20 @@ def transfusion_loss(
     global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
     exactly like one process with the whole batch.
     """
+    # the paper predicts the noise; v or x0 (diffusion.prediction) are the core's alternatives.
+    # The loss is always the squared error (diffusion.loss and fourier_weight do not apply).
+    objective = Objective(prediction)
     tokens, x0, image, valid = batch.tokens, batch.patches, batch.image, batch.valid
-    b, n, _ = x0.shape
+    b, n, p = x0.shape
     n_images = int(image.max().item()) + 1 if (image >= 0).any() else 0
     # one time per (sequence, image), spread to its patch positions
     t_img = schedule.sample_t(b * max(n_images, 1), generator).view(b, max(n_images, 1))
     t = torch.where(image >= 0, t_img.gather(1, image.clamp(min=0)), torch.zeros(b, n))
-    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))  # (B, T): per position
     eps = torch.randn(x0.shape, generator=generator)
     is_patch = (image >= 0)[..., None]
-    x_t = torch.where(is_patch, alpha[..., None] * x0 + sigma[..., None] * eps, x0)
-    # the paper predicts the noise; v or x0 (diffusion.prediction) are the core's alternatives
-    targets = {"eps": eps, "v": alpha[..., None] * eps - sigma[..., None] * x0, "x0": x0}
-    if prediction not in targets:
-        raise ConfigError(f"unknown prediction {prediction!r}; choose one of {sorted(targets)}")
-    target = targets[prediction]
+    x_t = torch.where(is_patch, add_noise(x0, eps, alpha, sigma), x0)
+    target = objective.target(x0, eps, alpha, sigma)
 
     text = (image < 0) & valid
     scored = text[:, :-1] & text[:, 1:]
@@ -66,7 +65,9 @@ def transfusion_loss(
     if n_scored:
         ce = F.cross_entropy(logits[:, :-1][scored], tokens[:, 1:][scored], reduction="sum")
         lm = ce * (scale / n_scored)
-    per_value = (pred - target).pow(2).mean(-1)  # (B, T)
+    # the objective's loss per position: each sample of loss_per_sample is one patch's values
+    per_value = objective.loss_per_sample(pred.reshape(-1, p), target.reshape(-1, p))
+    per_value = per_value.view(pred.shape[:2])  # (B, T)
     diff = None
     if n_drawn:
         diff = per_value.sum() * 0.0

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from tfusion.nn.embeddings import TimestepEmbedder
 from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
+from tfusion.nn.patchify import patchify, unpatchify
 from tfusion.nn.unet import UNetPatchCoder
 
 
@@ -102,10 +103,10 @@ class MultimodalTransformer(nn.Module):
         per = (self.shape.image_size // self.shape.patch) ** 2
         groups = count // per
         flat = patches[sel].view(groups, per, -1)  # images are whole within one call
-        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
-        images = flat.view(groups, s // p, s // p, p, p, c).permute(0, 5, 1, 3, 2, 4)
+        s = self.shape.image_size
+        images = unpatchify(flat, self.shape.patch, s, s)  # (G, C, S, S)
         temb = self.t_embedder(t[sel].view(groups, per)[:, 0])
-        enc, skips = self.unet.encode(images.reshape(groups, c, s, s), temb)
+        enc, skips = self.unet.encode(images, temb)
         h = text.clone()
         h[sel] = enc.reshape(count, -1).to(h.dtype)
         return h, (sel, skips, temb, groups)
@@ -120,9 +121,7 @@ class MultimodalTransformer(nn.Module):
         sel, skips, temb, groups = ctx
         per = (self.shape.image_size // self.shape.patch) ** 2
         img = self.unet.decode(h[sel].view(groups, per, -1), skips, temb)  # (G, C, S, S)
-        s, p, c = self.shape.image_size, self.shape.patch, self.shape.channels
-        x = img.reshape(groups, c, s // p, p, s // p, p).permute(0, 2, 4, 3, 5, 1)
-        out[sel] = x.reshape(groups * per, -1).to(out.dtype)
+        out[sel] = patchify(img, self.shape.patch).reshape(groups * per, -1).to(out.dtype)
         return out
 
     def forward(

@@ -1,8 +1,9 @@
-"""Mixed text-and-image sequences: patchify images, lay out BOS .. BOI patches EOI .. EOS, pad.
+"""Mixed text-and-image sequences: lay out BOS .. BOI patches EOI .. EOS, pad.
 
 A sequence is a list of segments: a list of token ids (text) or an array of patches (n, P) (an
-image, already patchified). `pack` flattens a batch of them into a `Packed` batch, left- or
-right-padded (its RoPE positions count only the real elements of each row).
+image, already patchified by `tfusion.nn.patchify`). `pack` flattens a batch of them into a
+`Packed` batch, left- or right-padded (its RoPE positions count only the real elements of each
+row).
 Shapes: N images, C channels, H x W pixels, p patch side, P = p * p * C.
 """
 
@@ -41,22 +42,6 @@ class Packed:
 
 
 Segment = list[int] | np.ndarray
-
-
-def patchify(images: np.ndarray, p: int) -> np.ndarray:
-    """(N, C, H, W) -> (N, H/p * W/p, p * p * C), patches in raster order, values (row, col, c)."""
-    n, c, h, w = images.shape
-    if h % p or w % p:
-        raise DataError(f"images of {h} x {w} do not split into {p} x {p} patches")
-    x = images.reshape(n, c, h // p, p, w // p, p).transpose(0, 2, 4, 3, 5, 1)
-    return np.ascontiguousarray(x.reshape(n, (h // p) * (w // p), p * p * c))
-
-
-def unpatchify(patches: np.ndarray, c: int, h: int, w: int, p: int) -> np.ndarray:
-    """The inverse of `patchify`: (N, h/p * w/p, P) -> (N, C, H, W)."""
-    n = patches.shape[0]
-    x = patches.reshape(n, h // p, w // p, p, p, c).transpose(0, 5, 1, 3, 2, 4)
-    return np.ascontiguousarray(x.reshape(n, c, h, w))
 
 
 def layout(segments: Sequence[Segment], tok: ByteTokenizer, eos: bool = True) -> list[Segment]:

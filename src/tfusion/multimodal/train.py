@@ -27,8 +27,9 @@ from tfusion.latents import encode_images, latent_coder
 from tfusion.multimodal.config import MultimodalRunConfig
 from tfusion.multimodal.loss import transfusion_loss
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
-from tfusion.multimodal.sequences import layout, pack, patchify
+from tfusion.multimodal.sequences import layout, pack
 from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.nn.patchify import patchify
 from tfusion.runs import check_run_folder, check_same_sections
 from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit

@@ -3,6 +3,7 @@
 from tfusion.nn.attention import SelfAttention
 from tfusion.nn.blocks import AdaLNFinal, AdaLNZeroBlock, Mlp, modulate
 from tfusion.nn.embeddings import LabelEmbedder, TimestepEmbedder, position_table, sinusoidal
+from tfusion.nn.patchify import patchify, unpatchify
 
 __all__ = [
     "AdaLNFinal",
@@ -12,6 +13,8 @@ __all__ = [
     "SelfAttention",
     "TimestepEmbedder",
     "modulate",
+    "patchify",
     "position_table",
     "sinusoidal",
+    "unpatchify",
 ]

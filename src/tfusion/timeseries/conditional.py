@@ -13,10 +13,12 @@ Shapes: N time steps, C features, L the run's window length, n windows, S sample
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
-from tfusion.diffusion import make_sampler, sample_loop
+from tfusion.diffusion import SampleSettings, sample_loop
 from tfusion.errors import DataError
 from tfusion.timeseries.sample import TimeSeriesRun
 
@@ -49,10 +51,10 @@ def impute_windows(
         raise DataError("the input holds infinite values; blank them to have them imputed")
     if not missing.any():
         return x.copy()
-    sc = run.cfg.sample
-    if steps is None:
-        steps = run.schedule.num_steps if sampler == "ddpm" else sc.steps
-    smp = make_sampler(sampler, sc.eta)
+    # the run's eta and clip; the sampler and steps of this call, on the uniform grid
+    settings = replace(
+        SampleSettings.from_section(run.cfg.sample), sampler=sampler, steps=steps, spacing="uniform"
+    )
     gen = torch.Generator().manual_seed(seed)
     scaled = run.scaler.transform(np.nan_to_num(x))  # NaN entries are never used
     out = x.copy()
@@ -67,10 +69,8 @@ def impute_windows(
             tuple(values.shape),
             run.schedule,
             run.objective.prediction,
-            smp,
-            steps,
-            gen,
-            clip_x0=sc.clip,
+            settings,
+            generator=gen,
             known=(known, values),
             resample=resample,
         )

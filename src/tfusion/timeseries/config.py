@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tfusion.config import DiffusionConfig, TrainConfig, check_sampling
+from tfusion.config import (
+    DiffusionConfig,
+    TrainConfig,
+    check,
+    check_at_least,
+    check_choice,
+    check_name_or_path,
+    check_sampling,
+    check_share,
+)
+from tfusion.data.builtin import BUILTIN
+from tfusion.data.scalers import KINDS
+from tfusion.data.tables import MISSING_POLICIES
+from tfusion.timeseries.presets import ARCHS, TIMESERIES_PRESETS
+
+# NaN policies of a run's data: the table loader's, less `keep` (NaN stays: series to impute)
+MISSING = tuple(p for p in MISSING_POLICIES if p != "keep")
+SPLITS = ("random", "time", "none")  # random over windows (seeded) | time (no overlap) | none
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,38 @@ class DataConfig:
     mmap: bool = False  # memory-map a .npy series: windows read and scaled per batch, no copy
     label: str | None = None  # a column of class labels: label-conditional generation
 
+    def __post_init__(self) -> None:
+        check_name_or_path("data.source", self.source, BUILTIN, "a path to a data file")
+        check(
+            self.columns is None or len(self.columns) > 0,
+            "data.columns must name at least one column, or be null (every column)",
+        )
+        check_choice("data.missing", self.missing, MISSING)
+        check_share("data.max_missing", self.max_missing)
+        if self.max_gap is not None:
+            check(
+                self.max_gap >= 0 and self.missing == "interpolate",
+                f"data.max_gap={self.max_gap} needs data.missing=interpolate and a gap length "
+                ">= 0 (0: leave out every window with a filled value); or unset it",
+            )
+        check_choice("data.scaler", self.scaler, KINDS)
+        check_at_least("data.window", self.window, 1)
+        check_at_least("data.stride", self.stride, 1)
+        check_choice("data.split", self.split, SPLITS)
+        if self.split != "none":
+            check(
+                0 < self.test_fraction < 1,
+                f"data.test_fraction must be between 0 and 1 (exclusive), got "
+                f"{self.test_fraction}; or set data.split=none to train on everything",
+            )
+        check_at_least("data.seed", self.seed, 0)
+        check_at_least("data.sine_samples", self.sine_samples, 1)
+        check_at_least("data.sine_features", self.sine_features, 1)
+        check(
+            self.label is None or bool(self.label.strip()),
+            "data.label must name a column, or be null",
+        )
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -42,6 +91,20 @@ class ModelConfig:
     ff: int | None = None
     dropout: float | None = None
     class_dropout: float = 0.1  # with data.label: labels dropped in training (for guidance)
+
+    def __post_init__(self) -> None:
+        check_choice("model.preset", self.preset, TIMESERIES_PRESETS)
+        if self.arch is not None:
+            check_choice("model.arch", self.arch, ARCHS)
+        for key in ("width", "depth", "heads", "ff"):
+            check_at_least(f"model.{key}", getattr(self, key), 1, optional=True)
+        if self.dropout is not None:
+            check_share("model.dropout", self.dropout, closed=False)
+        check_share("model.class_dropout", self.class_dropout, closed=False)
+        base = TIMESERIES_PRESETS[self.preset]
+        width = base["width"] if self.width is None else self.width
+        heads = base["heads"] if self.heads is None else self.heads
+        check(width % heads == 0, f"model.width {width} must be divisible by model.heads {heads}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +127,16 @@ class SampleConfig:
     spacing: str = "karras"
 
     def __post_init__(self) -> None:
-        check_sampling("sample", self.sampler, self.steps, self.batch_size, self.clip, self.spacing)
+        check_sampling(
+            "sample",
+            self.sampler,
+            self.steps,
+            self.batch_size,
+            self.clip,
+            self.spacing,
+            self.eta,
+            self.guidance,
+        )
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,7 @@ from tfusion.data.scalers import KINDS, Scaler
 from tfusion.data.tables import load_table
 from tfusion.data.windows import Windows, check_window, make_windows, split_random, split_time
 from tfusion.errors import ConfigError, DataError
-from tfusion.timeseries.config import DataConfig
-
-SPLITS = ("random", "time", "none")
+from tfusion.timeseries.config import SPLITS, DataConfig
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import fields, replace
+from typing import TYPE_CHECKING
 
 from tfusion.errors import ConfigError
-from tfusion.timeseries.config import ModelConfig
+
+if TYPE_CHECKING:  # the config checks its preset against this table: no import cycle
+    from tfusion.timeseries.config import ModelConfig
+
+# the denoiser's block types: paper (post-LN, step token) | modern (pre-LN, adaLN, SDPA)
+ARCHS = ("paper", "modern")
 
 # Time-series denoisers. `transfusion-paper` is the published TransFusion model (Sikder et al.
 # 2023): post-LN encoder, step token, 6 x 256 wide, 8 heads, feed-forward 1024, dropout 0.1.
@@ -38,8 +44,8 @@ def resolve_model(cfg: ModelConfig) -> ModelConfig:
         f.name: base[f.name] for f in fields(cfg) if f.name in base and getattr(cfg, f.name) is None
     }
     out = replace(cfg, **filled)
-    if out.arch not in ("paper", "modern"):
-        raise ConfigError(f"model.arch must be 'paper' or 'modern', got {out.arch!r}")
+    if out.arch not in ARCHS:
+        raise ConfigError(f"model.arch must be one of {', '.join(ARCHS)}, got {out.arch!r}")
     if out.width % out.heads:
         raise ConfigError(f"model.width {out.width} must be divisible by model.heads {out.heads}")
     return out

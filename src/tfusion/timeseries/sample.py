@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from tfusion.data import Scaler
-from tfusion.diffusion import Objective, Schedule, make_sampler, sample_loop
+from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import CheckpointError, ConfigError
 from tfusion.io import atomic_path
@@ -110,13 +110,12 @@ class TimeSeriesRun:
         samples with classifier-free guidance `guidance` (default sample.guidance); without
         labels it samples the unconditional model (every class, in the data's proportions)."""
         sc = self.cfg.sample
-        name = sampler or sc.sampler
-        if steps is None:
-            steps = self.schedule.num_steps if name == "ddpm" else sc.steps
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
         length = length or self.window
-        smp = make_sampler(name, sc.eta if eta is None else eta)
+        settings = SampleSettings.from_section(sc).override(
+            sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
+        )
         gen = torch.Generator().manual_seed(seed)
         bs = batch_size or sc.batch_size
         out = []
@@ -128,7 +127,6 @@ class TimeSeriesRun:
                 ids = np.repeat(ids, n)
             if len(ids) != n:
                 raise ConfigError(f"got {len(ids)} labels for {n} windows; give 1 or {n}")
-        scale = sc.guidance if guidance is None else guidance
         bf16 = use_bf16(bf16, "sampling")
 
         def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -142,18 +140,15 @@ class TimeSeriesRun:
             if ids is not None:
                 y = torch.from_numpy(ids[start : start + b])
                 null = torch.full_like(y, len(self.classes))
-                denoise = classifier_free_guidance(net, y, null, scale)
+                denoise = classifier_free_guidance(net, y, null, settings.guidance)
             x = sample_loop(
                 denoise,
                 shape,
                 self.schedule,
                 self.objective.prediction,
-                smp,
-                steps,
-                gen,
-                clip_x0=sc.clip,
+                settings,
+                generator=gen,
                 progress=progress,
-                spacing=spacing or sc.spacing,
             )
             out.append(x.float().numpy())
         x = np.concatenate(out)

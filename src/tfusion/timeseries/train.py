@@ -11,15 +11,14 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
-from tfusion.diffusion import Objective, Schedule, add_noise
-from tfusion.diffusion.guidance import drop_condition
+from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition
 from tfusion.io import atomic_write_text
 from tfusion.runs import check_disk, check_run_folder, check_same_sections
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.data import Prepared, prepare
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.presets import resolve_model
-from tfusion.training.distributed import SINGLE, World, current_world
+from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -28,29 +27,6 @@ def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
     """The schedule and objective a run config asks for."""
     d = cfg.diffusion
     return Schedule.create(d.schedule, d.steps), Objective(d.prediction, d.loss, d.fourier_weight)
-
-
-def denoising_loss(
-    model: nn.Module,
-    x0: Tensor,
-    schedule: Schedule,
-    objective: Objective,
-    gen: torch.Generator,
-    world: World = SINGLE,
-    cond: Tensor | None = None,
-) -> Tensor:
-    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, L, C).
-
-    Under data parallelism x0 is this rank's slice; times and noise are drawn for the global
-    batch and sliced the same way, so the ranks together repeat one process's step.
-    """
-    n = x0.shape[0] * world.size
-    t = world.shard(schedule.sample_t(n, gen))
-    eps = world.shard(torch.randn((n, *x0.shape[1:]), generator=gen))
-    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
-    x_t = add_noise(x0, eps, alpha, sigma)
-    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
-    return objective(pred, objective.target(x0, eps, alpha, sigma))
 
 
 def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> FitResult:
@@ -84,10 +60,10 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
         mine = world.shard(idx).numpy()
         x0 = torch.from_numpy(np.ascontiguousarray(train.batch(mine)))
         cond = None
-        if labels is not None:  # drawn for the global batch, like t and noise
+        if labels is not None:  # dropped before t and noise are drawn, for the global batch
             y = drop_condition(labels[idx], classes, cfg.model.class_dropout, gen)
             cond = world.shard(y)
-        return denoising_loss(m, x0, schedule, objective, gen, world, cond)
+        return diffusion_loss(m, x0, schedule, objective, gen, world, cond)
 
     meta = {
         "family": "timeseries",
@@ -107,4 +83,4 @@ def saved_config(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return runs.saved_config(run, RunConfig, "timeseries", overrides)
 
 
-__all__ = ["denoising_loss", "make_diffusion", "saved_config", "train_timeseries"]
+__all__ = ["make_diffusion", "saved_config", "train_timeseries"]

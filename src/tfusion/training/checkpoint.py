@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from tfusion.errors import CheckpointError
-from tfusion.io import fsync_dir
+from tfusion.io import fsync_dir, new_file_mode
 
 FILES = ("model.safetensors", "ema.safetensors", "train_state.pt")
 MARK = "COMPLETE"
@@ -47,11 +47,12 @@ def save_weights(
     model: nn.Module | dict[str, Tensor], path: Path, metadata: dict[str, Any] | None = None
 ) -> None:
     """State dict of `model` (or a state dict) as safetensors (contiguous copies; metadata
-    stored as strings)."""
+    stored as strings), readable like any new file (safetensors itself creates it 0o600)."""
     sd = model if isinstance(model, dict) else unwrap(model).state_dict()
     sd = {k: v.detach().contiguous() for k, v in sd.items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     save_file(sd, str(path), metadata=meta)
+    os.chmod(path, new_file_mode(path.parent))
 
 
 def save_checkpoint(

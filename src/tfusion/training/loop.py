@@ -159,9 +159,10 @@ def _fit(
     running: list[float] = []
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
-    bar = progress(range(start, end), show, initial=start, total=cfg.steps, desc="training")
-    with open(metrics_path if world.is_main else os.devnull, "a") as log:
-        for step in bar:
+    # driven by update(): the count shown is always the steps done, postfix or not
+    bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
+    with bar, open(metrics_path if world.is_main else os.devnull, "a") as log:
+        for step in range(start, end):
             lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -204,9 +205,11 @@ def _fit(
                 }
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{speed:.0f}")
+                # shown with the count on the bar's next line, not as a line of its own
+                bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{speed:.0f}", refresh=False)
                 running.clear()
                 last_log_time, last_log_step = now, done
+            bar.update(1)
             if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end):
                 checkpoint(done)
     seconds = time.perf_counter() - t0

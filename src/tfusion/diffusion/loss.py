@@ -1,0 +1,62 @@
+"""The diffusion training loss: one Monte-Carlo estimate on a clean batch, for any denoiser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from tfusion.diffusion.guidance import drop_condition
+from tfusion.diffusion.objectives import Objective, add_noise
+from tfusion.diffusion.schedules import Schedule
+
+if TYPE_CHECKING:  # only `.size` and `.shard` are used; training/ is a sibling core layer
+    from tfusion.training.distributed import World
+
+
+def diffusion_loss(
+    model: Callable[..., Tensor],
+    x0: Tensor,
+    schedule: Schedule,
+    objective: Objective,
+    generator: torch.Generator | None = None,
+    world: World | None = None,
+    cond: Tensor | None = None,
+    cond_dropout: float | None = None,
+    null_cond: int | None = None,
+) -> Tensor:
+    """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, ...).
+
+    Draws from `generator`, in this order: one training time per sample (`Schedule.sample_t`),
+    noise eps shaped like x0 and, when `cond_dropout` is given, one uniform number per sample
+    that replaces `cond` by `null_cond` with probability `cond_dropout` (drawn even at 0, so the
+    generator advances the same whatever the rate). Then x_t = alpha x0 + sigma eps, the model
+    predicts from (x_t, t) or (x_t, t, cond), and `objective` scores the prediction against its
+    target. A model that returns more channels than x0 along dimension 1 (DiT with learned
+    variance: 2C) is scored on the first x0.shape[1].
+
+    Data parallel: with `world`, x0 and cond are this rank's slice of the global batch; the
+    times, noise and dropout draws are made for the global batch (world.size x B) and
+    `world.shard`ed the same way, so the ranks together repeat one process's step.
+    """
+    size = world.size if world is not None else 1
+    n = x0.shape[0] * size
+    t = _mine(schedule.sample_t(n, generator), world)
+    eps = _mine(torch.randn((n, *x0.shape[1:]), generator=generator), world)
+    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    if cond_dropout is not None:
+        if cond is None or null_cond is None:
+            raise ValueError("condition dropout needs `cond` and `null_cond`")
+        cond = drop_condition(cond, null_cond, cond_dropout, generator, world, always_draw=True)
+    x_t = add_noise(x0, eps, alpha, sigma)
+    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
+    if pred.shape[1] != x0.shape[1]:
+        pred = pred[:, : x0.shape[1]]
+    return objective(pred, objective.target(x0, eps, alpha, sigma))
+
+
+def _mine(x: Tensor, world: World | None) -> Tensor:
+    """This rank's slice of a global-batch draw (all of it without a world)."""
+    return x if world is None else world.shard(x)

@@ -1,0 +1,72 @@
+"""How to sample, as one value: sampler, step count, noise, step grid, x0 clipping, guidance.
+
+A family builds it from its run's sample section (`SampleSettings.from_section`), applies the
+caller's overrides (`override`, where None keeps the run's value) and passes it to
+`sample_loop`. The one rule for a missing step count lives in `num_steps`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from tfusion.diffusion.samplers import DDIM, DDPM, DPMSolverPP, make_sampler
+from tfusion.diffusion.schedules import Schedule
+
+# what a sample section that lacks a field is taken to say
+DEFAULTS: dict[str, Any] = {"eta": 0.0, "spacing": "uniform", "clip": None, "guidance": 1.0}
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Sampling settings. Construction checks the sampler name and eta (as `make_sampler` does);
+    the step count and spacing are checked by `Schedule.timesteps` when sampling starts.
+
+    `guidance` is the classifier-free guidance scale: the family reads it when it builds the
+    denoiser (guidance changes the network call, not the loop).
+    """
+
+    sampler: str = "ddpm"  # ddpm | ddim | dpm++
+    steps: int | None = None  # asked-for step count; None: see `num_steps`
+    eta: float = 0.0  # DDIM / DPM-Solver++ noise: 0 = the probability-flow ODE
+    spacing: str = "uniform"  # step grid, see Schedule.timesteps
+    clip: float | None = None  # clamp x0 predictions to [-clip, clip]
+    guidance: float = 1.0  # classifier-free guidance scale (1 = the conditional model alone)
+    default_steps: int | None = None  # a run's sample.steps: ddim / dpm++ with no `steps`
+
+    def __post_init__(self) -> None:
+        make_sampler(self.sampler, self.eta)  # fails on an unknown name or a negative eta
+
+    @classmethod
+    def from_section(cls, section: Any) -> SampleSettings:
+        """The settings of any family's sample config section (duck typed: `sampler` and
+        `steps` are read, `eta`, `spacing`, `clip` and `guidance` where the section has them,
+        else the defaults 0.0, "uniform", None and 1.0). The section's `steps` becomes
+        `default_steps`: the count of the few-step samplers when a call asks for none."""
+        return cls(
+            sampler=section.sampler,
+            default_steps=getattr(section, "steps", None),
+            **{k: getattr(section, k, v) for k, v in DEFAULTS.items()},
+        )
+
+    def override(self, **changes: Any) -> SampleSettings:
+        """These settings with per-call changes; a change of None keeps the current value."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"SampleSettings has no field {sorted(unknown)[0]!r}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def num_steps(self, schedule: Schedule) -> int:
+        """The number of sampler steps: `steps` when one was asked for; otherwise all T steps of
+        the schedule for ddpm, and `default_steps` (all T where there is none) for ddim and
+        dpm++. This is the only place that decides what "no step count" means."""
+        if self.steps is not None:
+            return self.steps
+        if self.sampler == "ddpm" or self.default_steps is None:
+            return schedule.num_steps
+        return self.default_steps
+
+    def make_sampler(self) -> DDPM | DDIM | DPMSolverPP:
+        """The sampler object these settings name."""
+        return make_sampler(self.sampler, self.eta)
