@@ -94,7 +94,8 @@ class Family:
         extra = sorted(req.given() - self.sample_options - {"out", "seed"})
         if extra:
             flags = ", ".join("--" + e.replace("_", "-") for e in extra)
-            raise ConfigError(f"{flags} do(es) not apply to a {self.name} run; drop it")
+            verb = "does" if len(extra) == 1 else "do"
+            raise ConfigError(f"{flags} {verb} not apply to a {self.name} run; drop it")
 
     def new_config(self, path: str | Path | None, overrides: list[str] | tuple[str, ...]) -> Any:
         """Defaults < YAML file < overrides, for this family's config class."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,15 +119,25 @@ def saved_config(
     return apply_overrides(from_dict(cls, data), overrides)
 
 
-def read_data_state(run: str | Path) -> dict[str, Any]:
-    """The run's data_state.json, or a one-line error."""
+def open_run(run: str | Path) -> Path:
+    """An existing run folder, with an interrupted checkpoint move finished (see `recover`)."""
+    from tfusion.training.checkpoint import recover
+
+    path = check_run_exists(run)
+    recover(path)
+    return path
+
+
+def read_data_state(run: str | Path, parse: Callable[[dict[str, Any]], T] | None = None) -> Any:
+    """The run's data_state.json (passed through `parse`, when given), or a one-line error: a
+    missing file, bad JSON or a missing or malformed field all mean a damaged run."""
     path = Path(run) / "data_state.json"
     try:
         state = json.loads(path.read_text())
         if not isinstance(state, dict):
             raise TypeError("not a mapping")
-        return state
-    except (OSError, ValueError, TypeError) as e:
+        return state if parse is None else parse(state)
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(
             f"{path} is missing or corrupt ({type(e).__name__}); cannot use this run"
         ) from None

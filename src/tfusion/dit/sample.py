@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tfusion import runs
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.dit.config import DiTRunConfig
 from tfusion.dit.model import DiT
 from tfusion.dit.train import dit_shape, saved_dit_config
-from tfusion.errors import CheckpointError, ConfigError
+from tfusion.errors import ConfigError
 from tfusion.latents import run_coder
 from tfusion.precision import use_bf16
-from tfusion.training.checkpoint import load_weights, recover
+from tfusion.training.checkpoint import load_weights
 
 
 @dataclass
@@ -33,25 +33,18 @@ class DiTRun:
     @classmethod
     def load(cls, run: str | Path, ema: bool = True) -> DiTRun:
         """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
-        path = Path(run)
-        if not path.is_dir():
-            raise CheckpointError(
-                f"run folder {path} not found; pass the --out folder of `tfusion train`"
-            )
-        recover(path)
+        path = runs.open_run(run)
         cfg = saved_dit_config(path)
-        state_path = path / "data_state.json"
-        try:
-            state = json.loads(state_path.read_text())
-            classes = tuple(state["classes"])
-            size = int(state.get("model_size", state["image_size"]))
-            channels = int(state.get("model_channels", state["channels"]))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(
-                f"{state_path} is missing or corrupt ({type(e).__name__}); cannot sample this run"
-            ) from None
+        classes, size, channels = runs.read_data_state(
+            path,
+            lambda s: (
+                tuple(s["classes"]),
+                int(s.get("model_size", s["image_size"])),
+                int(s.get("model_channels", s["channels"])),
+            ),
+        )
         model = DiT(dit_shape(cfg.model, size, channels, len(classes)))
-        load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+        load_weights(model, runs.weights_path(path, ema))
         model.eval()
         schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
         coder = run_coder(path, cfg.model.latent)

@@ -14,7 +14,6 @@ Shapes: B batch, T prefix length, n patches per image, P values per patch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -403,24 +402,17 @@ __all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
 
 def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
     """A generator for a trained multimodal run folder (EMA weights by default)."""
-    from tfusion.errors import CheckpointError
+    from tfusion import runs
     from tfusion.multimodal.train import model_shape, saved_multimodal_config
-    from tfusion.training.checkpoint import load_weights, recover
+    from tfusion.training.checkpoint import load_weights
 
-    path = Path(run)
-    if not path.is_dir():
-        raise CheckpointError(f"run folder {path} not found; pass the --out folder of training")
-    recover(path)
+    path = runs.open_run(run)
     cfg = saved_multimodal_config(path)
-    try:
-        state = json.loads((path / "data_state.json").read_text())
-        spec = ImageSpec(int(state["channels"]), int(state["size"]), int(state["patch"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{path / 'data_state.json'} is missing or corrupt ({type(e).__name__})"
-        ) from None
+    spec = runs.read_data_state(
+        path, lambda s: ImageSpec(int(s["channels"]), int(s["size"]), int(s["patch"]))
+    )
     model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size))
-    load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+    load_weights(model, runs.weights_path(path, ema))
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
     from tfusion.latents import run_coder
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tfusion import runs
 from tfusion.data import Scaler
 from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
-from tfusion.errors import CheckpointError, ConfigError
+from tfusion.errors import ConfigError
 from tfusion.io import atomic_path
 from tfusion.precision import use_bf16
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.train import make_diffusion, saved_config
-from tfusion.training.checkpoint import load_weights, recover
+from tfusion.training.checkpoint import load_weights
 
 
 @dataclass
@@ -39,25 +39,18 @@ class TimeSeriesRun:
     @classmethod
     def load(cls, run: str | Path, ema: bool = True) -> TimeSeriesRun:
         """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
-        path = Path(run)
-        if not path.is_dir():
-            raise CheckpointError(
-                f"run folder {path} not found; pass the --out folder of `tfusion train`"
-            )
-        recover(path)
+        path = runs.open_run(run)
         cfg = saved_config(path)
-        state_path = path / "data_state.json"
-        try:
-            state = json.loads(state_path.read_text())
-            scaler = Scaler.from_dict(state["scaler"])
-            columns = tuple(state["columns"])
-            classes = tuple(str(c) for c in state.get("classes", []))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(
-                f"{state_path} is missing or corrupt ({type(e).__name__}); cannot sample this run"
-            ) from None
+        scaler, columns, classes = runs.read_data_state(
+            path,
+            lambda s: (
+                Scaler.from_dict(s["scaler"]),
+                tuple(s["columns"]),
+                tuple(str(c) for c in s.get("classes", [])),
+            ),
+        )
         model = TimeSeriesDenoiser.from_config(cfg.model, len(columns), len(classes))
-        load_weights(model, path / ("ema.safetensors" if ema else "model.safetensors"))
+        load_weights(model, runs.weights_path(path, ema))
         model.eval()
         schedule, objective = make_diffusion(cfg)
         return cls(path, cfg, model, schedule, objective, scaler, columns, cfg.data.window, classes)
