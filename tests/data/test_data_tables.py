@@ -243,7 +243,7 @@ def test_bad_files_are_one_line_errors(tmp_path):
 
 def test_ragged_csv_is_an_error(tmp_path):
     path = write(tmp_path / "x.csv", "a,b\n1,2\n3,4,5,6\n")
-    assert "cannot parse" in error_of(load_table, path)
+    assert "line 3 of" in error_of(load_table, path)
 
 
 def test_object_array_npy_is_refused(tmp_path):
@@ -273,3 +273,23 @@ def test_a_header_of_numbers_is_the_first_data_row(tmp_path, text, columns):
     assert len(t.values) == 3
     if columns == ("0", "1"):
         assert t.values[0, 0] == 1.0 and t.values[-1, 1] == 7.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,2\n3,4,5\n6,7\n", "line 3 of"),  # an extra value
+        ("a,b\n1,2\n3,4\n5\n6,7\n", "line 4 of"),  # a missing one
+        ("a,b\n1,2,3\n4,5\n", "line 2 of"),  # the first data row (pandas drops it silently)
+        ("1,2\n3\n", "but the first line has 2"),  # headerless
+    ],
+)
+def test_rows_with_more_or_fewer_fields_name_the_line(tmp_path, text, message):
+    path = write(tmp_path / "r.csv", text)
+    got = error_of(load_table, path)
+    assert message in got and "fields" in got
+
+
+def test_blank_lines_and_trailing_delimiters_are_not_ragged(tmp_path):
+    t = load_table(write(tmp_path / "t.csv", "a,b\n1,2,\n3,4,\n\n5,6,\n"))
+    assert t.values.tolist() == [[1, 2], [3, 4], [5, 6]]

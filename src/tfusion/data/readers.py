@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,18 +123,22 @@ def _read_csv(path: Path) -> RawTable:
     decimal_comma = delimiter != ","
     first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     headerless = bool(first) and all(_is_number(c, decimal_comma) for c in first)
+    check_field_counts(text, delimiter, path, headerless)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            # a first line of numbers is data, not a header: columns are named 0, 1, ...
-            header=None if headerless else "infer",
-            dtype=str,
-            keep_default_na=False,  # missing cells are decided in tables.py, not by pandas
-            na_filter=False,
-            skip_blank_lines=False,  # keep row numbers equal to file lines
-            index_col=False,  # never turn the first column into an index silently
-        )
+        with warnings.catch_warnings():
+            # extra fields are all blank here (checked above): pandas drops them, nothing lost
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                # a first line of numbers is data, not a header: columns are named 0, 1, ...
+                header=None if headerless else "infer",
+                dtype=str,
+                keep_default_na=False,  # missing cells are decided in tables.py, not by pandas
+                na_filter=False,
+                skip_blank_lines=False,  # keep row numbers equal to file lines
+                index_col=False,  # never turn the first column into an index silently
+            )
     except (pd.errors.ParserError, ValueError) as e:
         raise DataError(
             f"cannot parse {path} as CSV (delimiter {delimiter!r}): {first_line(e)}"
@@ -140,6 +146,37 @@ def _read_csv(path: Path) -> RawTable:
     if headerless:
         frame.columns = [str(i) for i in range(frame.shape[1])]
     return from_frame(frame, decimal_comma=decimal_comma, first_line=1 if headerless else 2)
+
+
+def check_field_counts(text: str, delimiter: str, path: Path, headerless: bool) -> None:
+    """DataError naming the first line whose field count differs from the first line's.
+
+    pandas drops extra values (with a warning) and fills short rows with blanks that are then
+    interpolated: silent data loss. Blank lines and extra fields that are all blank (a trailing
+    delimiter) lose nothing and pass. One pass of the csv module counts the fields of every
+    row; only a file with a mismatch is read a second time, to find the line."""
+    try:
+        counts = np.fromiter(map(len, csv.reader(io.StringIO(text), delimiter=delimiter)), np.int64)
+    except csv.Error as e:
+        raise DataError(f"cannot parse {path} as CSV (delimiter {delimiter!r}): {e}") from e
+    if not len(counts):
+        return
+    expected = int(counts[0])
+    suspect = (counts != expected) & (counts > 0)
+    if not suspect.any():
+        return
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for i, row in enumerate(reader):
+        if not suspect[i] or not any(c.strip() for c in row):
+            continue  # a blank line
+        if len(row) > expected and not any(c.strip() for c in row[expected:]):
+            continue  # trailing delimiters only
+        first = "the first line" if headerless else "the header"
+        raise DataError(
+            f"line {reader.line_num} of {path} has {len(row)} fields but {first} has "
+            f"{expected} (delimiter {delimiter!r}); give every row one field per column "
+            "(leave a cell blank for a missing value)"
+        )
 
 
 def _is_number(cell: str, decimal_comma: bool) -> bool:
@@ -213,6 +250,7 @@ def from_array(array: np.ndarray, label: str) -> RawTable:
     if array.ndim != 2:
         raise DataError(
             f"{label} holds an array of shape {array.shape}; expected (N,) or (N, C) time steps"
+            + (" (train on (N, L, C) sequences with data.source=FILE)" if array.ndim == 3 else "")
         )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
         raise DataError(f"{label} holds dtype {array.dtype}; expected real numbers")
@@ -235,3 +273,123 @@ def from_frame(
     # a quoted header cell may hold line breaks; names are one line (they appear in messages)
     names = tuple(" ".join(str(c).splitlines()) for c in frame.columns)
     return RawTable(names, tuple(cells), decimal_comma, first_line)
+
+
+WINDOW_KEYS = ("windows", "x", "data")  # the (N, L, C) array of an .npz holding several
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceArray:
+    """N independent sequences (N, L, C) read from .npy/.npz, with optional per-sequence labels
+    and column names."""
+
+    values: np.ndarray  # (N, L, C) float64
+    labels: np.ndarray | None  # (N,) object: each sequence's class as text
+    columns: tuple[str, ...] | None
+    label: str  # display name for messages
+
+
+def read_sequences(path: Path) -> SequenceArray | None:
+    """The (N, L, C) array of a .npy, or of an .npz (its only array, or `windows`/`x`/`data`
+    beside `labels` (N,) and `columns` (C,)); None when the file holds no such array (a series,
+    or a broken file: `read_raw` reads or reports those). Only array headers are read first."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            peek = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception:
+            return None
+        if peek.ndim != 3:
+            return None
+        del peek
+        values = _real_array(np.load(path, allow_pickle=False), str(path))
+        return SequenceArray(values, None, None, str(path))
+    if suffix != ".npz":
+        return None
+    shapes = _npz_shapes(path)
+    if not shapes:
+        return None
+    if len(shapes) == 1:
+        key = next(iter(shapes))
+    else:
+        named = [k for k in WINDOW_KEYS if k in shapes]
+        if len(named) != 1 or len(shapes[named[0]]) != 3:
+            if not any(len(s) == 3 for s in shapes.values()):
+                return None  # several series-like arrays: read_raw lists them
+            raise DataError(
+                f"{path} holds arrays {', '.join(f'{k} {v}' for k, v in shapes.items())}; "
+                "name the (N, L, C) sequences windows, x or data (one of them)"
+            )
+        key = named[0]
+    if len(shapes[key]) != 3:
+        return None
+    extra = sorted(set(shapes) - {key, "labels", "columns"})
+    if extra:
+        raise DataError(
+            f"{path} holds unexpected arrays {', '.join(extra)} beside {key!r}; an .npz of "
+            "sequences holds the (N, L, C) array, optional labels (N,) and columns (C,)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in shapes}
+    except Exception as e:
+        raise DataError(f"cannot read {path} as a NumPy file ({first_line(e)})") from e
+    label = f"{path}:{key}"
+    values = _real_array(arrays[key], label)
+    n, _, c = values.shape
+    labels = None
+    if "labels" in arrays:
+        lab = arrays["labels"]
+        if lab.shape != (n,) or not (
+            np.issubdtype(lab.dtype, np.number) or lab.dtype.kind in "USb"
+        ):
+            raise DataError(
+                f"labels of {path} are {lab.dtype} {lab.shape}; expected one int or string per "
+                f"sequence, shape ({n},)"
+            )
+        if np.iscomplexobj(lab) or (lab.dtype.kind == "f" and not np.isfinite(lab).all()):
+            raise DataError(f"labels of {path} hold non-finite or complex values; use ints")
+        labels = np.asarray([_label_text(v) for v in lab.tolist()], dtype=object)
+    columns = None
+    if "columns" in arrays:
+        cols = arrays["columns"]
+        if cols.shape != (c,):
+            raise DataError(
+                f"columns of {path} has shape {cols.shape}; expected one name per feature ({c},)"
+            )
+        columns = tuple(" ".join(str(v).splitlines()) for v in cols.tolist())
+    return SequenceArray(values, labels, columns, label)
+
+
+def _label_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).strip()
+
+
+def _real_array(array: np.ndarray, label: str) -> np.ndarray:
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise DataError(f"{label} holds dtype {array.dtype}; expected real numbers")
+    if 0 in array.shape:
+        raise DataError(f"{label} holds an empty array {array.shape}; expected (N, L, C)")
+    return array.astype(np.float64)
+
+
+def _npz_shapes(path: Path) -> dict[str, tuple[int, ...]] | None:
+    """Name -> shape of every array of an .npz, from the headers only; None if unreadable."""
+    try:
+        shapes = {}
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                with z.open(name) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, _ = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, _ = np.lib.format.read_array_header_2_0(f)
+                shapes[name.removesuffix(".npy")] = tuple(shape)
+        return shapes
+    except Exception:
+        return None

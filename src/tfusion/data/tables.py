@@ -32,6 +32,8 @@ Rows in messages count data rows from 0 as in the file; CSV messages add the fil
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from tfusion.data.builtin import BUILTIN, goog_frame
-from tfusion.data.readers import RawTable, from_frame, read_raw, resolve_path
+from tfusion.data.readers import RawTable, SequenceArray, from_frame, read_raw, resolve_path
 from tfusion.errors import ConfigError, DataError
 
 MISSING_POLICIES = ("drop", "interpolate", "error", "keep")  # keep: NaN stays (to impute)
@@ -58,6 +60,10 @@ class Table:
     notices: tuple[str, ...] = ()
     labels: np.ndarray | None = None  # (N,) str: the `label` column's value at each time step
     filled: np.ndarray | None = None  # (N, C) bool: interpolated cells (missing=interpolate)
+    # many sequences one after another: sequence k is rows bounds[k]:bounds[k + 1]; None: one
+    bounds: np.ndarray | None = None
+    entities: tuple[str, ...] = ()  # the entity id of each sequence (long-format tables)
+    frequency: str | None = None  # the most common median time step (with a time column)
 
     def long_gaps(self, max_gap: int) -> np.ndarray:
         """(N,) bool: time steps inside a filled gap (a run of interpolated cells of one
@@ -65,11 +71,20 @@ class Table:
         out = np.zeros(len(self.values), dtype=bool)
         if self.filled is None:
             return out
+        filled = self.filled.astype(np.int8)
+        if self.bounds is not None:  # a gap ends with its sequence
+            filled = np.insert(filled, self.bounds[1:-1], 0, axis=0)
+        long = np.zeros(len(filled), dtype=bool)
         for j in np.flatnonzero(self.filled.any(axis=0)):
-            edges = np.diff(np.concatenate([[0], self.filled[:, j].astype(np.int8), [0]]))
+            edges = np.diff(np.concatenate([[0], filled[:, j], [0]]))
             for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
                 if stop - start > max_gap:
-                    out[start:stop] = True
+                    long[start:stop] = True
+        if self.bounds is None:
+            return long
+        spacer = np.zeros(len(filled), dtype=bool)
+        spacer[self.bounds[1:-1] + np.arange(len(self.bounds) - 2)] = True
+        out[:] = long[~spacer]
         return out
 
 
@@ -88,12 +103,20 @@ def load_table(
     reverse: bool = False,
     label_column: str | None = None,
     max_missing: float = 1.0,
+    entity_column: str | None = None,
+    time_column: str | None = None,
 ) -> Table:
     """Load a built-in table or a file and check it (see the module docstring for the rules).
 
     `label_column` names a column of class labels (text or numbers): it is not a feature, and
     its value at every kept time step is returned as `Table.labels` (text); a missing label is
-    an error."""
+    an error.
+
+    `entity_column` names the sequence each row belongs to (long format): rows are grouped by
+    entity in first-seen order, `Table.bounds` marks each entity's rows, and missing values are
+    interpolated within an entity. `time_column` is parsed as datetimes or numbers and sorts
+    each entity's rows; duplicate times are an error, steps that differ from an entity's median
+    step (gaps) are reported in a notice. Neither column is a feature."""
     if missing not in MISSING_POLICIES:
         raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
     if not 0.0 <= max_missing <= 1.0:
@@ -102,18 +125,36 @@ def load_table(
     _need_rows(raw.rows, label, "")
     notices: list[str] = []
     parsed = [_parse(cells, raw.decimal_comma) for cells in raw.cells]
-    lab = None if label_column is None else _find_column(label_column, raw.names, label)
+    special = {}  # data.label / data.entity / data.time: position of a column that is no feature
+    for key, name in (("label", label_column), ("entity", entity_column), ("time", time_column)):
+        if name is not None:
+            j = _find_column(name, raw.names, label)
+            if j in special.values():
+                other = next(k for k, v in special.items() if v == j)
+                raise ConfigError(
+                    f"column {raw.names[j]!r} is data.{other} and cannot also be data.{key}"
+                )
+            special[key] = j
+    lab, ent, tim = (special.get(k) for k in ("label", "entity", "time"))
     chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
-    if lab is not None and chosen is not None and lab in chosen:
-        raise ConfigError(
-            f"column {raw.names[lab]!r} is data.label and cannot also be in data.columns"
-        )
-    keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=lab)
+    for key, j in special.items():
+        if chosen is not None and j in chosen:
+            raise ConfigError(
+                f"column {raw.names[j]!r} is data.{key} and cannot also be in data.columns"
+            )
+    keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=set(special.values()))
 
     empty_rows = np.logical_and.reduce([c.blank for c in parsed])
     if empty_rows.any():
         notices.append(f"dropped {int(empty_rows.sum())} empty rows")
     rows = np.flatnonzero(~empty_rows)  # file row of each remaining time step, for messages
+    codes = times = None  # by file row: entity number, time (numbers or ns)
+    entity_names: tuple[str, ...] = ()
+    time_kind = ""
+    if ent is not None or tim is not None:
+        rows, codes, entity_names, times, time_kind = _group_rows(
+            raw, parsed, ent, tim, rows, label
+        )
     names = tuple(raw.names[j] for j in keep)
     x = np.stack([parsed[j].values[rows] for j in keep], axis=1)  # (N, C)
     _need_rows(len(x), label, " after dropping empty rows")
@@ -152,19 +193,200 @@ def load_table(
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
     nan = np.isnan(x)
-    x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices)
+    groups = None if codes is None else codes[rows]
+    x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices, groups)
     filled = nan if missing == "interpolate" and nan.any() else None
     labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
+    bounds = frequency = None
+    if codes is not None:
+        groups = codes[rows]
+        bounds = np.flatnonzero(np.diff(groups)) + 1
+        bounds = np.concatenate([[0], bounds, [len(rows)]]).astype(np.int64)
+        entity_names = tuple(entity_names[g] for g in groups[bounds[:-1]])
+        if times is not None:
+            frequency = _check_steps(times[rows], bounds, time_kind, ent is not None, notices)
+    order = slice(None, None, -1)
+    if reverse and bounds is not None:  # each sequence reversed in place, their order kept
+        seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+        order = bounds[seg] + bounds[seg + 1] - 1 - np.arange(len(x))
     if reverse:
-        x = x[::-1]
-        labels = None if labels is None else labels[::-1].copy()
-        filled = None if filled is None else filled[::-1]
+        x = x[order]
+        labels = None if labels is None else labels[order].copy()
+        filled = None if filled is None else filled[order]
+    return _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
+
+
+def _frozen_table(
+    x: np.ndarray,
+    names: tuple[str, ...],
+    notices: list[str],
+    labels: np.ndarray | None,
+    filled: np.ndarray | None,
+    bounds: np.ndarray | None = None,
+    entities: tuple[str, ...] = (),
+    frequency: str | None = None,
+) -> Table:
     x = np.ascontiguousarray(x)
     x.flags.writeable = False  # a Table is frozen; copy before editing
     if filled is not None:
         filled = np.ascontiguousarray(filled)
         filled.flags.writeable = False
-    return Table(values=x, columns=names, notices=tuple(notices), labels=labels, filled=filled)
+    return Table(x, names, tuple(notices), labels, filled, bounds, entities, frequency)
+
+
+def _group_rows(
+    raw: RawTable,
+    parsed: list[_Column],
+    ent: int | None,
+    tim: int | None,
+    rows: np.ndarray,
+    label: str,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None, str]:
+    """Rows grouped by entity (first-seen order) and sorted by time within each; returns the
+    rows, each file row's entity number and time (arrays over all file rows), the entity
+    names and the kind of time ("datetime" or "number")."""
+    codes = np.full(raw.rows, -1, dtype=np.int64)
+    if ent is None:
+        names: tuple[str, ...] = ("series",)
+        codes[rows] = 0
+    else:
+        blank = parsed[ent].blank[rows]
+        if blank.any():
+            i = int(rows[np.flatnonzero(blank)[0]])
+            raise DataError(
+                f"entity column {raw.names[ent]!r} of {label} is empty at {raw.where(i)} "
+                f"({int(blank.sum())} missing ids); every row needs the id of its sequence"
+            )
+        ids, uniques = pd.factorize(pd.Series(_texts(raw, ent, parsed[ent], rows), dtype=object))
+        codes[rows] = ids
+        names = tuple(str(u) for u in uniques)
+    times = None
+    kind = ""
+    if tim is None:
+        order = np.argsort(codes[rows], kind="stable")
+    else:
+        times, kind = _parse_times(raw, tim, parsed[tim], rows, label)
+        order = np.lexsort((times[rows], codes[rows]))
+    rows = rows[order]
+    if times is not None:
+        c, t = codes[rows], times[rows]
+        dup = np.flatnonzero((c[1:] == c[:-1]) & (t[1:] == t[:-1]))
+        if len(dup):
+            i = int(rows[dup[0] + 1])
+            where = "" if ent is None else f"entity {names[c[dup[0]]]!r} has "
+            raise DataError(
+                f"{label}: {where}time {_time_text(t[dup[0]], kind)} twice (the second at "
+                f"{raw.where(i)}, {len(dup)} duplicates); keep one row per time"
+                + (" and entity" if ent is not None else "")
+            )
+    return rows, codes, names, times, kind
+
+
+def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
+    """A column's cells at `rows` as text; numbers print without a trailing .0."""
+    out = []
+    for i in rows:
+        cell = raw.cells[j][i]
+        if isinstance(cell, float | np.floating):
+            out.append(f"{float(cell):g}")
+        else:
+            text = str(cell).strip()
+            num = col.values[i]
+            out.append(f"{num:g}" if not col.bad[i] and np.isfinite(num) else text)
+    return out
+
+
+def _parse_times(
+    raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str
+) -> tuple[np.ndarray, str]:
+    """The time column over all file rows: numbers (float64) when the cells are numbers,
+    else datetimes as int64 nanoseconds (pandas to_datetime); an unparseable value is an
+    error naming the first one."""
+    name = raw.names[j]
+    blank = col.blank[rows]
+    if blank.any():
+        i = int(rows[np.flatnonzero(blank)[0]])
+        raise DataError(
+            f"time column {name!r} of {label} is empty at {raw.where(i)} "
+            f"({int(blank.sum())} missing times); every row needs a time"
+        )
+    present = len(rows)
+    n_bad = int(col.bad[rows].sum())
+    if (present - n_bad) / present >= NUMERIC_SHARE:
+        if n_bad:
+            i = int(rows[np.flatnonzero(col.bad[rows])[0]])
+            raise DataError(
+                f"time column {name!r} of {label} has a non-number {str(raw.cells[j][i])!r} "
+                f"at {raw.where(i)}; fix it (times are numbers or dates, one kind per column)"
+            )
+        return col.values.astype(np.float64), "number"
+    cells = pd.Series(raw.cells[j], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": checked below
+        try:
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad[rows].any():
+        i = int(rows[np.flatnonzero(bad[rows])[0]])
+        raise DataError(
+            f"time column {name!r} of {label} has {str(raw.cells[j][i])!r} at {raw.where(i)}, "
+            f"which is not a date or time ({int(bad[rows].sum())} such values); fix it, or "
+            "write every time in one format (e.g. 2024-01-31 13:00)"
+        )
+    out = np.zeros(raw.rows, dtype=np.int64)
+    out[rows] = parsed.iloc[rows].dt.as_unit("ns").astype("int64").to_numpy()
+    return out, "datetime"
+
+
+def _time_text(value: float, kind: str) -> str:
+    if kind == "datetime":
+        return str(pd.Timestamp(int(value), unit="ns", tz="UTC").tz_localize(None))
+    return f"{float(value):g}"
+
+
+def _step_text(step: float, kind: str) -> str:
+    if kind != "datetime":
+        return f"{step:g}"
+    delta = pd.Timedelta(int(step), unit="ns")
+    try:
+        return pd.tseries.frequencies.to_offset(delta).freqstr
+    except ValueError:
+        return str(delta)
+
+
+def _check_steps(
+    t: np.ndarray, bounds: np.ndarray, kind: str, entities: bool, notices: list[str]
+) -> str | None:
+    """The most common median time step (as text); a notice counts the steps that differ from
+    their sequence's median (gaps: rows missing in between, or irregular sampling)."""
+    medians, off, hit = [], 0, 0
+    for a, b in itertools.pairwise(bounds):
+        if b - a < 2:
+            continue
+        d = np.diff(t[a:b]).astype(np.float64)
+        m = float(np.median(d))
+        medians.append(m)
+        n = int((~np.isclose(d, m, rtol=1e-9, atol=0)).sum())
+        off += n
+        hit += n > 0
+    if not medians:
+        return None
+    values, counts = np.unique(medians, return_counts=True)
+    common = float(values[np.argmax(counts)])
+    if off:
+        where = f"in {hit} of {len(bounds) - 1} entities" if entities else "in the series"
+        notices.append(
+            f"{off} time steps differ from the median step {where} (gaps: rows missing in "
+            "between, or irregular sampling); rows are not resampled"
+        )
+    if len(values) > 1:
+        notices.append(
+            f"entities have {len(values)} different median time steps; the most common is "
+            f"{_step_text(common, kind)}"
+        )
+    return _step_text(common, kind)
 
 
 def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
@@ -176,16 +398,7 @@ def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -
             f"label column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
             f"({int(blank.sum())} missing labels); every time step needs a label"
         )
-    out = []
-    for i in rows:
-        cell = raw.cells[j][i]
-        if isinstance(cell, float | np.floating):
-            out.append(f"{float(cell):g}")
-        else:
-            text = str(cell).strip()
-            num = col.values[i]
-            out.append(f"{num:g}" if not col.bad[i] and np.isfinite(num) else text)
-    return np.asarray(out, dtype=object)
+    return np.asarray(_texts(raw, j, col, rows), dtype=object)
 
 
 def _open(source: str | Path) -> tuple[RawTable, str]:
@@ -233,13 +446,13 @@ def _numeric_columns(
     chosen: list[int] | None,
     label: str,
     notices: list[str],
-    skip: int | None = None,
+    skip: set[int] = frozenset(),
 ) -> list[int]:
     """Positions of the numeric columns to keep; drops others with a notice, or raises.
-    `skip` (the label column) is neither kept nor reported."""
+    `skip` (label, entity and time columns) is neither kept nor reported."""
     keep = []
     for j in range(len(parsed)) if chosen is None else chosen:
-        if j == skip:
+        if j in skip:
             continue
         name, col = raw.names[j], parsed[j]
         present = int((~col.blank).sum())
@@ -284,9 +497,11 @@ def _apply_policy(
     raw: RawTable,
     label: str,
     notices: list[str],
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop, interpolate or refuse the missing values of x (N, C), `nan` its missing mask;
-    returns x and its file rows."""
+    returns x and its file rows. `groups` (N,) (sorted entity numbers): interpolation stays
+    within each group."""
     if not nan.any():
         return x, rows
     count = int(nan.sum())
@@ -305,11 +520,23 @@ def _apply_policy(
         _need_rows(int(ok.sum()), label, " after dropping rows with missing values")
         return x[ok], rows[ok]
     t = np.arange(len(x), dtype=np.float64)
+    cuts = [0, len(x)]
+    if groups is not None:
+        cuts = [0, *(np.flatnonzero(np.diff(groups)) + 1).tolist(), len(x)]
     for j in np.flatnonzero(nan.any(axis=0)):
-        gap = nan[:, j]
-        # np.interp holds the first/last known value beyond the ends: nearest-value edges
-        x[gap, j] = np.interp(t[gap], t[~gap], x[~gap, j])
-        notices.append(f"interpolated {int(gap.sum())} missing values in column {names[j]!r}")
+        for a, b in itertools.pairwise(cuts):
+            gap = nan[a:b, j]
+            if not gap.any():
+                continue
+            if gap.all():
+                raise DataError(
+                    f"column {names[j]!r} of {label} has no value in the sequence starting at "
+                    f"{raw.where(rows[a])}, nothing to interpolate from; set data.missing=drop "
+                    "or fill it"
+                )
+            # np.interp holds the first/last known value beyond the ends: nearest-value edges
+            x[a:b, j][gap] = np.interp(t[a:b][gap], t[a:b][~gap], x[a:b, j][~gap])
+        notices.append(f"interpolated {int(nan[:, j].sum())} missing values in column {names[j]!r}")
     return x, rows
 
 
@@ -319,3 +546,107 @@ def _need_rows(n: int, label: str, why: str) -> None:
             f"{label} has {n} usable rows{why}; a time series needs at least 2 "
             "(check the file, or use data.missing=interpolate)"
         )
+
+
+def load_sequences(
+    seq: SequenceArray,
+    columns: Sequence[str | int] | None = None,
+    missing: str = "interpolate",
+    missing_values: Sequence[float] = (),
+    reverse: bool = False,
+    label_column: str | None = None,
+    max_missing: float = 1.0,
+) -> Table:
+    """N independent sequences (N, L, C) as one checked Table of N * L rows: sequence k is rows
+    k * L .. (k + 1) * L - 1 (`Table.bounds`). The rules of `load_table`, per sequence: NaN is
+    refused (`error`), filled within its sequence (`interpolate`), or its sequence is left out
+    (`drop`). `label_column` must be `labels`, the .npz array of per-sequence classes."""
+    if missing not in MISSING_POLICIES:
+        raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
+    label = seq.label
+    x = seq.values.copy()  # (N, L, C)
+    n, length, c = x.shape
+    names = seq.columns or tuple(f"f{j}" for j in range(c))
+    notices: list[str] = []
+    if label_column is not None and label_column.strip() != "labels":
+        raise ConfigError(
+            f"data.label={label_column!r}: the classes of (N, L, C) sequences are the .npz "
+            "array `labels`; set data.label=labels"
+        )
+    if label_column is not None and seq.labels is None:
+        raise DataError(
+            f"{label} has no `labels` array; save one class per sequence with "
+            "numpy.savez(..., labels=...) or unset data.label"
+        )
+    if seq.labels is not None and label_column is None:
+        notices.append("the file holds per-sequence labels; set data.label=labels to use them")
+    if columns is not None:
+        chosen = [_find_column(k, names, label) for k in columns]
+        if len(set(chosen)) < len(chosen):
+            raise DataError("a column is selected twice in data.columns; list it once")
+        x, names = x[:, :, chosen], tuple(names[j] for j in chosen)
+    if len(missing_values):
+        hit = np.isin(x, np.asarray(missing_values, dtype=np.float64))
+        if hit.any():
+            x[hit] = np.nan
+            shown = ", ".join(f"{v:g}" for v in missing_values)
+            notices.append(f"{int(hit.sum())} values equal to {shown} treated as missing")
+    share = np.isnan(x).mean(axis=(0, 1))
+    high = share > max_missing
+    if high.any():
+        if high.all():
+            raise DataError(
+                f"every column of {label} has more than {max_missing:.0%} missing values; "
+                "raise data.max_missing"
+            )
+        for j in np.flatnonzero(high):
+            notices.append(f"dropped column {names[j]!r}: {share[j]:.0%} missing")
+        x, names = x[:, :, ~high], tuple(m for m, h in zip(names, high) if not h)
+    inf = np.isinf(x)
+    if inf.any():
+        k, t, j = np.argwhere(inf)[0]
+        raise DataError(
+            f"column {names[j]!r} of {label} holds {x[k, t, j]} at sequence {k}, step {t} "
+            f"({int(inf.sum())} infinite values); replace them"
+        )
+    nan = np.isnan(x)
+    kept = np.arange(n)
+    filled = None
+    if nan.any() and missing != "keep":
+        count = int(nan.sum())
+        if missing == "error":
+            k, t, j = np.argwhere(nan)[0]
+            raise DataError(
+                f"{label} has {count} missing values, the first in column {names[j]!r} at "
+                f"sequence {k}, step {t}; fill them or set data.missing=interpolate or drop"
+            )
+        if missing == "drop":
+            kept = np.flatnonzero(~nan.any(axis=(1, 2)))
+            if not len(kept):
+                raise DataError(
+                    f"every sequence of {label} holds a missing value; set data.missing=interpolate"
+                )
+            notices.append(f"dropped {n - len(kept)} of {n} sequences holding missing values")
+            x, nan = x[kept], nan[kept]
+        else:
+            t_axis = np.arange(length, dtype=np.float64)
+            for k, j in np.argwhere(nan.any(axis=1)):
+                gap = nan[k, :, j]
+                if gap.all():
+                    raise DataError(
+                        f"column {names[j]!r} of {label} has no value in sequence {k}, nothing "
+                        "to interpolate from; set data.missing=drop or fill it"
+                    )
+                x[k, gap, j] = np.interp(t_axis[gap], t_axis[~gap], x[k, ~gap, j])
+            notices.append(f"interpolated {count} missing values within their sequences")
+            filled = nan.reshape(-1, nan.shape[2])
+    if reverse:
+        x = x[:, ::-1]
+        filled = (
+            None if filled is None else filled.reshape(x.shape)[:, ::-1].reshape(-1, x.shape[2])
+        )
+    labels = None
+    if label_column is not None:
+        labels = np.repeat(seq.labels[kept], length)
+    bounds = np.arange(0, len(x) * length + 1, length, dtype=np.int64)
+    return _frozen_table(x.reshape(-1, x.shape[2]), names, notices, labels, filled, bounds)

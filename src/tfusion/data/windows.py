@@ -8,6 +8,7 @@ and a row index instead. Splits return two `Windows` over the same array.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -184,3 +185,66 @@ def split_time(
     train = Windows(series, length, np.arange(0, cut - length + 1, stride))
     test = Windows(series, length, np.arange(cut, steps - length + 1, stride))
     return train, test
+
+
+def segment_windows(series: np.ndarray, bounds: np.ndarray, length: int, stride: int) -> Windows:
+    """Windows of `length` every `stride` steps inside each sequence rows bounds[k]:bounds[k+1]
+    of a series (N, C) holding many sequences; no window crosses from one to the next. A
+    sequence shorter than `length` gives none (the caller says so)."""
+    _check_stride(stride)
+    if length < 1:
+        check_window(length, 1)
+    starts = [np.arange(a, b - length + 1, stride) for a, b in itertools.pairwise(bounds)]
+    starts_all = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+    if not len(starts_all):
+        longest = int(np.diff(bounds).max()) if len(bounds) > 1 else 0
+        raise DataError(
+            f"every sequence is shorter than the window length {length} (the longest has "
+            f"{longest} time steps); lower data.window to at most {longest}"
+        )
+    return Windows(series, length, starts_all)
+
+
+def segment_of(bounds: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sequence number of each window start."""
+    return np.searchsorted(bounds, starts, side="right") - 1
+
+
+def split_groups(
+    windows: Windows, groups: np.ndarray, test_fraction: float, seed: int
+) -> tuple[Windows, Windows]:
+    """Hold out round(G * test_fraction) of the G groups (sequences) that have windows,
+    shuffled with Generator(seed); a group's windows are all train or all test."""
+    _check_fraction(test_fraction)
+    present = np.unique(groups)
+    n_test = round(len(present) * test_fraction)
+    if n_test < 1 or n_test >= len(present):
+        raise DataError(
+            f"{len(present)} sequences cannot be split with test fraction {test_fraction}; "
+            "use more sequences, change data.test_fraction, or data.split=none"
+        )
+    order = np.random.default_rng(seed).permutation(present)
+    test = np.isin(groups, order[len(present) - n_test :])
+    return windows.subset(np.flatnonzero(~test)), windows.subset(np.flatnonzero(test))
+
+
+def split_time_segments(
+    series: np.ndarray, bounds: np.ndarray, length: int, stride: int, test_fraction: float
+) -> tuple[Windows, Windows]:
+    """`split_time` within each sequence: the last round(n_k * test_fraction) steps of sequence
+    k are test, the ones before train; windows stay inside one part of one sequence."""
+    _check_fraction(test_fraction)
+    _check_stride(stride)
+    train, test = [], []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        cut = b - round((b - a) * test_fraction)
+        train.append(np.arange(a, cut - length + 1, stride))
+        test.append(np.arange(cut, b - length + 1, stride))
+    train_starts, test_starts = np.concatenate(train), np.concatenate(test)
+    if not len(train_starts) or not len(test_starts):
+        raise DataError(
+            f"a time split of each sequence leaves {len(train_starts)} training and "
+            f"{len(test_starts)} test windows of length {length}; lower data.window or change "
+            "data.test_fraction"
+        )
+    return Windows(series, length, train_starts), Windows(series, length, test_starts)

@@ -45,6 +45,8 @@ class DataConfig:
     sine_features: int = 5  # built-in `sine`: number of features
     mmap: bool = False  # memory-map a .npy series: windows read and scaled per batch, no copy
     label: str | None = None  # a column of class labels: label-conditional generation
+    entity: str | None = None  # long format: a column naming the sequence each row belongs to
+    time: str | None = None  # a column of times (dates or numbers) to sort each sequence by
 
     def __post_init__(self) -> None:
         check_name_or_path("data.source", self.source, BUILTIN, "a path to a data file")
@@ -76,6 +78,13 @@ class DataConfig:
         check(
             self.label is None or bool(self.label.strip()),
             "data.label must name a column, or be null",
+        )
+        for key in ("entity", "time"):
+            name = getattr(self, key)
+            check(name is None or bool(name.strip()), f"data.{key} must name a column, or be null")
+        check(
+            self.entity is None or self.entity != self.time,
+            "data.entity and data.time must be different columns",
         )
 
 

@@ -10,16 +10,27 @@ TimeGAN and TransFusion, so they compare directly with `train` and `test`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tfusion.data.builtin import BUILTIN, sine_windows
-from tfusion.data.readers import first_line, resolve_path
+from tfusion.data.readers import first_line, read_sequences, resolve_path
 from tfusion.data.scalers import KINDS, Scaler
-from tfusion.data.tables import load_table
-from tfusion.data.windows import Windows, check_window, make_windows, split_random, split_time
+from tfusion.data.tables import Table, load_sequences, load_table
+from tfusion.data.windows import (
+    Windows,
+    check_window,
+    make_windows,
+    segment_of,
+    segment_windows,
+    split_groups,
+    split_random,
+    split_time,
+    split_time_segments,
+)
 from tfusion.errors import ConfigError, DataError
 from tfusion.timeseries.config import SPLITS, DataConfig
 
@@ -37,6 +48,9 @@ class Prepared:
     rows: int | None  # length N of the series, None for generated windows
     classes: tuple[str, ...] = ()  # data.label: the class names, index = class id
     step_classes: np.ndarray | None = None  # (N,) int64 class id of every time step
+    # series (one long series) | entities (long-format table) | windows ((N, L, C) sequences)
+    layout: str = "series"
+    panel: dict[str, Any] = field(default_factory=dict)  # what `state` records of the layout
 
     def labels(self, windows: Windows) -> np.ndarray:
         """The class id of each window (a window lies inside one label's stretch)."""
@@ -78,6 +92,10 @@ class Prepared:
             "scaler": self.scaler.to_dict(),
             "notices": list(self.notices),
             "classes": list(self.classes),
+            "layout": self.layout,
+            "entity": cfg.entity,
+            "time": cfg.time,
+            **self.panel,
         }
 
 
@@ -88,8 +106,9 @@ def prepare(cfg: DataConfig) -> Prepared:
     if cfg.scaler not in KINDS:
         raise ConfigError(f"unknown data.scaler {cfg.scaler!r}; choose one of {KINDS}")
     if cfg.mmap:
-        if cfg.label is not None:
-            raise ConfigError("data.label is not supported with data.mmap=true")
+        for key in ("label", "entity", "time"):
+            if getattr(cfg, key) is not None:
+                raise ConfigError(f"data.{key} is not supported with data.mmap=true; unset it")
         return _prepare_mmap(cfg)
     source = cfg.source
     classes: tuple[str, ...] = ()
@@ -118,16 +137,10 @@ def prepare(cfg: DataConfig) -> Prepared:
                 f"data.max_gap={cfg.max_gap} needs data.missing=interpolate and a gap length "
                 ">= 0 (0: leave out every window with a filled value); or unset it"
             )
-        table = load_table(
-            source,
-            cfg.columns,
-            cfg.missing,
-            cfg.missing_values,
-            cfg.reverse,
-            cfg.label,
-            cfg.max_missing,
-        )
+        table, layout = _load(cfg)
         raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
+        if table.bounds is not None:
+            return _prepare_panel(cfg, table, layout)
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
         long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
         if table.labels is not None:
@@ -151,6 +164,16 @@ def prepare(cfg: DataConfig) -> Prepared:
         train, test = split_random(everything, cfg.test_fraction, cfg.seed)
     else:
         train = test = everything
+    scaler, train_scaled, test_scaled = _scale(cfg, raw, columns, train, test)
+    return Prepared(
+        train_scaled, test_scaled, scaler, columns, notices, cfg, rows, classes, step_classes
+    )
+
+
+def _scale(
+    cfg: DataConfig, raw: np.ndarray, columns: tuple[str, ...], train: Windows, test: Windows
+) -> tuple[Scaler, Windows, Windows]:
+    """The scaler fitted on what the training windows see, and both parts scaled to float32."""
     # fitted on the training part only, so no test statistic leaks into the model's inputs
     scaler = Scaler.fit(train.covered_values(), cfg.scaler)
     with np.errstate(over="ignore"):
@@ -163,8 +186,116 @@ def prepare(cfg: DataConfig) -> Prepared:
         )
     train_scaled = train.with_data(scaled)
     test_scaled = train_scaled if test is train else test.with_data(scaled)
+    return scaler, train_scaled, test_scaled
+
+
+def _load(cfg: DataConfig) -> tuple[Table, str]:
+    """The checked table of `cfg.source` and its layout: (N, L, C) sequences of a .npy/.npz
+    ("windows"), a long-format table with data.entity ("entities"), or one series."""
+    seq = None
+    if cfg.source not in BUILTIN and Path(cfg.source).suffix.lower() in (".npy", ".npz"):
+        seq = read_sequences(resolve_path(cfg.source, tuple(BUILTIN)))
+    if seq is not None:
+        for key in ("entity", "time"):
+            if getattr(cfg, key) is not None:
+                raise ConfigError(
+                    f"data.{key} does not apply to {seq.label}: its (N, L, C) sequences are "
+                    f"already separate and in time order; unset data.{key}"
+                )
+        table = load_sequences(
+            seq,
+            cfg.columns,
+            cfg.missing,
+            cfg.missing_values,
+            cfg.reverse,
+            cfg.label,
+            cfg.max_missing,
+        )
+        return table, "windows"
+    table = load_table(
+        cfg.source,
+        cfg.columns,
+        cfg.missing,
+        cfg.missing_values,
+        cfg.reverse,
+        cfg.label,
+        cfg.max_missing,
+        cfg.entity,
+        cfg.time,
+    )
+    return table, "entities" if cfg.entity is not None else "series"
+
+
+def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
+    """Windows of many sequences (one per entity, or per (N, L, C) row), never across two."""
+    raw, bounds, columns = table.values, table.bounds, table.columns
+    notices = [*table.notices]
+    lengths = np.diff(bounds)
+    what = "sequences" if layout == "windows" else "entities" if cfg.entity else "series"
+    if layout == "windows" and cfg.window > lengths[0]:
+        raise DataError(
+            f"the sequences of {cfg.source} have {lengths[0]} time steps, fewer than "
+            f"data.window={cfg.window}; lower data.window to at most {lengths[0]}"
+        )
+    if layout == "windows" and cfg.split == "time":
+        raise ConfigError(
+            f"the (N, L, C) sequences of {cfg.source} are independent, there is no time axis "
+            "to cut across them; use data.split=random or none"
+        )
+    short = lengths < cfg.window
+    if short.any() and not short.all():
+        notices.append(
+            f"left out {int(short.sum())} of {len(lengths)} {what} shorter than "
+            f"data.window={cfg.window}"
+        )
+    if short.all():
+        raise DataError(
+            f"every one of the {len(lengths)} {what} of {cfg.source} is shorter than "
+            f"data.window={cfg.window} (the longest has {int(lengths.max())} time steps); "
+            f"lower data.window to at most {int(lengths.max())}"
+        )
+    classes: tuple[str, ...] = ()
+    step_classes = None
+    if table.labels is not None:
+        classes, step_classes = _classes(table.labels)
+    long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
+    filters = _window_filters(long_gaps, cfg.max_gap, step_classes)
+    if cfg.split == "time":
+        train, test = split_time_segments(raw, bounds, cfg.window, cfg.stride, cfg.test_fraction)
+        for f in filters:
+            train = _keep_windows(train, *f, notices)
+            test = _keep_windows(test, *f, notices)
+    else:
+        everything = segment_windows(raw, bounds, cfg.window, cfg.stride)
+        for f in filters:
+            everything = _keep_windows(everything, *f, notices)
+        if cfg.split == "none":
+            train = test = everything
+        elif layout == "windows":  # over sequences: no sequence lends windows to both parts
+            groups = segment_of(bounds, everything.starts)
+            train, test = split_groups(everything, groups, cfg.test_fraction, cfg.seed)
+        else:
+            train, test = split_random(everything, cfg.test_fraction, cfg.seed)
+    scaler, train_scaled, test_scaled = _scale(cfg, raw, columns, train, test)
+    if layout == "windows":
+        panel: dict[str, Any] = {"sequences": len(lengths), "sequence_length": int(lengths[0])}
+    else:
+        kept = [name for name, n in zip(table.entities, lengths) if n >= cfg.window]
+        panel = {"frequency": table.frequency}
+        if cfg.entity is not None:
+            panel["entities"] = {"count": len(lengths), "kept": kept}
     return Prepared(
-        train_scaled, test_scaled, scaler, columns, notices, cfg, rows, classes, step_classes
+        train_scaled,
+        test_scaled,
+        scaler,
+        columns,
+        tuple(notices),
+        cfg,
+        len(raw),
+        classes,
+        step_classes,
+        layout,
+        panel,
     )
 
 
@@ -264,6 +395,11 @@ def _prepare_mmap(cfg: DataConfig) -> Prepared:
         ) from e
     if arr.ndim == 1:
         arr = arr[:, None]
+    if arr.ndim == 3:
+        raise ConfigError(
+            f"{path} holds (N, L, C) sequences {arr.shape}; data.mmap=true maps one long series "
+            "(N, C): load the sequences without data.mmap"
+        )
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise DataError(f"{path} holds {arr.dtype} {arr.shape}; expected real numbers (N, C)")
     for i in range(0, len(arr), MMAP_CHUNK):

@@ -186,6 +186,19 @@ def _describe(run: Path) -> list[str]:
     ]
     if classes:
         lines.append(f"labels ({cfg.data.label}): {', '.join(map(str, classes[:10]))}")
+    layout = state.get("layout")
+    if layout == "windows":
+        lines.append(
+            f"sequences: {state.get('sequences')} pre-cut sequences of "
+            f"{state.get('sequence_length')} steps"
+        )
+    elif layout == "entities":
+        ents = state.get("entities") or {}
+        lines.append(
+            f"entities ({state.get('entity')}): {ents.get('count')} in the data, "
+            f"{len(ents.get('kept') or [])} long enough for a window; "
+            f"time column {state.get('time')}, step {state.get('frequency')}"
+        )
     return lines
 
 

@@ -1,0 +1,249 @@
+"""Panels: (N, L, C) sequences from .npy/.npz and long-format tables with data.entity/time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import error_of
+from tfusion.errors import ConfigError
+from tfusion.timeseries.config import DataConfig
+from tfusion.timeseries.data import prepare
+
+
+def sequences(n: int = 10, length: int = 6, c: int = 2) -> np.ndarray:
+    # sequence k holds values near 10 * k: a window mixing two sequences is detectable
+    base = 10.0 * np.arange(n)[:, None, None]
+    return base + np.linspace(0, 1, length)[None, :, None] + np.arange(c)[None, None, :] * 0.1
+
+
+def seq_of(window: np.ndarray) -> np.ndarray:
+    """The sequence number every value of an (unscaled) window comes from."""
+    return np.floor(window[..., 0] / 10.0 + 0.01).astype(int)  # float32 round trips
+
+
+def test_npy_sequences_train_windows_split_over_sequences(tmp_path):
+    x = sequences()
+    np.save(tmp_path / "s.npy", x)
+    prep = prepare(DataConfig(source=str(tmp_path / "s.npy"), window=6, test_fraction=0.3))
+    assert prep.layout == "windows" and prep.columns == ("f0", "f1")
+    assert prep.train.to_array().shape == (7, 6, 2) and len(prep.test) == 3
+    train = prep.inverse(prep.train.to_array())
+    test = prep.inverse(prep.test.to_array())
+    train_seq, test_seq = set(seq_of(train)[:, 0]), set(seq_of(test)[:, 0])
+    assert not train_seq & test_seq and len(train_seq | test_seq) == 10
+    np.testing.assert_allclose(np.sort(train[:, 0, 0]), [10.0 * k for k in sorted(train_seq)])
+    # the scaler saw the training windows only: they span [-1, 1] exactly
+    scaled = prep.train.to_array()
+    assert scaled.min() == pytest.approx(-1) and scaled.max() == pytest.approx(1)
+    state = prep.state()
+    assert state["layout"] == "windows" and state["sequences"] == 10
+    assert state["sequence_length"] == 6
+
+
+def test_shorter_windows_never_cross_sequences(tmp_path):
+    np.save(tmp_path / "s.npy", sequences(4, 6, 1))
+    prep = prepare(DataConfig(source=str(tmp_path / "s.npy"), window=4, stride=1, split="none"))
+    w = prep.inverse(prep.train.to_array())
+    assert w.shape == (12, 4, 1)  # 3 windows in each of 4 sequences
+    assert (seq_of(w) == seq_of(w)[:, :1]).all()
+    assert "lower data.window to at most 6" in error_of(
+        prepare, DataConfig(source=str(tmp_path / "s.npy"), window=7)
+    )
+    assert "independent" in error_of(
+        prepare,
+        DataConfig(source=str(tmp_path / "s.npy"), window=4, split="time"),
+        cls=ConfigError,
+    )
+    assert "without data.mmap" in error_of(
+        prepare, DataConfig(source=str(tmp_path / "s.npy"), window=4, mmap=True), cls=ConfigError
+    )
+
+
+def test_npz_with_string_labels_and_columns(tmp_path):
+    x = sequences(8, 5, 2)
+    labels = np.array(["up", "down"] * 4)
+    np.savez(tmp_path / "s.npz", windows=x, labels=labels, columns=np.array(["a", "b"]))
+    cfg = DataConfig(source=str(tmp_path / "s.npz"), window=5, label="labels", test_fraction=0.25)
+    prep = prepare(cfg)
+    assert prep.columns == ("a", "b") and prep.classes == ("down", "up")
+    for part in (prep.train, prep.test):
+        k = seq_of(prep.inverse(part.to_array()))[:, 0]
+        expected = [1 if labels[i] == "up" else 0 for i in k]
+        assert prep.labels(part).tolist() == expected
+    # without data.label the labels are not used, and the notice says how to use them
+    plain = prepare(DataConfig(source=str(tmp_path / "s.npz"), window=5))
+    assert plain.classes == () and any("data.label=labels" in n for n in plain.notices)
+    bad = DataConfig(source=str(tmp_path / "s.npz"), window=5, label="kind")
+    assert "data.label=labels" in error_of(prepare, bad, cls=ConfigError)
+
+
+def test_npz_single_array_under_any_name(tmp_path):
+    np.savez(tmp_path / "s.npz", whatever=sequences(5, 4, 3))
+    prep = prepare(DataConfig(source=str(tmp_path / "s.npz"), window=4, split="none"))
+    assert prep.train.to_array().shape == (5, 4, 3)
+
+
+def test_sequence_nan_policies(tmp_path):
+    x = sequences(6, 5, 1)
+    x[2, 1, 0] = np.nan
+    np.save(tmp_path / "s.npy", x)
+    src = str(tmp_path / "s.npy")
+    assert "sequence 2, step 1" in error_of(
+        prepare, DataConfig(source=src, window=5, missing="error")
+    )
+    dropped = prepare(DataConfig(source=src, window=5, missing="drop", split="none"))
+    assert len(dropped.train) == 5 and "dropped 1 of 6 sequences" in " ".join(dropped.notices)
+    assert 2 not in seq_of(dropped.inverse(dropped.train.to_array()))
+    filled = prepare(DataConfig(source=src, window=5, split="none"))
+    w = filled.inverse(filled.train.to_array())
+    np.testing.assert_allclose(w[2, 1, 0], (x[2, 0, 0] + x[2, 2, 0]) / 2, rtol=1e-5)
+
+
+def long_table(tmp_path: Path, shuffle: bool = True) -> tuple[str, dict[str, np.ndarray]]:
+    """3 entities of 20, 12 and 5 hourly rows (values near 10 * k), rows shuffled."""
+    rng = np.random.default_rng(0)
+    lines, series = [], {}
+    for k, (name, n) in enumerate([("a", 20), ("b", 12), ("c", 5)]):
+        v = 10.0 * k + np.arange(n) / 100
+        series[name] = v
+        for i in range(n):
+            lines.append(f"{name},2024-01-01 {i:02d}:00,{float(v[i])!r},{float(v[i]) * 2!r}")
+    order = rng.permutation(len(lines)) if shuffle else np.arange(len(lines))
+    # keep the first row of each entity first-seen in order a, b, c
+    path = tmp_path / "long.csv"
+    path.write_text("id,ts,x,y\n" + "\n".join(lines[i] for i in order) + "\n")
+    return str(path), series
+
+
+def test_entities_windows_never_cross_and_time_restores_order(tmp_path):
+    src, series = long_table(tmp_path)
+    prep = prepare(
+        DataConfig(source=src, entity="id", time="ts", window=8, split="none", scaler="none")
+    )
+    assert prep.columns == ("x", "y") and prep.layout == "entities"
+    w = prep.train.to_array().astype(np.float64)
+    assert w.shape == (13 + 5, 8, 2)  # a: 20 - 8 + 1, b: 12 - 8 + 1, c too short
+    assert (seq_of(w) == seq_of(w)[:, :1]).all()
+    assert (np.diff(w[..., 0], axis=1) > 0).all()  # time order restored inside every window
+    np.testing.assert_allclose(w[0, :, 0], series["a"][:8], rtol=1e-6)
+    assert any("left out 1 of 3 entities shorter" in n for n in prep.notices)
+    state = prep.state()
+    assert state["entities"]["count"] == 3 and state["frequency"] == "h"
+    assert state["entity"] == "id" and state["time"] == "ts"
+    assert state["entities"]["kept"] == ["a", "b"] or state["entities"]["kept"] == ["b", "a"]
+    too_long = DataConfig(source=src, entity="id", time="ts", window=30)
+    assert "at most 20" in error_of(prepare, too_long)
+
+
+def test_entity_first_seen_order(tmp_path):
+    src, _ = long_table(tmp_path, shuffle=False)
+    prep = prepare(DataConfig(source=src, entity="id", time="ts", window=4, split="none"))
+    assert prep.state()["entities"]["kept"] == ["a", "b", "c"]
+
+
+def test_entity_time_split_cuts_each_entity(tmp_path):
+    src, _ = long_table(tmp_path)
+    cfg = DataConfig(source=src, entity="id", time="ts", window=4, split="time", scaler="none")
+    prep = prepare(cfg)
+    test = prep.test.to_array()
+    # a: rows 16..19 are test (20 * 0.2), b: rows 10..11 < window; c: 4 train rows, 1 test row
+    assert len(test) == 1 and test[0, 0, 0] == pytest.approx(0.16)
+    train = prep.train.to_array()
+    k = seq_of(train)
+    assert (k == k[:, :1]).all() and set(k[:, 0]) == {0, 1, 2}
+    # the cut of each entity: a at row 16 of 20, b at 10 of 12, c at 4 of 5
+    for entity, cut in enumerate([16, 10, 4]):
+        assert train[k[:, 0] == entity][..., 0].max() < 10 * entity + cut / 100 - 1e-4
+
+
+def test_entity_random_split_and_labels(tmp_path):
+    lines = ["id,t,v,cls"]
+    for k, name in enumerate(["p", "q"]):
+        for i in range(12):
+            lines.append(f"{name},{i},{10 * k + i / 100},{'lo' if k == 0 else 'hi'}")
+    (tmp_path / "l.csv").write_text("\n".join(lines) + "\n")
+    cfg = DataConfig(
+        source=str(tmp_path / "l.csv"), entity="id", time="t", label="cls", window=4, seed=1
+    )
+    prep = prepare(cfg)
+    assert prep.classes == ("hi", "lo") and prep.columns == ("v",)
+    for part in (prep.train, prep.test):
+        k = seq_of(prep.inverse(part.to_array()))
+        assert (k == k[:, :1]).all()
+        assert prep.labels(part).tolist() == [1 if i == 0 else 0 for i in k[:, 0]]
+    assert len(prep.train) + len(prep.test) == 2 * 9
+    assert prep.state()["frequency"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("a,2024-01-01,1\na,yesterday,2\na,2024-01-03,3\n", "'yesterday' at row 1 (line 3)"),
+        ("a,1,1\na,2,2\na,2,3\n", "entity 'a' has time 2 twice"),
+        ("a,1,1\n,2,2\na,3,3\n", "entity column 'id' of"),
+        ("a,1,1\nnan,2,2\na,3,3\n", "row 1 (line 3)"),
+    ],
+)
+def test_bad_entity_and_time_cells(tmp_path, rows, message):
+    (tmp_path / "b.csv").write_text("id,ts,v\n" + rows)
+    cfg = DataConfig(source=str(tmp_path / "b.csv"), entity="id", time="ts", window=2)
+    assert message in error_of(prepare, cfg)
+
+
+def test_time_gap_notice_and_entity_interpolation(tmp_path):
+    lines = ["id,ts,v"]
+    for i in [0, 1, 2, 5, 6, 7, 8]:  # two steps missing after 2: one gap
+        lines.append(f"a,{i},{i}")
+    lines += ["b,0,", "b,1,100", "b,2,102", "b,3,104"]  # NaN at b's start: nearest of b, not a
+    (tmp_path / "g.csv").write_text("\n".join(lines) + "\n")
+    cfg = DataConfig(
+        source=str(tmp_path / "g.csv"),
+        entity="id",
+        time="ts",
+        window=3,
+        split="none",
+        scaler="none",
+    )
+    prep = prepare(cfg)
+    assert any(
+        n.startswith("1 time steps differ from the median step in 1 of 2") for n in prep.notices
+    )
+    w = prep.train.to_array()
+    assert w[-2, 0, 0] == 100.0  # b's first value filled from b, not from a's last (8)
+
+
+def test_entity_and_time_are_not_features_and_not_in_columns(tmp_path):
+    src, _ = long_table(tmp_path)
+    cfg = DataConfig(source=src, entity="id", time="ts", window=4, columns=("id", "x"))
+    assert "data.entity" in error_of(prepare, cfg, cls=ConfigError)
+    with pytest.raises(ConfigError):
+        DataConfig(entity="ts", time="ts")
+
+
+def test_cli_train_and_sample_long_table(tmp_path):
+    from tfusion.cli.main import main
+
+    src, _ = long_table(tmp_path)
+    run = str(tmp_path / "run")
+    args = [
+        "train",
+        "--out",
+        run,
+        f"data.source={src}",
+        "data.entity=id",
+        "data.time=ts",
+        "data.window=8",
+        "model.preset=tiny",
+        "model.width=32",
+        "model.depth=1",
+        "model.ff=64",
+        "train.steps=3",
+        "train.batch_size=4",
+        "train.progress=false",
+    ]
+    assert main(args) == 0
+    assert main(["sample", run, "--n", "2", "--out", str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (2, 8, 2)
