@@ -1,4 +1,4 @@
-"""The byte tokenizer and the shapes set: captions match pixels, the checker reads them back."""
+"""The shapes set: captions match pixels, the checker reads them back."""
 
 from __future__ import annotations
 
@@ -6,18 +6,6 @@ import numpy as np
 import pytest
 
 from tfusion.data.shapes import check_caption, make_shapes, read_back
-from tfusion.errors import DataError
-from tfusion.multimodal.tokenizer import ByteTokenizer
-
-
-def test_bytes_round_trip_with_special_tokens():
-    tok = ByteTokenizer()
-    text = "a red circle — über ∑ 漢字"
-    ids = [tok.BOS, *tok.encode(text), tok.BOI, tok.EOI, tok.EOS]
-    assert tok.decode(ids) == f"<bos>{text}<boi><eoi><eos>"
-    assert max(ids) < tok.vocab_size == 261
-    with pytest.raises(DataError):
-        tok.decode([999])
 
 
 @pytest.mark.parametrize("size", [16, 24, 32])
