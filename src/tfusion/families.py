@@ -38,6 +38,7 @@ class SampleRequest:
     bf16: bool = False
     labels: str | None = None  # time series / DiT: comma list
     length: int | None = None  # time series: window length
+    entities: int | None = None  # time series trained with data.entity: synthetic entities
     prompt: str | None = None  # multimodal: text to draw, or to continue (.md out)
     caption: str | None = None  # multimodal: an image file to caption
     max_tokens: int | None = None  # multimodal text

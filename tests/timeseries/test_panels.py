@@ -247,3 +247,45 @@ def test_cli_train_and_sample_long_table(tmp_path):
     assert main(args) == 0
     assert main(["sample", run, "--n", "2", "--out", str(tmp_path / "x.npy")]) == 0
     assert np.load(tmp_path / "x.npy").shape == (2, 8, 2)
+
+
+def test_cli_sample_entities_writes_the_input_schema(tmp_path, capsys):
+    """`--entities N` writes a long table like the input: id, ts (hourly, from a real entity's
+    start), then the channels under their names; a run without entities refuses it."""
+    import pandas as pd
+
+    from tfusion.cli.main import main
+
+    src, _ = long_table(tmp_path)
+    run = str(tmp_path / "run")
+    tiny = ["model.preset=tiny", "model.width=32", "model.depth=1", "model.ff=64"]
+    train = ["train.steps=3", "train.batch_size=4", "train.progress=false"]
+    data = [f"data.source={src}", "data.entity=id", "data.time=ts", "data.window=8"]
+    assert main(["train", "--out", run, *data, *tiny, *train]) == 0
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"synth{suffix}"
+        assert main(["sample", run, "--entities", "4", "--seed", "1", "--out", str(out)]) == 0
+        df = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        assert list(df.columns) == ["id", "ts", "x", "y"]
+        assert df.groupby("id").size().to_dict() == {f"synthetic-{i}": 8 for i in range(4)}
+        ts = pd.to_datetime(df["ts"])
+        for _, g in ts.groupby(df["id"]):
+            assert (g.diff().dropna() == pd.Timedelta(hours=1)).all()
+            # entities a and b (long enough for a window) start at midnight, c (5 rows) is out
+            assert g.iloc[0] == pd.Timestamp("2024-01-01 00:00")
+        assert np.isfinite(df[["x", "y"]].to_numpy()).all()
+    capsys.readouterr()
+    assert main(["sample", run, "--entities", "2", "--out", str(tmp_path / "s.npy")]) == 2
+    assert ".csv or .parquet" in capsys.readouterr().err
+    assert (
+        main(["sample", run, "--entities", "2", "--n", "3", "--out", str(tmp_path / "t.csv")]) == 2
+    )
+    series = tmp_path / "one.csv"
+    series.write_text("x,y\n" + "\n".join(f"{i},{2 * i}" for i in range(40)) + "\n")
+    plain = str(tmp_path / "plain")
+    plain_data = [f"data.source={series}", "data.window=8"]
+    assert main(["train", "--out", plain, *plain_data, *tiny, *train]) == 0
+    capsys.readouterr()
+    out = tmp_path / "u.csv"
+    assert main(["sample", plain, "--entities", "2", "--out", str(out)]) == 2
+    assert "data.entity" in capsys.readouterr().err and not out.exists()

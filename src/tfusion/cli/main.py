@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--length", type=int, default=None, help="time series: window length")
+    s.add_argument(
+        "--entities",
+        type=int,
+        default=None,
+        help="runs trained with data.entity: this many synthetic entities, written as a .csv or "
+        ".parquet table with the input's schema (entity, time, label, channels)",
+    )
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
     s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")
     s.add_argument(

@@ -32,6 +32,7 @@ Rows in messages count data rows from 0 as in the file; CSV messages add the fil
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 from collections.abc import Sequence
@@ -64,6 +65,9 @@ class Table:
     bounds: np.ndarray | None = None
     entities: tuple[str, ...] = ()  # the entity id of each sequence (long-format tables)
     frequency: str | None = None  # the most common median time step (with a time column)
+    time_kind: str | None = None  # "datetime" (int64 ns, UTC) or "number" (with a time column)
+    step: float | None = None  # the most common median time step, in the time column's units
+    starts: np.ndarray | None = None  # (sequences,) the first time of each sequence
 
     def long_gaps(self, max_gap: int) -> np.ndarray:
         """(N,) bool: time steps inside a filled gap (a run of interpolated cells of one
@@ -197,14 +201,16 @@ def load_table(
     x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices, groups)
     filled = nan if missing == "interpolate" and nan.any() else None
     labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
-    bounds = frequency = None
+    bounds = frequency = step = starts = None
     if codes is not None:
         groups = codes[rows]
         bounds = np.flatnonzero(np.diff(groups)) + 1
         bounds = np.concatenate([[0], bounds, [len(rows)]]).astype(np.int64)
         entity_names = tuple(entity_names[g] for g in groups[bounds[:-1]])
         if times is not None:
-            frequency = _check_steps(times[rows], bounds, time_kind, ent is not None, notices)
+            t = times[rows]
+            frequency, step = _check_steps(t, bounds, time_kind, ent is not None, notices)
+            starts = np.asarray(t[bounds[:-1]])
     order = slice(None, None, -1)
     if reverse and bounds is not None:  # each sequence reversed in place, their order kept
         seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
@@ -213,7 +219,10 @@ def load_table(
         x = x[order]
         labels = None if labels is None else labels[order].copy()
         filled = None if filled is None else filled[order]
-    return _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
+    table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
+    if starts is None:
+        return table
+    return dataclasses.replace(table, time_kind=time_kind, step=step, starts=starts)
 
 
 def _frozen_table(
@@ -358,9 +367,10 @@ def _step_text(step: float, kind: str) -> str:
 
 def _check_steps(
     t: np.ndarray, bounds: np.ndarray, kind: str, entities: bool, notices: list[str]
-) -> str | None:
-    """The most common median time step (as text); a notice counts the steps that differ from
-    their sequence's median (gaps: rows missing in between, or irregular sampling)."""
+) -> tuple[str | None, float | None]:
+    """The most common median time step (as text, and as a number in the column's units); a
+    notice counts the steps that differ from their sequence's median (gaps: rows missing in
+    between, or irregular sampling)."""
     medians, off, hit = [], 0, 0
     for a, b in itertools.pairwise(bounds):
         if b - a < 2:
@@ -372,7 +382,7 @@ def _check_steps(
         off += n
         hit += n > 0
     if not medians:
-        return None
+        return None, None
     values, counts = np.unique(medians, return_counts=True)
     common = float(values[np.argmax(counts)])
     if off:
@@ -386,7 +396,7 @@ def _check_steps(
             f"entities have {len(values)} different median time steps; the most common is "
             f"{_step_text(common, kind)}"
         )
-    return _step_text(common, kind)
+    return _step_text(common, kind), common
 
 
 def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:

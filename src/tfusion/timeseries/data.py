@@ -284,6 +284,12 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         panel = {"frequency": table.frequency}
         if cfg.entity is not None:
             panel["entities"] = {"count": len(lengths), "kept": kept}
+        if table.starts is not None:  # what regenerating the time column needs (sample output)
+            long_enough = lengths >= cfg.window
+            panel["time_kind"] = table.time_kind
+            panel["time_step"] = table.step
+            cast = int if table.time_kind == "datetime" else float  # ns since 1970 stay exact
+            panel["start_times"] = [cast(v) for v in table.starts[long_enough]]
     return Prepared(
         train_scaled,
         test_scaled,

@@ -27,14 +27,36 @@ def _load(run: str | Path, ema: bool = True) -> Any:
 
 def _sample(run: Path, req: SampleRequest) -> str:
     from tfusion.diffusion.guidance import class_balanced_labels
-    from tfusion.timeseries.sample import TimeSeriesRun, check_sample_path, write_samples
+    from tfusion.runs import read_data_state
+    from tfusion.timeseries.sample import (
+        TimeSeriesRun,
+        check_entity_path,
+        check_sample_path,
+        entity_frame,
+        write_frame,
+        write_samples,
+    )
 
     FAMILY.refuse(req)
     if req.out is None:
         raise TfusionError("--out is required: a .npy or .csv file for the windows")
-    target = check_sample_path(req.out)  # fail before minutes of sampling, not after
+    state = None
+    if req.entities is not None:  # fail before minutes of sampling, not after
+        if req.n is not None:
+            raise TfusionError("give --n (windows) or --entities (a table of entities), not both")
+        if req.entities < 1:
+            raise TfusionError(f"--entities must be at least 1, got {req.entities}")
+        state = read_data_state(run)
+        if state.get("layout") != "entities":
+            raise TfusionError(
+                f"--entities needs a run trained on a long-format table with data.entity=COLUMN; "
+                f"{run} was trained on {state.get('layout') or 'one series'}; use --n"
+            )
+        target = check_entity_path(req.out)
+    else:
+        target = check_sample_path(req.out)
     loaded = TimeSeriesRun.load(run, ema=not req.raw_weights)
-    n = 1000 if req.n is None else req.n
+    n = req.entities or (1000 if req.n is None else req.n)
     labels = None
     if req.labels is not None:
         labels = loaded.class_ids([v for v in req.labels.split(",") if v.strip()])
@@ -57,6 +79,24 @@ def _sample(run: Path, req: SampleRequest) -> str:
     if labels is not None:
         ids = np.repeat(labels, len(x)) if len(labels) == 1 else labels
         names = [loaded.classes[i] for i in ids]
+    if state is not None:
+        d = loaded.cfg.data
+        assert d.entity is not None
+        frame = entity_frame(
+            x,
+            loaded.columns,
+            state,
+            d.entity,
+            d.time,
+            reverse=d.reverse,
+            labels=None if names is None or d.label is None else (d.label, names),
+            seed=req.seed,
+        )
+        write_frame(frame, target)
+        return (
+            f"wrote {n} synthetic entities of {x.shape[1]} steps x {x.shape[2]} channels "
+            f"({len(frame)} rows; columns {', '.join(map(str, frame.columns))}) to {target}"
+        )
     write_samples(x, target, loaded.columns, names)
     return f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {target}"
 
@@ -226,7 +266,7 @@ FAMILY = Family(
     presets=_presets,
     sample_options=frozenset(
         {"n", "sampler", "steps", "eta", "spacing", "guidance", "raw_weights", "bf16"}
-        | {"labels", "length"}
+        | {"labels", "length", "entities"}
     ),
     demo_out="demo_report",
     evaluate_files=_evaluate_files,

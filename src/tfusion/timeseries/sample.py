@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,4 +197,67 @@ def write_samples(
     if labels is not None and suffix == ".npy":
         with atomic_path(path.with_suffix(".labels.txt")) as tmp:
             tmp.write_text("".join(f"{v}\n" for v in labels), encoding="utf-8")
+    return path
+
+
+ENTITY_OUT = (".csv", ".parquet")
+
+
+def check_entity_path(path: str | Path) -> Path:
+    """Fail before sampling if synthetic entities could not be written to `path`."""
+    path = Path(path)
+    if path.suffix.lower() not in ENTITY_OUT:
+        raise ConfigError(f"--out must end in .csv or .parquet for --entities, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
+    return path
+
+
+def entity_frame(
+    x: np.ndarray,
+    columns: Sequence[str],
+    state: dict[str, Any],
+    entity: str,
+    time: str | None,
+    reverse: bool = False,
+    labels: tuple[str, Sequence[str]] | None = None,
+    seed: int = 0,
+) -> Any:
+    """Synthetic sequences (n, L, C) as a long-format table with the input's schema: the entity
+    column (ids synthetic-0, synthetic-1, ...), the time column regenerated at the learned step
+    from start times drawn (seeded) from the real entities' starts, the label column (name,
+    one label per sequence) if any, then the channels under their own names. `reverse` undoes
+    data.reverse (the model sees time reversed; the table runs forward)."""
+    import pandas as pd
+
+    n, length, c = x.shape
+    if reverse:
+        x = x[:, ::-1]
+    frame = pd.DataFrame(x.reshape(n * length, c).astype(np.float64), columns=list(columns))
+    front: dict[str, Any] = {entity: np.repeat([f"synthetic-{i}" for i in range(n)], length)}
+    if time is not None:
+        starts = np.asarray(state["start_times"])
+        step = float(state["time_step"])
+        first = starts[np.random.default_rng(seed).integers(len(starts), size=n)]
+        if state.get("time_kind") == "datetime":
+            offsets = np.round(step * np.arange(length)).astype(np.int64)
+            ns = first.astype(np.int64)[:, None] + offsets[None]
+            front[time] = pd.to_datetime(ns.reshape(-1), unit="ns")
+        else:
+            front[time] = (first.astype(np.float64)[:, None] + step * np.arange(length)).reshape(-1)
+    if labels is not None:
+        front[labels[0]] = np.repeat(np.asarray(list(labels[1]), dtype=object), length)
+    for k, (name, values) in enumerate(front.items()):
+        frame.insert(k, name, values)
+    return frame
+
+
+def write_frame(frame: Any, path: str | Path) -> Path:
+    """Write a table atomically as .csv or .parquet (by suffix)."""
+    path = check_entity_path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, float_format="%.7g")
     return path
