@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from tfusion.data.builtin import BUILTIN, sine_windows
+from tfusion.data.panels import load_sequences
 from tfusion.data.readers import first_line, read_sequences, resolve_path
 from tfusion.data.scalers import KINDS, Scaler
-from tfusion.data.tables import Table, load_sequences, load_table
+from tfusion.data.tables import Table, load_table
 from tfusion.data.windows import (
     Windows,
     check_window,

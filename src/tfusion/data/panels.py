@@ -1,0 +1,259 @@
+"""Data made of many sequences: entity/time grouping of long-format tables and (N, L, C) arrays.
+
+`tfusion.data.tables.load_table` calls `group_rows` (data.entity, data.time: rows grouped by
+entity in first-seen order, sorted by time, times parsed and checked) and `check_steps` (the
+learned time step, irregular steps reported). `load_sequences` turns N independent pre-cut
+sequences into one checked `Table` whose `bounds` keep them apart.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfusion.data.readers import RawTable, SequenceArray
+from tfusion.data.tables import (
+    MISSING_POLICIES,
+    NUMERIC_SHARE,
+    Table,
+    _Column,
+    _find_column,
+    _frozen_table,
+    _texts,
+    drop_missing_columns,
+)
+from tfusion.errors import ConfigError, DataError
+
+
+def group_rows(
+    raw: RawTable,
+    parsed: list[_Column],
+    ent: int | None,
+    tim: int | None,
+    rows: np.ndarray,
+    label: str,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None, str]:
+    """Rows grouped by entity (first-seen order) and sorted by time within each; returns the
+    rows, each file row's entity number and time (arrays over all file rows), the entity
+    names and the kind of time ("datetime" or "number")."""
+    codes = np.full(raw.rows, -1, dtype=np.int64)
+    if ent is None:
+        names: tuple[str, ...] = ("series",)
+        codes[rows] = 0
+    else:
+        blank = parsed[ent].blank[rows]
+        if blank.any():
+            i = int(rows[np.flatnonzero(blank)[0]])
+            raise DataError(
+                f"entity column {raw.names[ent]!r} of {label} is empty at {raw.where(i)} "
+                f"({int(blank.sum())} missing ids); every row needs the id of its sequence"
+            )
+        ids, uniques = pd.factorize(pd.Series(_texts(raw, ent, parsed[ent], rows), dtype=object))
+        codes[rows] = ids
+        names = tuple(str(u) for u in uniques)
+    times = None
+    kind = ""
+    if tim is None:
+        order = np.argsort(codes[rows], kind="stable")
+    else:
+        times, kind = _parse_times(raw, tim, parsed[tim], rows, label)
+        order = np.lexsort((times[rows], codes[rows]))
+    rows = rows[order]
+    if times is not None:
+        c, t = codes[rows], times[rows]
+        dup = np.flatnonzero((c[1:] == c[:-1]) & (t[1:] == t[:-1]))
+        if len(dup):
+            i = int(rows[dup[0] + 1])
+            where = "" if ent is None else f"entity {names[c[dup[0]]]!r} has "
+            raise DataError(
+                f"{label}: {where}time {_time_text(t[dup[0]], kind)} twice (the second at "
+                f"{raw.where(i)}, {len(dup)} duplicates); keep one row per time"
+                + (" and entity" if ent is not None else "")
+            )
+    return rows, codes, names, times, kind
+
+
+def _parse_times(
+    raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str
+) -> tuple[np.ndarray, str]:
+    """The time column over all file rows: numbers (float64) when the cells are numbers,
+    else datetimes as int64 nanoseconds (pandas to_datetime); an unparseable value is an
+    error naming the first one."""
+    name = raw.names[j]
+    blank = col.blank[rows]
+    if blank.any():
+        i = int(rows[np.flatnonzero(blank)[0]])
+        raise DataError(
+            f"time column {name!r} of {label} is empty at {raw.where(i)} "
+            f"({int(blank.sum())} missing times); every row needs a time"
+        )
+    present = len(rows)
+    n_bad = int(col.bad[rows].sum())
+    if (present - n_bad) / present >= NUMERIC_SHARE:
+        if n_bad:
+            i = int(rows[np.flatnonzero(col.bad[rows])[0]])
+            raise DataError(
+                f"time column {name!r} of {label} has a non-number {str(raw.cells[j][i])!r} "
+                f"at {raw.where(i)}; fix it (times are numbers or dates, one kind per column)"
+            )
+        return col.values.astype(np.float64), "number"
+    cells = pd.Series(raw.cells[j], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": checked below
+        try:
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad[rows].any():
+        i = int(rows[np.flatnonzero(bad[rows])[0]])
+        raise DataError(
+            f"time column {name!r} of {label} has {str(raw.cells[j][i])!r} at {raw.where(i)}, "
+            f"which is not a date or time ({int(bad[rows].sum())} such values); fix it, or "
+            "write every time in one format (e.g. 2024-01-31 13:00)"
+        )
+    out = np.zeros(raw.rows, dtype=np.int64)
+    out[rows] = parsed.iloc[rows].dt.as_unit("ns").astype("int64").to_numpy()
+    return out, "datetime"
+
+
+def _time_text(value: float, kind: str) -> str:
+    if kind == "datetime":
+        return str(pd.Timestamp(int(value), unit="ns", tz="UTC").tz_localize(None))
+    return f"{float(value):g}"
+
+
+def _step_text(step: float, kind: str) -> str:
+    if kind != "datetime":
+        return f"{step:g}"
+    delta = pd.Timedelta(int(step), unit="ns")
+    try:
+        return pd.tseries.frequencies.to_offset(delta).freqstr
+    except ValueError:
+        return str(delta)
+
+
+def check_steps(
+    t: np.ndarray, bounds: np.ndarray, kind: str, entities: bool, notices: list[str]
+) -> tuple[str | None, float | None]:
+    """The most common median time step (as text, and as a number in the column's units); a
+    notice counts the steps that differ from their sequence's median (gaps: rows missing in
+    between, or irregular sampling)."""
+    medians, off, hit = [], 0, 0
+    for a, b in itertools.pairwise(bounds):
+        if b - a < 2:
+            continue
+        d = np.diff(t[a:b]).astype(np.float64)
+        m = float(np.median(d))
+        medians.append(m)
+        n = int((~np.isclose(d, m, rtol=1e-9, atol=0)).sum())
+        off += n
+        hit += n > 0
+    if not medians:
+        return None, None
+    values, counts = np.unique(medians, return_counts=True)
+    common = float(values[np.argmax(counts)])
+    if off:
+        where = f"in {hit} of {len(bounds) - 1} entities" if entities else "in the series"
+        notices.append(
+            f"{off} time steps differ from the median step {where} (gaps: rows missing in "
+            "between, or irregular sampling); rows are not resampled"
+        )
+    if len(values) > 1:
+        notices.append(
+            f"entities have {len(values)} different median time steps; the most common is "
+            f"{_step_text(common, kind)}"
+        )
+    return _step_text(common, kind), common
+
+
+def load_sequences(
+    seq: SequenceArray,
+    columns: Sequence[str | int] | None = None,
+    missing: str = "interpolate",
+    missing_values: Sequence[float] = (),
+    reverse: bool = False,
+    label_column: str | None = None,
+    max_missing: float = 1.0,
+) -> Table:
+    """N independent sequences (N, L, C) as one checked Table of N * L rows: sequence k is rows
+    k * L .. (k + 1) * L - 1 (`Table.bounds`). The rules of `load_table`, per sequence: NaN is
+    refused (`error`), filled within its sequence (`interpolate`), or its sequence is left out
+    (`drop`). `label_column` must be `labels`, the .npz array of per-sequence classes."""
+    if missing not in MISSING_POLICIES:
+        raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
+    label = seq.label
+    x = seq.values.copy()  # (N, L, C)
+    n, length, c = x.shape
+    names = seq.columns or tuple(f"f{j}" for j in range(c))
+    notices: list[str] = []
+    if label_column is not None and label_column.strip() != "labels":
+        raise ConfigError(
+            f"data.label={label_column!r}: the classes of (N, L, C) sequences are the .npz "
+            "array `labels`; set data.label=labels"
+        )
+    if label_column is not None and seq.labels is None:
+        raise DataError(
+            f"{label} has no `labels` array; save one class per sequence with "
+            "numpy.savez(..., labels=...) or unset data.label"
+        )
+    if seq.labels is not None and label_column is None:
+        notices.append("the file holds per-sequence labels; set data.label=labels to use them")
+    if columns is not None:
+        chosen = [_find_column(k, names, label) for k in columns]
+        if len(set(chosen)) < len(chosen):
+            raise DataError("a column is selected twice in data.columns; list it once")
+        x, names = x[:, :, chosen], tuple(names[j] for j in chosen)
+    x, names = drop_missing_columns(x, names, missing_values, max_missing, label, notices)
+    inf = np.isinf(x)
+    if inf.any():
+        k, t, j = np.argwhere(inf)[0]
+        raise DataError(
+            f"column {names[j]!r} of {label} holds {x[k, t, j]} at sequence {k}, step {t} "
+            f"({int(inf.sum())} infinite values); replace them"
+        )
+    nan = np.isnan(x)
+    kept = np.arange(n)
+    filled = None
+    if nan.any() and missing != "keep":
+        count = int(nan.sum())
+        if missing == "error":
+            k, t, j = np.argwhere(nan)[0]
+            raise DataError(
+                f"{label} has {count} missing values, the first in column {names[j]!r} at "
+                f"sequence {k}, step {t}; fill them or set data.missing=interpolate or drop"
+            )
+        if missing == "drop":
+            kept = np.flatnonzero(~nan.any(axis=(1, 2)))
+            if not len(kept):
+                raise DataError(
+                    f"every sequence of {label} holds a missing value; set data.missing=interpolate"
+                )
+            notices.append(f"dropped {n - len(kept)} of {n} sequences holding missing values")
+            x, nan = x[kept], nan[kept]
+        else:
+            t_axis = np.arange(length, dtype=np.float64)
+            for k, j in np.argwhere(nan.any(axis=1)):
+                gap = nan[k, :, j]
+                if gap.all():
+                    raise DataError(
+                        f"column {names[j]!r} of {label} has no value in sequence {k}, nothing "
+                        "to interpolate from; set data.missing=drop or fill it"
+                    )
+                x[k, gap, j] = np.interp(t_axis[gap], t_axis[~gap], x[k, ~gap, j])
+            notices.append(f"interpolated {count} missing values within their sequences")
+            filled = nan.reshape(-1, nan.shape[2])
+    if reverse:
+        x = x[:, ::-1]
+        filled = (
+            None if filled is None else filled.reshape(x.shape)[:, ::-1].reshape(-1, x.shape[2])
+        )
+    labels = None
+    if label_column is not None:
+        labels = np.repeat(seq.labels[kept], length)
+    bounds = np.arange(0, len(x) * length + 1, length, dtype=np.int64)
+    return _frozen_table(x.reshape(-1, x.shape[2]), names, notices, labels, filled, bounds)
