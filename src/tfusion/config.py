@@ -86,24 +86,24 @@ def check_latent(model: Any) -> None:
     check_at_least("model.latent_steps", model.latent_steps, 1)
 
 
-def check_sampling(
-    prefix: str,
-    sampler: str,
-    steps: int,
-    batch_size: int,
-    clip: float | None,
-    spacing: str = "uniform",
-    eta: float = 0.0,
-    guidance: float = 1.0,
-) -> None:
-    """The checks every family's sample section shares."""
-    check_choice(f"{prefix}.sampler", sampler, SAMPLERS)
-    check_at_least(f"{prefix}.steps", steps, 1)
-    check_at_least(f"{prefix}.batch_size", batch_size, 1)
+def check_sampling(section: Any, prefix: str = "sample") -> None:
+    """The checks every family's sample section shares. The section is read by name; a field
+    it lacks (a multimodal section has no batch_size, clip, spacing or eta) is not checked."""
+
+    def has(name: str) -> bool:
+        return hasattr(section, name)
+
+    check_choice(f"{prefix}.sampler", section.sampler, SAMPLERS)
+    check_at_least(f"{prefix}.steps", section.steps, 1)
+    if has("batch_size"):
+        check_at_least(f"{prefix}.batch_size", section.batch_size, 1)
+    clip = getattr(section, "clip", None)
     check(clip is None or clip > 0, f"{prefix}.clip must be positive or null, got {clip}")
-    check_choice(f"{prefix}.spacing", spacing, SPACINGS)
-    check(eta >= 0, f"{prefix}.eta must be 0 or more, got {eta}")
-    check(guidance >= 0, f"{prefix}.guidance must be 0 or more, got {guidance}")
+    if has("spacing"):
+        check_choice(f"{prefix}.spacing", section.spacing, SPACINGS)
+    for name in ("eta", "guidance"):
+        value = getattr(section, name, 0.0)
+        check(value >= 0, f"{prefix}.{name} must be 0 or more, got {value}")
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,18 @@ def fsync_dir(path: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_out_path(path: str | Path, suffixes: tuple[str, ...], flag: str = "--out") -> Path:
+    """Fail before any work if an output could not be written to `path`: its suffix must be
+    one of `suffixes` and its folder must exist. One-line ConfigError otherwise."""
+    from tfusion.errors import ConfigError
+
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} must end in {' or '.join(suffixes)}, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"folder {path.parent} does not exist; create it or choose another {flag}"
+        )
+    return path

@@ -71,6 +71,16 @@ def check_run_folder(run: Path, resume: bool) -> None:
         ) from None
 
 
+def fresh_demo_run(out: str | Path) -> tuple[Path, Path]:
+    """A demo's report folder and its `run` sub-folder, emptied: a demo always starts afresh."""
+    out = Path(out)
+    run = out / "run"
+    if run.exists():
+        shutil.rmtree(run)
+    out.mkdir(parents=True, exist_ok=True)
+    return out, run
+
+
 def check_run_exists(run: str | Path) -> Path:
     """The path of an existing run folder, or a one-line error that says what to pass."""
     path = Path(run)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfusion.errors import ConfigError, DataError
-from tfusion.io import atomic_path
+from tfusion.errors import DataError
+from tfusion.io import atomic_path, check_out_path
 
 BUILTIN_IMAGES = ("digits", "mnist")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -285,12 +285,7 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 def check_image_path(path: str | Path) -> Path:
     """Fail before sampling if the images could not be written to `path`."""
-    path = Path(path)
-    if path.suffix.lower() not in (".npz", ".png"):
-        raise ConfigError(f"--out must end in .npz or .png, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
-    return path
+    return check_out_path(path, (".npz", ".png"))
 
 
 def write_images(images: np.ndarray, labels: np.ndarray, path: str | Path) -> Path:

@@ -83,16 +83,7 @@ class ImageSampleConfig:
     spacing: str = "uniform"  # step grid: uniform | quadratic | logsnr | karras
 
     def __post_init__(self) -> None:
-        check_sampling(
-            "sample",
-            self.sampler,
-            self.steps,
-            self.batch_size,
-            self.clip,
-            self.spacing,
-            self.eta,
-            self.guidance,
-        )
+        check_sampling(self)
 
 
 @dataclass(frozen=True)

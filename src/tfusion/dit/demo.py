@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from tfusion.config import DiffusionConfig, TrainConfig
 from tfusion.dit.config import DiTModelConfig, DiTRunConfig, ImageDataConfig, ImageSampleConfig
 from tfusion.dit.evaluate import evaluate_dit
 from tfusion.dit.train import train_dit
+from tfusion.runs import fresh_demo_run
 
 DIT_DEMO_STEPS = 5000
 DIT_DEMO_PRESET = "DiT-XS/7"  # measured: 4000 steps gave 96% class accuracy at guidance 4
@@ -40,12 +40,8 @@ def run_dit_demo(
     out: str | Path = "demo_dit_report", steps: int | None = None, preset: str | None = None
 ) -> Path:
     """Train a small DiT on MNIST digits, then write grids, FID and class accuracy per guidance."""
-    out = Path(out)
     t0 = time.perf_counter()
-    run = out / "run"
-    if run.exists():
-        shutil.rmtree(run)
-    out.mkdir(parents=True, exist_ok=True)
+    out, run = fresh_demo_run(out)
     cfg = dit_demo_config(steps or DIT_DEMO_STEPS, preset or DIT_DEMO_PRESET)
     fit = train_dit(cfg, run)
     title = (

@@ -88,7 +88,7 @@ class MultimodalSampleConfig:
     max_tokens: int = 64
 
     def __post_init__(self) -> None:
-        check_sampling("sample", self.sampler, self.steps, 1, None, guidance=self.guidance)
+        check_sampling(self)
         check_at_least("sample.temperature", self.temperature, 0)
         check_at_least("sample.top_k", self.top_k, 1, optional=True)
         check(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tfusion.multimodal.config import (
 )
 from tfusion.multimodal.evaluate import evaluate_multimodal
 from tfusion.multimodal.train import train_multimodal
+from tfusion.runs import fresh_demo_run
 
 MULTIMODAL_DEMO_STEPS = 4000
 
@@ -51,12 +51,8 @@ def run_multimodal_demo(
     out: str | Path = "demo_multimodal_report", steps: int | None = None
 ) -> Path:
     """Train a small Transfusion model on shapes, then write the multimodal report."""
-    out = Path(out)
     t0 = time.perf_counter()
-    run = out / "run"
-    if run.exists():
-        shutil.rmtree(run)
-    out.mkdir(parents=True, exist_ok=True)
+    out, run = fresh_demo_run(out)
     cfg = multimodal_demo_config(steps or MULTIMODAL_DEMO_STEPS)
     fit = train_multimodal(cfg, run)
     title = (

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfusion.errors import ConfigError, DataError, TfusionError
 from tfusion.families import EvaluateRequest, Family, SampleRequest
-from tfusion.io import atomic_path, atomic_write_text
+from tfusion.io import atomic_path, atomic_write_text, check_out_path
 from tfusion.multimodal.config import MultimodalRunConfig
 
 TEXT_KEYS = ("sampler", "steps", "guidance", "max_tokens", "temperature", "top_k", "top_p")
@@ -59,15 +59,7 @@ def read_image(path: str | Path, channels: int, size: int) -> np.ndarray:
 def _check_out(req: SampleRequest) -> Path | None:
     if req.out is None:
         return None
-    target = Path(req.out)
-    allowed = TEXT_OUT if req.caption else IMAGE_OUT + TEXT_OUT
-    if target.suffix.lower() not in allowed:
-        raise ConfigError(f"--out must end in {', '.join(allowed)}, got {target.name!r}")
-    if not target.parent.is_dir():
-        raise ConfigError(
-            f"folder {target.parent} does not exist; create it or choose another --out"
-        )
-    return target
+    return check_out_path(req.out, TEXT_OUT if req.caption else IMAGE_OUT + TEXT_OUT)
 
 
 def _sample(run: Path, req: SampleRequest) -> str:

@@ -136,16 +136,7 @@ class SampleConfig:
     spacing: str = "karras"
 
     def __post_init__(self) -> None:
-        check_sampling(
-            "sample",
-            self.sampler,
-            self.steps,
-            self.batch_size,
-            self.clip,
-            self.spacing,
-            self.eta,
-            self.guidance,
-        )
+        check_sampling(self)
 
 
 @dataclass(frozen=True)

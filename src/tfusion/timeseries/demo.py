@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 from tfusion.config import TrainConfig
+from tfusion.runs import fresh_demo_run
 from tfusion.timeseries.config import DataConfig, ModelConfig, RunConfig, SampleConfig
 from tfusion.timeseries.evaluate import evaluate_run
 from tfusion.timeseries.train import train_timeseries
@@ -29,12 +29,8 @@ def run_demo(
     out: str | Path = "demo_report", steps: int | None = None, preset: str = "small"
 ) -> Path:
     """Train, sample and evaluate; returns the path of `report.md`. Replaces an old demo folder."""
-    out = Path(out)
     t0 = time.perf_counter()
-    run = out / "run"
-    if run.exists():
-        shutil.rmtree(run)  # the demo always starts from scratch
-    out.mkdir(parents=True, exist_ok=True)
+    out, run = fresh_demo_run(out)
     cfg = demo_config(steps or DEMO_STEPS, preset)
     fit = train_timeseries(cfg, run)
     text = (

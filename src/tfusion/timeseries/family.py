@@ -9,6 +9,7 @@ import numpy as np
 
 from tfusion.errors import TfusionError
 from tfusion.families import EvaluateRequest, Family, SampleRequest
+from tfusion.io import check_out_path
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.presets import PRESET_NOTES, TIMESERIES_PRESETS
 
@@ -162,10 +163,7 @@ def _conditional_input(run: Path, input_path: str, out: str) -> tuple[Any, Any]:
     from tfusion.data import load_table
     from tfusion.timeseries.sample import TimeSeriesRun
 
-    if not str(out).lower().endswith(".csv"):
-        raise TfusionError(f"--out must end in .csv, got {out!r}")
-    if not Path(out).parent.is_dir():
-        raise TfusionError(f"folder {Path(out).parent} does not exist; create it first")
+    check_out_path(out, (".csv",))
     loaded = TimeSeriesRun.load(run)
     return loaded, load_table(input_path, loaded.columns, missing="keep")
 

@@ -15,7 +15,7 @@ from tfusion.data import Scaler
 from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
-from tfusion.io import atomic_path
+from tfusion.io import atomic_path, check_out_path
 from tfusion.precision import use_bf16
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.model import TimeSeriesDenoiser
@@ -151,12 +151,7 @@ class TimeSeriesRun:
 
 def check_sample_path(path: str | Path) -> Path:
     """Fail before sampling if the samples could not be written to `path`."""
-    path = Path(path)
-    if path.suffix.lower() not in (".npy", ".csv"):
-        raise ConfigError(f"--out must end in .npy or .csv, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
-    return path
+    return check_out_path(path, (".npy", ".csv"))
 
 
 def write_samples(
@@ -205,12 +200,7 @@ ENTITY_OUT = (".csv", ".parquet")
 
 def check_entity_path(path: str | Path) -> Path:
     """Fail before sampling if synthetic entities could not be written to `path`."""
-    path = Path(path)
-    if path.suffix.lower() not in ENTITY_OUT:
-        raise ConfigError(f"--out must end in .csv or .parquet for --entities, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise ConfigError(f"folder {path.parent} does not exist; create it or choose another --out")
-    return path
+    return check_out_path(path, ENTITY_OUT)
 
 
 def entity_frame(
