@@ -39,6 +39,7 @@ class SampleRequest:
     labels: str | None = None  # time series / DiT: comma list
     length: int | None = None  # time series: window length
     entities: int | None = None  # time series trained with data.entity: synthetic entities
+    where: tuple[str, ...] = ()  # time-series panels: NAME=VALUE attribute conditions, or a table
     prompt: str | None = None  # multimodal: text to draw, or to continue (.md out)
     caption: str | None = None  # multimodal: an image file to caption
     max_tokens: int | None = None  # multimodal text

@@ -44,9 +44,8 @@ def _sample(a: argparse.Namespace) -> None:
     from tfusion.runs import check_run_exists
 
     run = check_run_exists(a.run)
-    req = families.SampleRequest(
-        **{f.name: getattr(a, f.name) for f in fields(families.SampleRequest)}
-    )
+    given = {f.name: getattr(a, f.name) for f in fields(families.SampleRequest)}
+    req = families.SampleRequest(**{**given, "where": tuple(a.where)})
     print(families.of(run).sample(run, req))
 
 
@@ -145,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="runs trained with data.entity: this many synthetic entities, written as a .csv or "
         ".parquet table with the input's schema (entity, time, label, channels)",
+    )
+    s.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE|TABLE",
+        help="runs trained with data.static: fix attributes (repeatable, e.g. --where sector=tech) "
+        "or give a .csv/.parquet of attribute rows, one synthetic entity per row",
     )
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
     s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")

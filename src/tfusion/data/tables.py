@@ -67,6 +67,16 @@ class Table:
     time_kind: str | None = None  # "datetime" (int64 ns, UTC) or "number" (with a time column)
     step: float | None = None  # the most common median time step, in the time column's units
     starts: np.ndarray | None = None  # (sequences,) the first time of each sequence
+    # data.categorical channels (time-varying categories): names, levels, per-row codes (N, K)
+    categorical: tuple[str, ...] = ()
+    levels: tuple[tuple[str, ...], ...] = ()
+    codes: np.ndarray | None = None
+    # data.static: one row per sequence (numeric columns float64, categorical ones text)
+    attributes: pd.DataFrame | None = None
+    # how each input column was written ("int", "float", "text", "number" = text of numbers),
+    # so synthetic tables can be written back with the input's types
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+    schema: tuple[str, ...] = ()  # every column of the input, in its order
 
     def long_gaps(self, max_gap: int) -> np.ndarray:
         """(N,) bool: time steps inside a filled gap (a run of interpolated cells of one
@@ -99,7 +109,7 @@ class _Column:
 
 
 def load_table(
-    source: str | Path,
+    source: str | Path | pd.DataFrame,
     columns: Sequence[str | int] | None = None,
     missing: str = "interpolate",
     missing_values: Sequence[float] = (),
@@ -108,8 +118,11 @@ def load_table(
     max_missing: float = 1.0,
     entity_column: str | None = None,
     time_column: str | None = None,
+    static_columns: Sequence[str] = (),
+    categorical_columns: Sequence[str] = (),
 ) -> Table:
-    """Load a built-in table or a file and check it (see the module docstring for the rules).
+    """Load a built-in table, a file or a DataFrame and check it (the module docstring has the
+    rules).
 
     `label_column` names a column of class labels (text or numbers): it is not a feature, and
     its value at every kept time step is returned as `Table.labels` (text); a missing label is
@@ -139,13 +152,17 @@ def load_table(
                 )
             special[key] = j
     lab, ent, tim = (special.get(k) for k in ("label", "entity", "time"))
+    static_cols, cat_cols = _panel_columns(
+        raw, static_columns, categorical_columns, special, ent, label
+    )
     chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
     for key, j in special.items():
         if chosen is not None and j in chosen:
             raise ConfigError(
                 f"column {raw.names[j]!r} is data.{key} and cannot also be in data.columns"
             )
-    keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=set(special.values()))
+    skip = {*special.values(), *static_cols, *cat_cols}
+    keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=skip)
 
     empty_rows = np.logical_and.reduce([c.blank for c in parsed])
     if empty_rows.any():
@@ -194,9 +211,136 @@ def load_table(
         labels = None if labels is None else labels[order].copy()
         filled = None if filled is None else filled[order]
     table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
-    if starts is None:
-        return table
-    return dataclasses.replace(table, time_kind=time_kind, step=step, starts=starts)
+    extra: dict = {
+        "kinds": {raw.names[j]: _kind(raw, parsed[j]) for j in (*keep, *static_cols)},
+        "schema": raw.names,
+    }
+    if cat_cols:
+        levels, codes = [], []
+        for j in cat_cols:
+            lv, cd = _categories(_cells_text(raw, j, parsed[j], rows))
+            levels.append(lv)
+            codes.append(cd)
+            extra["kinds"][raw.names[j]] = _kind(raw, parsed[j])
+        codes_arr = np.stack(codes, axis=1)
+        extra.update(
+            categorical=tuple(raw.names[j] for j in cat_cols),
+            levels=tuple(levels),
+            codes=codes_arr[order] if reverse else codes_arr,
+        )
+    if static_cols:
+        assert bounds is not None
+        extra["attributes"] = _attributes(
+            raw, parsed, static_cols, set(cat_cols), rows, bounds, entity_names, label
+        )
+    if starts is not None:
+        extra.update(time_kind=time_kind, step=step, starts=starts)
+    return dataclasses.replace(table, **extra)
+
+
+def _panel_columns(
+    raw: RawTable,
+    static: Sequence[str],
+    categorical: Sequence[str],
+    special: dict[str, int],
+    ent: int | None,
+    label: str,
+) -> tuple[list[int], list[int]]:
+    """Positions of the data.static columns and of the time-varying data.categorical ones."""
+    static_cols = [_find_column(c, raw.names, label) for c in static]
+    listed_cat = [_find_column(c, raw.names, label) for c in categorical]
+    for key, cols in (("static", static_cols), ("categorical", listed_cat)):
+        if len(set(cols)) < len(cols):
+            raise ConfigError(f"a column is listed twice in data.{key}; list it once")
+        for j in cols:
+            for other, k in special.items():
+                if j == k:
+                    raise ConfigError(
+                        f"column {raw.names[j]!r} is data.{other} and cannot also be in data.{key}"
+                    )
+    if static_cols and ent is None:
+        raise ConfigError(
+            "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)"
+        )
+    return static_cols, [j for j in listed_cat if j not in static_cols]
+
+
+def _kind(raw: RawTable, col: _Column) -> str:
+    """How a column was written: int or float numbers, text of numbers, or text."""
+    present = ~col.blank
+    if col.bad[present].any() or not present.any():
+        return "text"
+    values = col.values[present]
+    whole = bool(np.all(values == np.round(values)))
+    return "int" if whole else "float"
+
+
+def _cells_text(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
+    """A categorical column's cells at `rows` as text; blank cells are ""."""
+    texts = _texts(raw, j, col, rows)
+    blank = col.blank[rows]
+    return ["" if b else t for t, b in zip(texts, blank)]
+
+
+def _categories(texts: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Sorted levels (numbers in numeric order, else alphabetical) and each cell's code."""
+    from tfusion.data.codec import level_key
+
+    codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
+    names = [str(u) for u in uniques]
+    order = sorted(names, key=level_key)
+    remap = np.asarray([order.index(n) for n in names], dtype=np.int64)
+    return tuple(order), remap[codes]
+
+
+def _attributes(
+    raw: RawTable,
+    parsed: list[_Column],
+    cols: list[int],
+    categorical: set[int],
+    rows: np.ndarray,
+    bounds: np.ndarray,
+    entities: tuple[str, ...],
+    label: str,
+) -> pd.DataFrame:
+    """One row per sequence of the static columns; a value that changes within an entity is an
+    error naming the entity and the column."""
+    out: dict[str, object] = {}
+    seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    for j in cols:
+        name, col = raw.names[j], parsed[j]
+        numeric = j not in categorical and _kind(raw, col) != "text"
+        blank = col.blank[rows]
+        if numeric:
+            v = col.values[rows]
+        else:
+            v = np.asarray(_cells_text(raw, j, col, rows), dtype=object)
+        present = np.flatnonzero(~blank)
+        firsts = np.full(len(bounds) - 1, len(rows), dtype=np.int64)
+        np.minimum.at(firsts, seg[present], present)  # each sequence's first present row
+        has = firsts < len(rows)
+        if numeric and not has.all():
+            k = int(np.flatnonzero(~has)[0])
+            raise DataError(
+                f"attribute {name!r} of {label} is empty for entity {entities[k]!r}; "
+                "give every entity a value (or list the column in data.categorical)"
+            )
+        ref = np.where(has, firsts, 0)
+        value = v[ref[seg]]
+        differs = ~blank & (value != v) if not numeric else ~blank & ~np.isclose(value, v)
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            k = int(seg[i])
+            raise DataError(
+                f"attribute {name!r} of {label} varies within entity {entities[k]!r} "
+                f"({v[ref[k]]!r} then {v[i]!r} at {raw.where(int(rows[i]))}); a data.static "
+                "column must be constant per entity: make it a channel (drop it from data.static)"
+            )
+        col_values = v[ref]
+        if not numeric:
+            col_values = np.where(has, col_values, "").astype(object)
+        out[name] = col_values
+    return pd.DataFrame(out)
 
 
 def _frozen_table(
@@ -243,8 +387,10 @@ def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -
     return np.asarray(_texts(raw, j, col, rows), dtype=object)
 
 
-def _open(source: str | Path) -> tuple[RawTable, str]:
-    """Raw columns and a display name for a built-in name or a path."""
+def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
+    """Raw columns and a display name for a built-in name, a path or a DataFrame."""
+    if isinstance(source, pd.DataFrame):
+        return from_frame(source), "the DataFrame"
     if isinstance(source, str) and source in BUILTIN:
         if BUILTIN[source].kind != "table":
             raise DataError(

@@ -2,7 +2,7 @@
 samplers and their settings, guidance."""
 
 from tfusion.diffusion.guidance import classifier_free_guidance, drop_condition
-from tfusion.diffusion.loss import diffusion_loss
+from tfusion.diffusion.loss import diffusion_loss, noised
 from tfusion.diffusion.objectives import Objective, add_noise, from_x0_eps, to_x0_eps
 from tfusion.diffusion.samplers import DDIM, DDPM, DPMSolverPP, make_sampler, sample_loop
 from tfusion.diffusion.schedules import Schedule
@@ -21,6 +21,7 @@ __all__ = [
     "drop_condition",
     "from_x0_eps",
     "make_sampler",
+    "noised",
     "sample_loop",
     "to_x0_eps",
 ]

@@ -41,20 +41,32 @@ def diffusion_loss(
     times, noise and dropout draws are made for the global batch (world.size x B) and
     `world.shard`ed the same way, so the ranks together repeat one process's step.
     """
+    x_t, t, target = noised(x0, schedule, objective, generator, world)
+    if cond_dropout is not None:
+        if cond is None or null_cond is None:
+            raise ValueError("condition dropout needs `cond` and `null_cond`")
+        cond = drop_condition(cond, null_cond, cond_dropout, generator, world, always_draw=True)
+    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
+    if pred.shape[1] != x0.shape[1]:
+        pred = pred[:, : x0.shape[1]]
+    return objective(pred, target)
+
+
+def noised(
+    x0: Tensor,
+    schedule: Schedule,
+    objective: Objective,
+    generator: torch.Generator | None = None,
+    world: World | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The draws of one loss estimate: (x_t, t, target). One training time per sample, then
+    noise shaped like x0, both drawn for the global batch and sharded (see `diffusion_loss`)."""
     size = world.size if world is not None else 1
     n = x0.shape[0] * size
     t = _mine(schedule.sample_t(n, generator), world)
     eps = _mine(torch.randn((n, *x0.shape[1:]), generator=generator), world)
     alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
-    if cond_dropout is not None:
-        if cond is None or null_cond is None:
-            raise ValueError("condition dropout needs `cond` and `null_cond`")
-        cond = drop_condition(cond, null_cond, cond_dropout, generator, world, always_draw=True)
-    x_t = add_noise(x0, eps, alpha, sigma)
-    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
-    if pred.shape[1] != x0.shape[1]:
-        pred = pred[:, : x0.shape[1]]
-    return objective(pred, objective.target(x0, eps, alpha, sigma))
+    return add_noise(x0, eps, alpha, sigma), t, objective.target(x0, eps, alpha, sigma)
 
 
 def _mine(x: Tensor, world: World | None) -> Tensor:

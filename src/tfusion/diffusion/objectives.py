@@ -82,11 +82,23 @@ class Objective:
         """The regression target for the network."""
         return from_x0_eps(x0, eps, alpha, sigma, self.prediction)
 
-    def loss_per_sample(self, pred: Tensor, target: Tensor, seq_dim: int = 1) -> Tensor:
-        """Loss averaged over all but the batch axis, (B,)."""
+    def loss_per_sample(
+        self, pred: Tensor, target: Tensor, seq_dim: int = 1, mask: Tensor | None = None
+    ) -> Tensor:
+        """Loss averaged over all but the batch axis, (B,). `mask` (B, L) bool (padded whole
+        sequences): only the real steps count, each sample's mean over its own steps; the
+        Fourier term needs equal lengths and is refused with a mask."""
         pred, target = pred.float(), target.float()
         err = pred - target
         per = err.pow(2) if self.loss == "mse" else err.abs()
+        if mask is not None:
+            if self.fourier_weight > 0:
+                raise ConfigError(
+                    "diffusion.fourier_weight needs equal-length windows; set it to 0 for "
+                    "whole sequences (data.whole=true)"
+                )
+            w = mask.to(per.dtype).unsqueeze(-1).expand_as(per)
+            return (per * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)
         out = per.flatten(1).mean(1)
         if self.fourier_weight > 0:
             # Diffusion-TS style Fourier term: match the spectrum along the sequence axis.
@@ -97,6 +109,6 @@ class Objective:
             out = out + self.fourier_weight * fper.flatten(1).mean(1)
         return out
 
-    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
-        """Mean loss over the batch."""
-        return self.loss_per_sample(pred, target).mean()
+    def __call__(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Mean loss over the batch (over real steps only, with a `mask`)."""
+        return self.loss_per_sample(pred, target, mask=mask).mean()

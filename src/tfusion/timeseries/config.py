@@ -47,6 +47,11 @@ class DataConfig:
     label: str | None = None  # a column of class labels: label-conditional generation
     entity: str | None = None  # long format: a column naming the sequence each row belongs to
     time: str | None = None  # a column of times (dates or numbers) to sort each sequence by
+    static: tuple[str, ...] = ()  # per-entity attribute columns (constant within an entity)
+    categorical: tuple[str, ...] = ()  # category columns: channels, or attributes if in static
+    # train on whole sequences (padded to the longest, masked) and learn their lengths, instead
+    # of windows of data.window steps
+    whole: bool = False
 
     def __post_init__(self) -> None:
         check_name_or_path("data.source", self.source, BUILTIN, "a path to a data file")
@@ -85,6 +90,19 @@ class DataConfig:
         check(
             self.entity is None or self.entity != self.time,
             "data.entity and data.time must be different columns",
+        )
+        check(
+            not self.static or self.entity is not None or self.source.endswith(".npz"),
+            "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)",
+        )
+        check(
+            not self.whole or self.split != "time",
+            "data.whole=true trains whole sequences; split them with data.split=random or none",
+        )
+        check(
+            not (self.static and self.label is not None),
+            "data.label and data.static cannot be combined: list the label column in data.static "
+            "(and data.categorical) to condition on it with the other attributes",
         )
 
 

@@ -10,13 +10,15 @@ TimeGAN and TransFusion, so they compare directly with `train` and `test`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tfusion.data.builtin import BUILTIN, sine_windows
+from tfusion.data.codec import PanelCodec, fit_attributes
 from tfusion.data.panels import load_sequences
 from tfusion.data.readers import first_line, read_sequences, resolve_path
 from tfusion.data.scalers import KINDS, Scaler
@@ -52,6 +54,14 @@ class Prepared:
     # series (one long series) | entities (long-format table) | windows ((N, L, C) sequences)
     layout: str = "series"
     panel: dict[str, Any] = field(default_factory=dict)  # what `state` records of the layout
+    # panels with categories, attributes or whole sequences (None: plain numeric windows)
+    codec: PanelCodec | None = None
+    train_attrs: np.ndarray | None = None  # (n_train, A) attribute vector of each window
+    test_attrs: np.ndarray | None = None
+    train_lengths: np.ndarray | None = None  # data.whole: (n_train,) true length of each
+    test_lengths: np.ndarray | None = None
+    test_attributes: pd.DataFrame | None = None  # the held-out entities' attribute rows
+    train_attr_rows: np.ndarray | None = None  # (entities, A) one vector per training entity
 
     def labels(self, windows: Windows) -> np.ndarray:
         """The class id of each window (a window lies inside one label's stretch)."""
@@ -97,11 +107,12 @@ class Prepared:
             "entity": cfg.entity,
             "time": cfg.time,
             **self.panel,
+            **({} if self.codec is None else {"codec": self.codec.to_dict()}),
         }
 
 
-def prepare(cfg: DataConfig) -> Prepared:
-    """Run the whole data pipeline for `cfg`."""
+def prepare(cfg: DataConfig, frame: pd.DataFrame | None = None) -> Prepared:
+    """Run the whole data pipeline for `cfg` (on `frame` instead of cfg.source when given)."""
     if cfg.split not in SPLITS:
         raise ConfigError(f"unknown data.split {cfg.split!r}; choose one of {SPLITS}")
     if cfg.scaler not in KINDS:
@@ -138,9 +149,11 @@ def prepare(cfg: DataConfig) -> Prepared:
                 f"data.max_gap={cfg.max_gap} needs data.missing=interpolate and a gap length "
                 ">= 0 (0: leave out every window with a filled value); or unset it"
             )
-        table, layout = _load(cfg)
+        table, layout = _load(cfg, frame)
         raw, columns, notices, rows = table.values, table.columns, table.notices, len(table.values)
-        if table.bounds is not None:
+        if table.bounds is not None or table.codes is not None:
+            if table.bounds is None:  # a single series with categorical channels
+                table = replace(table, bounds=np.asarray([0, len(table.values)], dtype=np.int64))
             return _prepare_panel(cfg, table, layout)
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
         long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
@@ -190,11 +203,15 @@ def _scale(
     return scaler, train_scaled, test_scaled
 
 
-def _load(cfg: DataConfig) -> tuple[Table, str]:
+def _load(cfg: DataConfig, frame: pd.DataFrame | None = None) -> tuple[Table, str]:
     """The checked table of `cfg.source` and its layout: (N, L, C) sequences of a .npy/.npz
     ("windows"), a long-format table with data.entity ("entities"), or one series."""
     seq = None
-    if cfg.source not in BUILTIN and Path(cfg.source).suffix.lower() in (".npy", ".npz"):
+    if (
+        frame is None
+        and cfg.source not in BUILTIN
+        and Path(cfg.source).suffix.lower() in (".npy", ".npz")
+    ):
         seq = read_sequences(resolve_path(cfg.source, tuple(BUILTIN)))
     if seq is not None:
         for key in ("entity", "time"):
@@ -202,6 +219,12 @@ def _load(cfg: DataConfig) -> tuple[Table, str]:
                 raise ConfigError(
                     f"data.{key} does not apply to {seq.label}: its (N, L, C) sequences are "
                     f"already separate and in time order; unset data.{key}"
+                )
+        for key in ("static", "categorical"):
+            if getattr(cfg, key):
+                raise ConfigError(
+                    f"data.{key} needs a table with named columns; {seq.label} holds numbers "
+                    "only (write it as a long-format CSV or Parquet with data.entity)"
                 )
         table = load_sequences(
             seq,
@@ -213,8 +236,13 @@ def _load(cfg: DataConfig) -> tuple[Table, str]:
             cfg.max_missing,
         )
         return table, "windows"
+    if cfg.whole and cfg.entity is None:
+        raise ConfigError(
+            "data.whole=true trains whole sequences: give data.entity=COLUMN (a long-format "
+            "table) or (N, L, C) sequences in a .npy/.npz"
+        )
     table = load_table(
-        cfg.source,
+        cfg.source if frame is None else frame,
         cfg.columns,
         cfg.missing,
         cfg.missing_values,
@@ -223,6 +251,8 @@ def _load(cfg: DataConfig) -> tuple[Table, str]:
         cfg.max_missing,
         cfg.entity,
         cfg.time,
+        cfg.static,
+        cfg.categorical,
     )
     return table, "entities" if cfg.entity is not None else "series"
 
@@ -232,6 +262,20 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
     raw, bounds, columns = table.values, table.bounds, table.columns
     notices = [*table.notices]
     lengths = np.diff(bounds)
+    codec = None
+    if table.codes is not None or table.attributes is not None or cfg.whole:
+        if cfg.label is not None and cfg.whole:
+            raise ConfigError(
+                "data.label does not apply with data.whole=true; list the label column in "
+                "data.static and data.categorical to condition on it"
+            )
+        categorical = tuple(zip(table.categorical, table.levels))
+        codec = PanelCodec(columns, categorical, kinds=table.kinds, schema=table.schema)
+        if table.codes is not None:
+            raw = np.concatenate([raw, codec.one_hot(table.codes)], axis=1)
+            columns = codec.feature_columns
+    if cfg.whole:
+        return _prepare_whole(cfg, table, layout, raw, columns, codec, notices)
     what = "sequences" if layout == "windows" else "entities" if cfg.entity else "series"
     if layout == "windows" and cfg.window > lengths[0]:
         raise DataError(
@@ -291,6 +335,18 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
             panel["time_step"] = table.step
             cast = int if table.time_kind == "datetime" else float  # ns since 1970 stay exact
             panel["start_times"] = [cast(v) for v in table.starts[long_enough]]
+    train_attrs = test_attrs = test_attributes = attr_rows = None
+    if codec is not None and table.attributes is not None:
+        kept_rows = np.flatnonzero(lengths >= cfg.window)
+        codec = replace(
+            codec, attributes=fit_attributes(table.attributes.iloc[kept_rows], table.kinds)
+        )
+        everyone = codec.encode_attributes(table.attributes)
+        train_attrs = everyone[segment_of(bounds, train_scaled.starts)]
+        test_attrs = everyone[segment_of(bounds, test_scaled.starts)]
+        held = np.unique(segment_of(bounds, test_scaled.starts))
+        test_attributes = table.attributes.iloc[held].reset_index(drop=True)
+        attr_rows = everyone[np.unique(segment_of(bounds, train_scaled.starts))]
     return Prepared(
         train_scaled,
         test_scaled,
@@ -303,6 +359,109 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         step_classes,
         layout,
         panel,
+        codec,
+        train_attrs,
+        test_attrs,
+        test_attributes=test_attributes,
+        train_attr_rows=attr_rows,
+    )
+
+
+def _prepare_whole(
+    cfg: DataConfig,
+    table: Table,
+    layout: str,
+    raw: np.ndarray,
+    columns: tuple[str, ...],
+    codec: PanelCodec,
+    notices: list[str],
+) -> Prepared:
+    """Whole sequences (data.whole): each entity one sequence, padded with zeros (in scaled
+    units) to the longest; the true lengths go with them (the loss and attention are masked)
+    and into the attribute vector, so lengths are learned with the attributes."""
+    bounds = table.bounds
+    assert bounds is not None
+    lengths = np.diff(bounds)
+    what = "sequences" if layout == "windows" else "entities"
+    idx = np.flatnonzero(lengths >= MIN_WHOLE)
+    if len(idx) < len(lengths):
+        notices.append(
+            f"left out {len(lengths) - len(idx)} of {len(lengths)} {what} with fewer than "
+            f"{MIN_WHOLE} time steps"
+        )
+    if len(idx) < 2:
+        raise DataError(
+            f"{cfg.source} has {len(idx)} {what} of at least {MIN_WHOLE} time steps; "
+            "data.whole=true needs at least 2"
+        )
+    if cfg.split == "none":
+        tr = te = np.arange(len(idx))
+    else:
+        n_test = round(len(idx) * cfg.test_fraction)
+        if n_test < 1 or n_test >= len(idx):
+            raise DataError(
+                f"{len(idx)} {what} cannot be split with data.test_fraction="
+                f"{cfg.test_fraction}; use more {what}, change it, or data.split=none"
+            )
+        order = np.random.default_rng(cfg.seed).permutation(len(idx))
+        tr, te = np.sort(order[: len(idx) - n_test]), np.sort(order[len(idx) - n_test :])
+    train_rows = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in idx[tr]])
+    scaler = Scaler.fit(raw[train_rows], cfg.scaler)
+    with np.errstate(over="ignore"):
+        scaled = scaler.transform(raw).astype(np.float32)
+    if not np.isfinite(scaled).all():
+        j = int(np.flatnonzero(~np.isfinite(scaled).all(axis=0))[0])
+        raise DataError(
+            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
+            f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
+        )
+    kept_len = lengths[idx]
+    longest = int(kept_len.max())
+    padded = np.zeros((len(idx), longest, raw.shape[1]), dtype=np.float32)
+    for pos, k in enumerate(idx):
+        padded[pos, : kept_len[pos]] = scaled[bounds[k] : bounds[k + 1]]
+    attrs = None
+    if table.attributes is not None:
+        attrs = table.attributes.iloc[idx].reset_index(drop=True)
+    codec = replace(
+        codec,
+        attributes=() if attrs is None else fit_attributes(attrs, table.kinds),
+        lengths=(int(kept_len.min()), longest),
+    )
+    vectors = codec.encode_attributes(attrs, kept_len)
+    train, test = Windows(padded, starts=tr), Windows(padded, starts=te)
+    panel: dict[str, Any] = {
+        "sequences": len(idx),
+        "lengths": {"min": int(kept_len.min()), "max": longest, "mean": float(kept_len.mean())},
+        "frequency": table.frequency,
+    }
+    if cfg.entity is not None:
+        panel["entities"] = {
+            "count": len(lengths),
+            "kept": [table.entities[k] for k in idx],
+        }
+    if table.starts is not None:
+        cast = int if table.time_kind == "datetime" else float
+        panel["time_kind"] = table.time_kind
+        panel["time_step"] = table.step
+        panel["start_times"] = [cast(v) for v in table.starts[idx]]
+    return Prepared(
+        train,
+        test,
+        scaler,
+        columns,
+        tuple(notices),
+        cfg,
+        len(raw),
+        layout=layout,
+        panel=panel,
+        codec=codec,
+        train_attrs=vectors[tr],
+        test_attrs=vectors[te],
+        train_lengths=kept_len[tr],
+        test_lengths=kept_len[te],
+        test_attributes=None if attrs is None else attrs.iloc[te].reset_index(drop=True),
+        train_attr_rows=vectors[tr],
     )
 
 
@@ -368,6 +527,8 @@ def _window_filters(
         )
     return filters
 
+
+MIN_WHOLE = 2  # data.whole: sequences need at least this many time steps
 
 MMAP_CHUNK = 1 << 20  # rows read at a time when scanning a memory-mapped series
 

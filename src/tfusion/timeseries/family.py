@@ -42,10 +42,10 @@ def _sample(run: Path, req: SampleRequest) -> str:
     if req.out is None:
         raise TfusionError("--out is required: a .npy or .csv file for the windows")
     state = None
-    if req.entities is not None:  # fail before minutes of sampling, not after
+    if req.entities is not None or req.where:  # fail before minutes of sampling, not after
         if req.n is not None:
             raise TfusionError("give --n (windows) or --entities (a table of entities), not both")
-        if req.entities < 1:
+        if req.entities is not None and req.entities < 1:
             raise TfusionError(f"--entities must be at least 1, got {req.entities}")
         state = read_data_state(run)
         if state.get("layout") != "entities":
@@ -57,6 +57,12 @@ def _sample(run: Path, req: SampleRequest) -> str:
     else:
         target = check_sample_path(req.out)
     loaded = TimeSeriesRun.load(run, ema=not req.raw_weights)
+    if loaded.codec is not None and loaded.codec.attribute_dim:
+        return _sample_panel(loaded, req, state, target)
+    if req.where:
+        raise TfusionError(
+            f"--where needs a run trained with data.static (attributes); {run} has none"
+        )
     n = req.entities or (1000 if req.n is None else req.n)
     labels = None
     if req.labels is not None:
@@ -100,6 +106,54 @@ def _sample(run: Path, req: SampleRequest) -> str:
         )
     write_samples(x, target, loaded.columns, names)
     return f"wrote {x.shape[0]} windows of shape {x.shape[1:]} (L, C) to {target}"
+
+
+def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> str:
+    """Entities of a panel run (attributes, lengths): attribute rows, then sequences."""
+    from tfusion.timeseries.sample import entity_frame, generate_panel, read_where, write_frame
+
+    if state is None:
+        raise TfusionError(
+            f"{loaded.path} learned attributes or lengths with its sequences: sample it with "
+            "--entities N --out FILE.csv (or .parquet)"
+        )
+    for name in ("labels", "length", "eta", "spacing", "bf16"):
+        if name in req.given():
+            raise TfusionError(f"--{name} does not apply to a panel run's --entities; leave it out")
+    where = read_where(req.where)
+    if where is None or isinstance(where, dict):
+        if req.entities is None:
+            raise TfusionError("give --entities N: how many synthetic entities to draw")
+        n = req.entities
+    else:
+        if req.entities is not None and req.entities != len(where):
+            raise TfusionError(
+                f"--entities {req.entities} but the --where table has {len(where)} rows; "
+                "one entity is drawn per row: leave --entities out or match it"
+            )
+        n = len(where)
+    panel = generate_panel(
+        loaded, n, where, req.seed, req.sampler, req.steps, req.guidance, progress=True
+    )
+    d = loaded.cfg.data
+    assert d.entity is not None
+    frame = entity_frame(
+        panel.x,
+        loaded.columns,
+        state,
+        d.entity,
+        d.time,
+        reverse=d.reverse,
+        seed=req.seed,
+        lengths=panel.lengths,
+        attributes=panel.attributes,
+        codec=loaded.codec,
+    )
+    write_frame(frame, target)
+    return (
+        f"wrote {n} synthetic entities ({len(frame)} rows, lengths {int(panel.lengths.min())}-"
+        f"{int(panel.lengths.max())}; columns {', '.join(map(str, frame.columns))}) to {target}"
+    )
 
 
 def _suite(req: EvaluateRequest) -> Any:
@@ -264,7 +318,7 @@ FAMILY = Family(
     presets=_presets,
     sample_options=frozenset(
         {"n", "sampler", "steps", "eta", "spacing", "guidance", "raw_weights", "bf16"}
-        | {"labels", "length", "entities"}
+        | {"labels", "length", "entities", "where"}
     ),
     demo_out="demo_report",
     evaluate_files=_evaluate_files,

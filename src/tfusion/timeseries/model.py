@@ -38,11 +38,25 @@ class TimeSeriesDenoiser(nn.Module):
         arch: str = "paper",
         time_scale: float = 1000.0,
         classes: int = 0,
+        attributes: int = 0,
     ) -> None:
         super().__init__()
         self.features, self.width, self.arch, self.classes = features, width, arch, classes
+        self.attributes = attributes
         if classes:  # label embedding added to the step embedding; id `classes` = no label
             self.y_embedder = nn.Embedding(classes + 1, width)
+        if attributes:
+            # panels: the attribute vector (B, A) is embedded and added to the step embedding;
+            # a NaN row is "no condition" (a learned null embedding, for guidance). A second,
+            # small denoiser learns the attribute vectors themselves (drawn before sequences).
+            self.a_embedder = nn.Sequential(
+                nn.Linear(attributes, width), nn.SiLU(), nn.Linear(width, width)
+            )
+            self.a_null = nn.Parameter(torch.zeros(width))
+            aw = min(width, 128)
+            self.attr_model = TimeSeriesDenoiser(
+                attributes, aw, 3, max(1, aw // 32), 4 * aw, 0.0, "modern", time_scale
+            )
         self.in_proj = nn.Linear(features, width)
         self.pos_drop = nn.Dropout(dropout)
         if arch == "paper":
@@ -71,14 +85,39 @@ class TimeSeriesDenoiser(nn.Module):
             raise ValueError(f"unknown arch {arch!r}")
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, features: int, classes: int = 0) -> TimeSeriesDenoiser:
+    def from_config(
+        cls, cfg: ModelConfig, features: int, classes: int = 0, attributes: int = 0
+    ) -> TimeSeriesDenoiser:
         """Build from a (possibly partial) ModelConfig; None fields come from its preset."""
         r = resolve_model(cfg)
-        return cls(features, r.width, r.depth, r.heads, r.ff, r.dropout, r.arch, classes=classes)
+        return cls(
+            features,
+            r.width,
+            r.depth,
+            r.heads,
+            r.ff,
+            r.dropout,
+            r.arch,
+            classes=classes,
+            attributes=attributes,
+        )
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
-        """x (B, L, C) noisy window, t (B,) diffusion time in [0, 1], cond (B,) class ids of a
-        labelled model (None or id `classes`: unconditional) -> prediction (B, L, C)."""
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        cond: Tensor | None = None,
+        mask: Tensor | None = None,
+        attr: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """x (B, L, C) noisy window, t (B,) diffusion time in [0, 1] -> prediction (B, L, C).
+
+        `cond`: (B,) class ids of a labelled model (None or id `classes`: unconditional), or
+        (B, A) attribute vectors of a panel model (None or a NaN row: unconditional). `mask`
+        (B, L) bool marks the real steps of padded whole sequences (padding is not attended
+        to). `attr` = (a_t (B', 1, A), t_a (B',)): also denoise attribute vectors with the
+        attribute model, returning (prediction, attribute prediction) from one call (so one
+        data-parallel forward covers both in training)."""
         length = x.shape[1]
         h = self.in_proj(x)  # (B, L, D)
         temb = self.t_embedder(t)  # (B, D)
@@ -86,16 +125,37 @@ class TimeSeriesDenoiser(nn.Module):
             if cond is None:
                 cond = torch.full((x.shape[0],), self.classes, dtype=torch.long, device=x.device)
             temb = temb + self.y_embedder(cond)
+        elif self.attributes:
+            temb = temb + self._attribute_embedding(cond, x.shape[0], temb.dtype, x.device)
         temb = temb.to(h.dtype)
         if self.arch == "paper":
             h = torch.cat([temb[:, None], h], dim=1)  # step token first: (B, 1 + L, D)
             h = self.pos_drop(h + position_table(length + 1, self.width, h.device).to(h.dtype))
-            h = self.encoder(h)[:, 1:]  # drop the step token: (B, L, D)
-            return self.out_proj(h)
-        h = self.pos_drop(h + position_table(length, self.width, h.device).to(h.dtype))
-        for block in self.blocks:
-            h = block(h, temb)
-        return self.final(h, temb)
+            pad = None
+            if mask is not None:  # the step token is always there
+                pad = ~torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+            h = self.encoder(h, src_key_padding_mask=pad)[:, 1:]  # drop the step token
+            out = self.out_proj(h)
+        else:
+            h = self.pos_drop(h + position_table(length, self.width, h.device).to(h.dtype))
+            keys = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, L)
+            for block in self.blocks:
+                h = block(h, temb, keys)
+            out = self.final(h, temb)
+        if attr is None:
+            return out
+        return out, self.attr_model(*attr)
+
+    def _attribute_embedding(
+        self, cond: Tensor | None, batch: int, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        """(B, D): the embedded attribute vectors, the null embedding for NaN rows or None."""
+        null = self.a_null.to(dtype).expand(batch, -1)
+        if cond is None:
+            return null
+        missing = torch.isnan(cond).any(dim=1, keepdim=True)
+        emb = self.a_embedder(torch.nan_to_num(cond.float(), nan=0.0)).to(dtype)
+        return torch.where(missing, null, emb)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from tfusion import runs
 from tfusion.data import Scaler
+from tfusion.data.codec import PanelCodec
 from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
@@ -36,25 +38,29 @@ class TimeSeriesRun:
     columns: tuple[str, ...]
     window: int
     classes: tuple[str, ...] = ()  # a labelled run's class names (data.label)
+    codec: PanelCodec | None = None  # panels: categories, attributes, whole-sequence lengths
 
     @classmethod
     def load(cls, run: str | Path, ema: bool = True) -> TimeSeriesRun:
         """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
         path = runs.open_run(run)
         cfg = saved_config(path)
-        scaler, columns, classes = runs.read_data_state(
+        scaler, columns, classes, codec, window = runs.read_data_state(
             path,
             lambda s: (
                 Scaler.from_dict(s["scaler"]),
                 tuple(s["columns"]),
                 tuple(str(c) for c in s.get("classes", [])),
+                PanelCodec.from_dict(s["codec"]) if s.get("codec") else None,
+                int(s["window"]),
             ),
         )
-        model = TimeSeriesDenoiser.from_config(cfg.model, len(columns), len(classes))
+        attributes = 0 if codec is None else codec.attribute_dim
+        model = TimeSeriesDenoiser.from_config(cfg.model, len(columns), len(classes), attributes)
         load_weights(model, runs.weights_path(path, ema))
         model.eval()
         schedule, objective = make_diffusion(cfg)
-        return cls(path, cfg, model, schedule, objective, scaler, columns, cfg.data.window, classes)
+        return cls(path, cfg, model, schedule, objective, scaler, columns, window, classes, codec)
 
     def class_ids(self, labels: Sequence[str | int]) -> np.ndarray:
         """Class ids of label names (as in the data's label column) or of ids given as ints."""
@@ -106,6 +112,11 @@ class TimeSeriesRun:
         sc = self.cfg.sample
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
+        if self.codec is not None and self.codec.attribute_dim:
+            raise ConfigError(
+                f"run {self.path} learned attributes or lengths with its sequences; sample it "
+                "with --entities N (a table) or TimeSeriesRun.generate_panel"
+            )
         length = length or self.window
         settings = SampleSettings.from_section(sc).override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
@@ -147,6 +158,151 @@ class TimeSeriesRun:
             out.append(x.float().numpy())
         x = np.concatenate(out)
         return x if scaled else self.scaler.inverse_transform(x)
+
+
+@dataclass
+class Panel:
+    """Synthetic entities: sequences (n, L, C) in original units (model channels, padded past
+    each length), their lengths (n,), attribute rows and the attribute vectors they came from."""
+
+    x: np.ndarray
+    lengths: np.ndarray
+    attributes: pd.DataFrame | None
+    vectors: np.ndarray
+
+
+def generate_panel(
+    run: TimeSeriesRun,
+    n: int,
+    where: dict[str, Any] | pd.DataFrame | None = None,
+    seed: int = 0,
+    sampler: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> Panel:
+    """n synthetic entities of a panel run: attribute vectors first (the attribute model;
+    `where` fixes some attributes, the rest drawn given them by RePaint inpainting), decoded
+    to valid attributes and lengths; then each sequence given its attributes, with
+    classifier-free guidance `guidance` (default sample.guidance) and a padding mask."""
+    codec = run.codec
+    if codec is None or not codec.attribute_dim:
+        raise ConfigError(
+            f"run {run.path} has no attributes or lengths; use TimeSeriesRun.generate"
+        )
+    if n < 1:
+        raise ConfigError(f"--entities must be at least 1, got {n}")
+    sc = run.cfg.sample
+    settings = SampleSettings.from_section(sc).override(
+        sampler=sampler, steps=steps, guidance=guidance
+    )
+    gen = torch.Generator().manual_seed(seed)
+    a_dim = codec.attribute_dim
+    attr_net = run.model.attr_model
+    with torch.no_grad():
+        if where is not None and len(where):
+            if isinstance(where, pd.DataFrame):
+                if len(where) != n:
+                    raise ConfigError(f"got {len(where)} attribute rows for {n} entities")
+                fixed = [
+                    codec.known_attributes({k: v for k, v in row.items() if not _blank(v)})
+                    for row in where.to_dict("records")
+                ]
+                mask = np.stack([f[0] for f in fixed])[:, None]
+                values = np.stack([f[1] for f in fixed])[:, None]
+            else:
+                m1, v1 = codec.known_attributes(where)
+                mask = np.broadcast_to(m1, (n, 1, a_dim)).copy()
+                values = np.broadcast_to(v1, (n, 1, a_dim)).copy()
+            known = (torch.from_numpy(mask), torch.from_numpy(values))
+            inpaint = replace(settings, sampler="ddpm", steps=100, spacing="uniform", eta=1.0)
+            raw = sample_loop(
+                attr_net,
+                (n, 1, a_dim),
+                run.schedule,
+                run.objective.prediction,
+                inpaint,
+                generator=gen,
+                known=known,
+                resample=5,
+            )
+        else:
+            raw = sample_loop(
+                attr_net,
+                (n, 1, a_dim),
+                run.schedule,
+                run.objective.prediction,
+                settings,
+                generator=gen,
+            )
+    attributes, lengths = codec.decode_attributes(raw[:, 0].float().numpy())
+    if lengths is None:
+        lengths = np.full(n, run.window, dtype=np.int64)
+    vectors = codec.encode_attributes(attributes if codec.attributes else None, lengths)
+    longest = int(lengths.max())
+    steps_axis = torch.arange(longest)
+    out = []
+    bs = batch_size or sc.batch_size
+    for start in range(0, n, bs):
+        sl = slice(start, min(start + bs, n))
+        b = sl.stop - sl.start
+        cond = torch.from_numpy(vectors[sl])
+        m = steps_axis[None, :] < torch.from_numpy(lengths[sl])[:, None]
+        padded = m if codec.lengths is not None else None
+
+        def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, mask=padded) -> torch.Tensor:
+            k = None if mask is None else mask.repeat(x.shape[0] // mask.shape[0], 1)
+            return run.model(x, t, y, mask=k)
+
+        null = torch.full_like(cond, torch.nan)
+        denoise = classifier_free_guidance(net, cond, null, settings.guidance)
+        x = sample_loop(
+            denoise,
+            (b, longest, len(run.columns)),
+            run.schedule,
+            run.objective.prediction,
+            settings,
+            generator=gen,
+            progress=progress,
+        )
+        out.append(x.float().numpy())
+    x = run.scaler.inverse_transform(np.concatenate(out))
+    return Panel(x, lengths, attributes if codec.attributes else None, vectors)
+
+
+def read_where(items: Sequence[str]) -> dict[str, str] | pd.DataFrame | None:
+    """`--where` values: NAME=VALUE conditions (repeatable), or one .csv/.parquet table of
+    attribute rows (one synthetic entity per row); None when none is given."""
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        from tfusion.data.readers import read_raw, resolve_path
+
+        path = resolve_path(items[0])
+        raw = read_raw(path)
+        frame = pd.DataFrame({name: cells for name, cells in zip(raw.names, raw.cells)})
+        if frame.empty:
+            raise ConfigError(
+                f"--where table {path} has no rows; give one attribute row per entity"
+            )
+        return frame
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"--where {item!r}: write NAME=VALUE (e.g. --where sector=tech), or give one "
+                ".csv/.parquet table of attribute rows"
+            )
+        if name.strip() in out:
+            raise ConfigError(f"--where names {name.strip()!r} twice; give it once")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value == ""
 
 
 def check_sample_path(path: str | Path) -> Path:
@@ -212,34 +368,80 @@ def entity_frame(
     reverse: bool = False,
     labels: tuple[str, Sequence[str]] | None = None,
     seed: int = 0,
-) -> Any:
+    lengths: np.ndarray | None = None,
+    attributes: pd.DataFrame | None = None,
+    codec: PanelCodec | None = None,
+) -> pd.DataFrame:
     """Synthetic sequences (n, L, C) as a long-format table with the input's schema: the entity
     column (ids synthetic-0, synthetic-1, ...), the time column regenerated at the learned step
-    from start times drawn (seeded) from the real entities' starts, the label column (name,
-    one label per sequence) if any, then the channels under their own names. `reverse` undoes
-    data.reverse (the model sees time reversed; the table runs forward)."""
-    import pandas as pd
-
-    n, length, c = x.shape
-    if reverse:
-        x = x[:, ::-1]
-    frame = pd.DataFrame(x.reshape(n * length, c).astype(np.float64), columns=list(columns))
-    front: dict[str, Any] = {entity: np.repeat([f"synthetic-{i}" for i in range(n)], length)}
+    from start times drawn (seeded) from the real entities' starts, the label column (one label
+    per sequence) or the attribute columns, then the channels under their own names: numeric
+    ones, and categorical ones decoded to their levels (`codec`), each written as the input
+    wrote it (integers stay integers). Sequence i keeps its first `lengths[i]` steps. `reverse`
+    undoes data.reverse (the model sees time reversed; the table runs forward)."""
+    n, longest, _ = x.shape
+    lengths = np.full(n, longest, dtype=np.int64) if lengths is None else np.asarray(lengths)
+    kinds = {} if codec is None else codec.kinds
+    if codec is not None:
+        numeric, codes = codec.split_channels(x)
+        names = list(codec.numeric)
+    else:
+        numeric, codes, names = x, None, list(columns)
+    steps = np.arange(longest)
+    real = steps[None, :] < lengths[:, None]  # (n, L) the steps each sequence keeps
+    pick = real
+    if reverse:  # step k of the table is step len - 1 - k of the model's sequence
+        src = np.clip(lengths[:, None] - 1 - steps[None, :], 0, longest - 1)
+        numeric = np.take_along_axis(numeric, src[:, :, None], axis=1)
+        if codes is not None:
+            codes = np.take_along_axis(codes, src[:, :, None], axis=1)
+    frame = pd.DataFrame(
+        {name: _typed(numeric[..., j][pick], kinds.get(name)) for j, name in enumerate(names)}
+    )
+    if codec is not None and codes is not None:
+        for k, (name, levels) in enumerate(codec.categorical):
+            frame[name] = _levels(
+                np.asarray(levels, dtype=object)[codes[..., k][pick]], kinds.get(name)
+            )
+    seq = np.repeat(np.arange(n), lengths)
+    front: dict[str, Any] = {entity: np.asarray([f"synthetic-{i}" for i in range(n)])[seq]}
     if time is not None:
         starts = np.asarray(state["start_times"])
         step = float(state["time_step"])
         first = starts[np.random.default_rng(seed).integers(len(starts), size=n)]
+        offsets = steps[None, :].repeat(n, 0)[pick]
         if state.get("time_kind") == "datetime":
-            offsets = np.round(step * np.arange(length)).astype(np.int64)
-            ns = first.astype(np.int64)[:, None] + offsets[None]
-            front[time] = pd.to_datetime(ns.reshape(-1), unit="ns")
+            ns = first.astype(np.int64)[seq] + np.round(step * offsets).astype(np.int64)
+            front[time] = pd.to_datetime(ns, unit="ns")
         else:
-            front[time] = (first.astype(np.float64)[:, None] + step * np.arange(length)).reshape(-1)
+            front[time] = first.astype(np.float64)[seq] + step * offsets
     if labels is not None:
-        front[labels[0]] = np.repeat(np.asarray(list(labels[1]), dtype=object), length)
+        front[labels[0]] = np.asarray(list(labels[1]), dtype=object)[seq]
+    if attributes is not None:
+        for name in attributes.columns:
+            values = attributes[name].to_numpy()[seq]
+            kind = kinds.get(name)
+            front[name] = _levels(values, kind) if values.dtype == object else _typed(values, kind)
     for k, (name, values) in enumerate(front.items()):
         frame.insert(k, name, values)
+    if codec is not None and codec.schema:  # the input's column order
+        order = [c for c in codec.schema if c in frame.columns]
+        frame = frame[order + [c for c in frame.columns if c not in order]]
     return frame
+
+
+def _typed(values: np.ndarray, kind: str | None) -> np.ndarray:
+    """Numbers as the input wrote them: rounded integers for an int column."""
+    return np.round(values).astype(np.int64) if kind == "int" else values.astype(np.float64)
+
+
+def _levels(values: np.ndarray, kind: str | None) -> Any:
+    """Category levels (text) as the input wrote them: numbers for a column of numbers, the
+    blank level as missing."""
+    if kind in ("int", "float"):
+        numbers = pd.to_numeric(pd.Series(values, dtype=object).replace("", None))
+        return numbers.astype("Int64") if kind == "int" else numbers.astype(np.float64)
+    return pd.Series(values, dtype=object).replace("", None).to_numpy()
 
 
 def write_frame(frame: Any, path: str | Path) -> Path:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
-from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition
+from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition, noised
 from tfusion.io import atomic_write_text
 from tfusion.runs import check_disk, check_run_folder, check_same_sections
 from tfusion.timeseries.config import RunConfig
@@ -42,7 +42,8 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     features = len(data.columns)
     torch.manual_seed(cfg.train.seed)
     classes = len(data.classes)
-    model = TimeSeriesDenoiser.from_config(cfg.model, features, classes)
+    attributes = 0 if data.codec is None else data.codec.attribute_dim
+    model = TimeSeriesDenoiser.from_config(cfg.model, features, classes, attributes)
     check_disk(run, model)
     schedule, objective = make_diffusion(cfg)
     if not resume and world.is_main:
@@ -56,6 +57,8 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     labels = torch.from_numpy(data.labels(train)) if classes else None
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+        if attributes:
+            return panel_loss(m, gen)
         idx = torch.randint(len(train), (bs * world.size,), generator=gen)
         mine = world.shard(idx).numpy()
         x0 = torch.from_numpy(np.ascontiguousarray(train.batch(mine)))
@@ -65,11 +68,37 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
             cond = world.shard(y)
         return diffusion_loss(m, x0, schedule, objective, gen, world, cond)
 
+    attrs = None if data.train_attrs is None else torch.from_numpy(data.train_attrs)
+    lengths = None if data.train_lengths is None else torch.from_numpy(data.train_lengths)
+    rows = None if data.train_attr_rows is None else torch.from_numpy(data.train_attr_rows)
+    steps = torch.arange(train.length)
+
+    def panel_loss(m: nn.Module, gen: torch.Generator) -> Tensor:
+        """Sequences denoised given their attribute vectors (dropped to NaN with probability
+        model.class_dropout, for guidance) and masked to their lengths; the attribute model
+        denoises the attribute vectors of uniformly drawn training entities. One forward."""
+        assert rows is not None
+        idx = torch.randint(len(train), (bs * world.size,), generator=gen)
+        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(world.shard(idx).numpy())))
+        mask = None
+        if lengths is not None:
+            mask = steps[None, :] < world.shard(lengths[idx])[:, None]
+        assert attrs is not None
+        drop = torch.rand(len(idx), generator=gen) < cfg.model.class_dropout
+        cond = world.shard(torch.where(drop[:, None], torch.nan, attrs[idx]))
+        x_t, t, target = noised(x0, schedule, objective, gen, world)
+        pick = torch.randint(len(rows), (bs * world.size,), generator=gen)
+        a0 = world.shard(rows[pick])[:, None]  # (b, 1, A)
+        a_t, t_a, a_target = noised(a0, schedule, objective, gen, world)
+        pred, a_pred = m(x_t, t, cond, mask=mask, attr=(a_t, t_a))
+        return objective(pred, target, mask) + objective(a_pred, a_target)
+
     meta = {
         "family": "timeseries",
         "features": features,
         "window": cfg.data.window,
         "classes": classes,
+        "attributes": attributes,
         "tfusion": __version__,
     }
     result = fit(model, loss_fn, cfg.train, run, meta, resume=resume)
