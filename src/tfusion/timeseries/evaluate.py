@@ -34,6 +34,8 @@ def evaluate_run(
     """
     r = loaded or TimeSeriesRun.load(run)
     data = prepare(r.cfg.data)
+    if r.codec is not None and (r.codec.attribute_dim or r.codec.categorical):
+        return _evaluate_panel(r, data, run, out, n, sampler, steps, seed, extra, suite, baselines)
     test = data.scaler.inverse_transform(data.test.to_array())
     train = data.train
     ref_idx = np.random.default_rng(seed).choice(len(train), min(len(train), 5000), replace=False)
@@ -49,6 +51,61 @@ def evaluate_run(
     }
     return evaluate_windows(
         test, synthetic, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
+    )
+
+
+def _evaluate_panel(
+    r: TimeSeriesRun,
+    data: Any,
+    run: str | Path,
+    out: str | Path | None,
+    n: int,
+    sampler: str | None,
+    steps: int | None,
+    seed: int,
+    extra: dict[str, Any] | None,
+    suite: SuiteConfig | None,
+    baselines: bool,
+) -> dict[str, Any]:
+    """A panel run against its held-out sequences: panel scores, and the window scores on
+    windows cut from both sides (see `tfusion.timeseries.panel_report`)."""
+    from tfusion.timeseries.panel_report import cut_windows, panel_scores, plot_panel
+    from tfusion.timeseries.sample import generate_panel
+
+    codec = r.codec
+    assert codec is not None
+    full = data.window
+    rx = data.scaler.inverse_transform(data.test.to_array())
+    rlen = data.test_lengths if data.test_lengths is not None else np.full(len(rx), full)
+    rattr = None
+    if codec.attributes and data.test_attrs is not None:
+        rattr = codec.decode_attributes(data.test_attrs)[0]
+    if codec.attribute_dim:
+        panel = generate_panel(r, n, seed=seed, sampler=sampler, steps=steps)
+        sx, slen, sattr = panel.x, panel.lengths, panel.attributes
+    else:  # categorical channels only: plain windows
+        sx = r.generate(n, sampler, steps, seed)
+        slen, sattr = np.full(n, full), None
+    out = Path(out) if out is not None else Path(run) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    scores = panel_scores(codec, (rx, rlen, rattr), (sx, slen, sattr), seed)
+    figure = plot_panel(codec, (rx, rlen, rattr), (sx, slen, sattr), out / "panel.png")
+    width = min(r.cfg.data.window, int(rlen.min()), int(slen.min()))
+    real_w, synth_w = cut_windows(rx, rlen, width), cut_windows(sx, slen, width)
+    tx = data.scaler.inverse_transform(data.train.to_array())
+    tlen = data.train_lengths if data.train_lengths is not None else np.full(len(tx), full)
+    reference = cut_windows(tx, tlen, width)[:5000]
+    extra = {
+        **(extra or {}),
+        "run": str(run),
+        "sampling": {"sampler": sampler or r.cfg.sample.sampler, "steps": steps, "n": n},
+        "data": {"source": r.cfg.data.source, "window": width, "test_sequences": len(rx)},
+        "panel": scores,
+        "panel_figure": None if figure is None else figure.name,
+        "out": str(out),
+    }
+    return evaluate_windows(
+        real_w, synth_w, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
     )
 
 

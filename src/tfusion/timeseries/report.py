@@ -138,6 +138,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
     lines.append("")
     lines += _suite_markdown(report.get("suite") or {})
+    if report.get("panel"):
+        from tfusion.timeseries.panel_report import panel_markdown
+
+        lines += panel_markdown(report["panel"])
+        if report.get("panel_figure"):
+            lines += [f"![panel]({report['panel_figure']})", ""]
     for title, fig in report.get("figures", {}).items():
         lines += [f"## {title}", "", f"![{title}]({fig})", ""]
     return "\n".join(lines)

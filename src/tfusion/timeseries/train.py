@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -29,8 +30,14 @@ def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
     return Schedule.create(d.schedule, d.steps), Objective(d.prediction, d.loss, d.fourier_weight)
 
 
-def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> FitResult:
-    """Train on cfg.data and write the run folder `run` (see DESIGN.md for its files)."""
+def train_timeseries(
+    cfg: RunConfig,
+    run: str | Path,
+    resume: bool = False,
+    frame: pd.DataFrame | None = None,
+) -> FitResult:
+    """Train on cfg.data (on `frame` instead of cfg.data.source when given) and write the run
+    folder `run` (see DESIGN.md for its files)."""
     run = Path(run)
     world = current_world()
     check_run_folder(run, resume)
@@ -38,7 +45,7 @@ def train_timeseries(cfg: RunConfig, run: str | Path, resume: bool = False) -> F
     cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
     if resume:
         check_same_sections(saved_config(run), cfg)
-    data: Prepared = prepare(cfg.data)
+    data: Prepared = prepare(cfg.data, frame)
     features = len(data.columns)
     torch.manual_seed(cfg.train.seed)
     classes = len(data.classes)
