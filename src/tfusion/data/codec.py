@@ -8,7 +8,9 @@ lengths. `PanelCodec` is the one place that turns these into continuous values a
   numeric channels (the run's scaler maps 0/1 to -1/+1); decoding takes the arg-max of each
   group, so every decoded value is one of the levels seen in training;
 - the attribute vector of an entity (A numbers, all in [-1, 1]): each categorical attribute
-  one-hot as -1/+1, each numeric attribute min-max scaled on the training entities, and, for
+  one-hot as -1/+1, each numeric attribute min-max scaled to the range of the kept entities
+  (held-out ones included: levels and ranges are the schema, every entity must be encodable;
+  entities left out for being too short are not), and, for
   whole sequences, log(length) min-max scaled last. Decoding rounds integer attributes and
   lengths and keeps them inside the training range.
 
@@ -234,10 +236,10 @@ def level_key(v: str) -> tuple[bool, float, str]:
 def _level_text(value: Any) -> str:
     """A level as the table loader writes it: numbers without a trailing .0."""
     if isinstance(value, float | int | np.number) and not isinstance(value, bool):
-        return f"{float(value):g}"
+        return f"{float(value):.15g}"
     text = str(value).strip()
     try:
-        return f"{float(text):g}"
+        return f"{float(text):.15g}"
     except ValueError:
         return text
 

@@ -37,6 +37,7 @@ class RawTable:
     cells: tuple[np.ndarray, ...]
     decimal_comma: bool = False  # text cells use `,` as the decimal separator
     first_line: int | None = None  # file line of data row 0 (CSV), for error messages
+    integer: tuple[bool, ...] = ()  # typed sources (Parquet, DataFrame): the column held ints
 
     @property
     def rows(self) -> int:
@@ -263,16 +264,17 @@ def from_frame(
     frame: pd.DataFrame, decimal_comma: bool = False, first_line: int | None = None
 ) -> RawTable:
     """Raw columns of a DataFrame: numeric dtypes as float64 (NA -> NaN), others as objects."""
-    cells = []
+    cells, integer = [], []
     for name in frame.columns:
         column = frame[name]
+        integer.append(bool(pd.api.types.is_integer_dtype(column)))
         if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
             cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             cells.append(column.astype(object).where(column.notna(), None).to_numpy())
     # a quoted header cell may hold line breaks; names are one line (they appear in messages)
     names = tuple(" ".join(str(c).splitlines()) for c in frame.columns)
-    return RawTable(names, tuple(cells), decimal_comma, first_line)
+    return RawTable(names, tuple(cells), decimal_comma, first_line, tuple(integer))
 
 
 WINDOW_KEYS = ("windows", "x", "data")  # the (N, L, C) array of an .npz holding several

@@ -152,7 +152,7 @@ def load_table(
                 )
             special[key] = j
     lab, ent, tim = (special.get(k) for k in ("label", "entity", "time"))
-    static_cols, cat_cols = _panel_columns(
+    static_cols, cat_cols, cat_static = _panel_columns(
         raw, static_columns, categorical_columns, special, ent, label
     )
     chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
@@ -212,7 +212,7 @@ def load_table(
         filled = None if filled is None else filled[order]
     table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
     extra: dict = {
-        "kinds": {raw.names[j]: _kind(raw, parsed[j]) for j in (*keep, *static_cols)},
+        "kinds": {raw.names[j]: _kind(raw, j, parsed[j]) for j in (*keep, *static_cols)},
         "schema": raw.names,
     }
     if cat_cols:
@@ -221,7 +221,7 @@ def load_table(
             lv, cd = _categories(_cells_text(raw, j, parsed[j], rows))
             levels.append(lv)
             codes.append(cd)
-            extra["kinds"][raw.names[j]] = _kind(raw, parsed[j])
+            extra["kinds"][raw.names[j]] = _kind(raw, j, parsed[j])
         codes_arr = np.stack(codes, axis=1)
         extra.update(
             categorical=tuple(raw.names[j] for j in cat_cols),
@@ -231,7 +231,7 @@ def load_table(
     if static_cols:
         assert bounds is not None
         extra["attributes"] = _attributes(
-            raw, parsed, static_cols, set(cat_cols), rows, bounds, entity_names, label
+            raw, parsed, static_cols, cat_static, rows, bounds, entity_names, label
         )
     if starts is not None:
         extra.update(time_kind=time_kind, step=step, starts=starts)
@@ -245,8 +245,9 @@ def _panel_columns(
     special: dict[str, int],
     ent: int | None,
     label: str,
-) -> tuple[list[int], list[int]]:
-    """Positions of the data.static columns and of the time-varying data.categorical ones."""
+) -> tuple[list[int], list[int], set[int]]:
+    """Positions of the data.static columns, of the time-varying data.categorical ones, and of
+    the static columns that data.categorical makes categories (numbers as levels)."""
     static_cols = [_find_column(c, raw.names, label) for c in static]
     listed_cat = [_find_column(c, raw.names, label) for c in categorical]
     for key, cols in (("static", static_cols), ("categorical", listed_cat)):
@@ -262,17 +263,37 @@ def _panel_columns(
         raise ConfigError(
             "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)"
         )
-    return static_cols, [j for j in listed_cat if j not in static_cols]
+    channels = [j for j in listed_cat if j not in static_cols]
+    return static_cols, channels, set(listed_cat) & set(static_cols)
 
 
-def _kind(raw: RawTable, col: _Column) -> str:
-    """How a column was written: int or float numbers, text of numbers, or text."""
+def _kind(raw: RawTable, j: int, col: _Column) -> str:
+    """How a column was written: int or float numbers, or text. A typed source (Parquet, a
+    DataFrame) says whether a column held ints; in a CSV, whole numbers written without a
+    decimal point or exponent are ints."""
     present = ~col.blank
     if col.bad[present].any() or not present.any():
         return "text"
+    cells = raw.cells[j]
+    if cells.dtype == np.float64:
+        return "int" if raw.integer and raw.integer[j] else "float"
     values = col.values[present]
-    whole = bool(np.all(values == np.round(values)))
-    return "int" if whole else "float"
+    if not np.all(values == np.round(values)):
+        return "float"
+    written = pd.Series(cells[present], dtype=object).astype(str)
+    return "float" if written.str.contains(r"[.eE]", regex=True).any() else "int"
+
+
+def number_text(value: float) -> str:
+    """A number as a level or label: no trailing .0, all 15 significant digits kept."""
+    return f"{value:.15g}"
+
+
+def _shown(value: object) -> str:
+    """A cell in a message: numbers as written, text quoted."""
+    if isinstance(value, float | np.floating):
+        return number_text(float(value))
+    return repr(str(value))
 
 
 def _cells_text(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
@@ -309,7 +330,7 @@ def _attributes(
     seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     for j in cols:
         name, col = raw.names[j], parsed[j]
-        numeric = j not in categorical and _kind(raw, col) != "text"
+        numeric = j not in categorical and _kind(raw, j, col) != "text"
         blank = col.blank[rows]
         if numeric:
             v = col.values[rows]
@@ -333,7 +354,8 @@ def _attributes(
             k = int(seg[i])
             raise DataError(
                 f"attribute {name!r} of {label} varies within entity {entities[k]!r} "
-                f"({v[ref[k]]!r} then {v[i]!r} at {raw.where(int(rows[i]))}); a data.static "
+                f"({_shown(v[ref[k]])} then {_shown(v[i])} at {raw.where(int(rows[i]))}); a "
+                "data.static "
                 "column must be constant per entity: make it a channel (drop it from data.static)"
             )
         col_values = v[ref]
@@ -363,15 +385,20 @@ def _frozen_table(
 
 def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
     """A column's cells at `rows` as text; numbers print without a trailing .0."""
+    cells = raw.cells[j]
+    if cells.dtype == np.float64:
+        return [number_text(v) for v in cells[rows].tolist()]
+    if col.bad[rows].all():  # text only (ids, categories): no number to reformat
+        return pd.Series(cells[rows], dtype=object).astype(str).str.strip().tolist()
     out = []
     for i in rows:
         cell = raw.cells[j][i]
         if isinstance(cell, float | np.floating):
-            out.append(f"{float(cell):g}")
+            out.append(number_text(float(cell)))
         else:
             text = str(cell).strip()
             num = col.values[i]
-            out.append(f"{num:g}" if not col.bad[i] and np.isfinite(num) else text)
+            out.append(number_text(num) if not col.bad[i] and np.isfinite(num) else text)
     return out
 
 
@@ -404,9 +431,9 @@ def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
 
 def _parse(cells: np.ndarray, decimal_comma: bool) -> _Column:
     """Numbers, missing cells and non-numbers of one raw column."""
-    if cells.dtype == np.float64:
+    if cells.dtype == np.float64:  # shared with the RawTable, never written to (no copy)
         blank = np.isnan(cells)
-        return _Column(cells.copy(), blank, np.zeros_like(blank))
+        return _Column(cells, blank, np.zeros_like(blank))
     text = pd.Series(cells, dtype=object).astype(str).str.strip()
     blank = text.str.lower().isin(MISSING_TEXT).to_numpy() | pd.isna(cells)
     if decimal_comma:

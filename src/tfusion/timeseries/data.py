@@ -337,11 +337,13 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
             panel["start_times"] = [cast(v) for v in table.starts[long_enough]]
     train_attrs = test_attrs = test_attributes = attr_rows = None
     if codec is not None and table.attributes is not None:
-        kept_rows = np.flatnonzero(lengths >= cfg.window)
-        codec = replace(
-            codec, attributes=fit_attributes(table.attributes.iloc[kept_rows], table.kinds)
-        )
-        everyone = codec.encode_attributes(table.attributes)
+        # levels and ranges of the entities that have windows (a level only a left-out entity
+        # has is never learned, so it is not offered)
+        kept = np.flatnonzero(lengths >= cfg.window)
+        kept_rows = table.attributes.iloc[kept]
+        codec = replace(codec, attributes=fit_attributes(kept_rows, table.kinds))
+        everyone = np.zeros((len(lengths), codec.attribute_dim), dtype=np.float32)
+        everyone[kept] = codec.encode_attributes(kept_rows)
         train_attrs = everyone[segment_of(bounds, train_scaled.starts)]
         test_attrs = everyone[segment_of(bounds, test_scaled.starts)]
         held = np.unique(segment_of(bounds, test_scaled.starts))
@@ -405,21 +407,21 @@ def _prepare_whole(
             )
         order = np.random.default_rng(cfg.seed).permutation(len(idx))
         tr, te = np.sort(order[: len(idx) - n_test]), np.sort(order[len(idx) - n_test :])
-    train_rows = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in idx[tr]])
-    scaler = Scaler.fit(raw[train_rows], cfg.scaler)
-    with np.errstate(over="ignore"):
-        scaled = scaler.transform(raw).astype(np.float32)
-    if not np.isfinite(scaled).all():
-        j = int(np.flatnonzero(~np.isfinite(scaled).all(axis=0))[0])
+    train_seq = np.zeros(len(lengths), dtype=bool)
+    train_seq[idx[tr]] = True
+    scaler = Scaler.fit(raw[np.repeat(train_seq, lengths)], cfg.scaler)
+    kept_len = lengths[idx]
+    longest = int(kept_len.max())
+    padded = np.zeros((len(idx), longest, raw.shape[1]), dtype=np.float32)
+    for pos, k in enumerate(idx):  # scaled sequence by sequence: no scaled copy of the table
+        with np.errstate(over="ignore"):
+            padded[pos, : kept_len[pos]] = scaler.transform(raw[bounds[k] : bounds[k + 1]])
+    if not np.isfinite(padded).all():
+        j = int(np.flatnonzero(~np.isfinite(padded).all(axis=(0, 1)))[0])
         raise DataError(
             f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
             f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
         )
-    kept_len = lengths[idx]
-    longest = int(kept_len.max())
-    padded = np.zeros((len(idx), longest, raw.shape[1]), dtype=np.float32)
-    for pos, k in enumerate(idx):
-        padded[pos, : kept_len[pos]] = scaled[bounds[k] : bounds[k + 1]]
     attrs = None
     if table.attributes is not None:
         attrs = table.attributes.iloc[idx].reset_index(drop=True)
