@@ -144,6 +144,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     stop_after: int | None = None  # checkpoint and stop at this step (continue with --resume)
+    # checkpoint and stop once this many seconds of training have passed (a wall-clock budget;
+    # the schedule still runs over train.steps, so set steps to what the budget can do)
+    max_seconds: float | None = None
     log_every: int = 50
     progress: bool = True
     parallel: str = "ddp"  # under torchrun: ddp (replicate the model) | fsdp (shard it)
@@ -155,6 +158,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_at_least("train.steps", self.steps, 1)
         check_at_least("train.batch_size", self.batch_size, 1)
+        check(
+            self.max_seconds is None or self.max_seconds > 0,
+            f"train.max_seconds must be positive, got {self.max_seconds}; or unset it",
+        )
         check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
         check_at_least("train.warmup", self.warmup, 0)
         check_share("train.min_lr_ratio", self.min_lr_ratio)

@@ -25,7 +25,7 @@ import pandas as pd
 from tfusion.errors import DataError
 
 DELIMITERS = (",", ";", "\t", "|")
-SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz", ".mat")
+SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz", ".mat", ".ts")
 _SNIFF_LINES = 50
 
 
@@ -85,6 +85,10 @@ def read_raw(path: Path) -> RawTable:
         return _read_csv(path)
     if suffix == ".mat":
         return _read_mat(path)
+    if suffix == ".ts":
+        from tfusion.data.ts_format import read_ts  # ts_format builds RawTables
+
+        return read_ts(path)
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)

@@ -212,7 +212,10 @@ def load_table(
         filled = None if filled is None else filled[order]
     table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
     extra: dict = {
-        "kinds": {raw.names[j]: _kind(raw, j, parsed[j]) for j in (*keep, *static_cols)},
+        "kinds": {
+            raw.names[j]: _kind(raw, j, parsed[j])
+            for j in (*keep, *static_cols, *(() if ent is None else (ent,)))
+        },
         "schema": raw.names,
     }
     if cat_cols:

@@ -271,7 +271,12 @@ def _describe(run: Path) -> list[str]:
         f"model: preset {m.preset} ({m.arch}, depth {m.depth}, width {m.width}, heads {m.heads}, "
         f"ff {m.ff})",
         f"data: {cfg.data.source}, {len(columns)} channels ({', '.join(columns[:8])}"
-        f"{' ...' if len(columns) > 8 else ''}), windows of {cfg.data.window}",
+        f"{' ...' if len(columns) > 8 else ''}), "
+        + (
+            f"whole sequences padded to {state.get('window')}"
+            if cfg.data.whole
+            else f"windows of {cfg.data.window}"
+        ),
         f"diffusion: {cfg.diffusion.schedule} schedule, T = {cfg.diffusion.steps}, "
         f"predicts {cfg.diffusion.prediction}",
         f"sampler defaults: {s.sampler}, {s.steps} steps, {s.spacing} spacing, eta {s.eta}",
@@ -288,9 +293,23 @@ def _describe(run: Path) -> list[str]:
         ents = state.get("entities") or {}
         lines.append(
             f"entities ({state.get('entity')}): {ents.get('count')} in the data, "
-            f"{len(ents.get('kept') or [])} long enough for a window; "
-            f"time column {state.get('time')}, step {state.get('frequency')}"
+            f"{len(ents.get('kept') or [])} "
+            + ("kept" if cfg.data.whole else "long enough for a window")
+            + f"; time column {state.get('time')}, step {state.get('frequency')}"
         )
+    codec = state.get("codec") or {}
+    if codec.get("lengths"):
+        lo, hi = codec["lengths"]
+        lines.append(f"lengths: learned, {lo} to {hi} steps")
+    for name, levels in codec.get("categorical", []):
+        lines.append(f"categorical channel {name}: {len(levels)} levels ({', '.join(levels[:8])})")
+    for a in codec.get("attributes", []):
+        what = (
+            f"{len(a['levels'])} levels ({', '.join(a['levels'][:8])})"
+            if a["kind"] == "category"
+            else f"number, {a['lo']:g} to {a['hi']:g}"
+        )
+        lines.append(f"attribute {a['name']}: {what}; condition with --where {a['name']}=...")
     return lines
 
 

@@ -404,7 +404,10 @@ def entity_frame(
                 np.asarray(levels, dtype=object)[codes[..., k][pick]], kinds.get(name)
             )
     seq = np.repeat(np.arange(n), lengths)
-    front: dict[str, Any] = {entity: np.asarray([f"synthetic-{i}" for i in range(n)])[seq]}
+    if kinds.get(entity) == "int":  # integer ids stay integers: 0, 1, ...
+        front: dict[str, Any] = {entity: seq.astype(np.int64)}
+    else:
+        front = {entity: np.asarray([f"synthetic-{i}" for i in range(n)])[seq]}
     if time is not None:
         starts = np.asarray(state["start_times"])
         step = float(state["time_step"])

@@ -210,8 +210,15 @@ def _fit(
                 running.clear()
                 last_log_time, last_log_step = now, done
             bar.update(1)
-            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end):
+            # every rank stops at the same step: the budget is rank 0's clock, shared
+            out_of_time = cfg.max_seconds is not None and (
+                world.mean(float(time.perf_counter() - t0 > cfg.max_seconds)) > 0
+            )
+            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time:
                 checkpoint(done)
+            if out_of_time:
+                end = done
+                break
     seconds = time.perf_counter() - t0
     steps_run = end - start
     return FitResult(run, end, loss_value, seconds, steps_run * bs / max(seconds, 1e-9))
