@@ -2,14 +2,23 @@
 
 Run: .venv/bin/python benchmarks/hostile_input.py [--cases 200] [--out benchmarks/out/hostile.json]
 
-Three families of cases, each through `tfusion.cli.main.main` in-process (what a user runs):
+Four families of cases, each through `tfusion.cli.main.main` in-process (what a user runs):
 
 - data: random CSV texts (NaN tokens, strings in numeric columns, empty and duplicated or
   unicode headers, one row, huge and tiny magnitudes, constant columns, other delimiters) given
   to `tfusion train` with a tiny model;
 - checkpoints: a trained run folder with one file truncated at a random byte or with random
   bytes overwritten, then `tfusion sample`;
-- configs: a key of the YAML config set to a value of the wrong type or an unknown key.
+- configs: a key of the YAML config set to a value of the wrong type or an unknown key;
+- panels: random long-format tables (2-8 entities of 1-15 rows: id, time, a text and a number
+  attribute, a category channel, 1-2 numeric channels) with 0-2 corruptions (an attribute that
+  varies within an entity, blank ids, bad or duplicate or mixed times, words in numbers, ragged
+  rows, blank categories, one-row or too-short entities, missing or entity columns named in
+  data.static / data.categorical) through `tfusion train` (data.whole true or false, data.window
+  2-5), then `tfusion sample --entities K` (K in 0, -1, unset, 1-5; .csv, .parquet, .npy or
+  .txt out) with random `--where` (a seen or unseen level, a number out of range, malformed
+  items, an unknown name, a table with a bad level). One row per command: a sample that exits
+  0 must write the input's columns and K entities.
 
 Outcomes: `ok` (exit 0 and a complete output), `clean error` (exit 2 and one line `error: ...`),
 `bug` (anything else: a traceback, another exit code, a partial output). "Data lost" counts cases
@@ -30,6 +39,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tfusion.cli.main import main
 
@@ -165,6 +175,213 @@ def config_cases(root: Path) -> list[dict]:
                 }
             )
             shutil.rmtree(out, ignore_errors=True)
+    return rows
+
+
+PANEL_TINY = [x for x in TINY if not x.startswith("data.window=")]
+SECTORS = ["bank", "tech", "retail"]
+STATES = ["a", "b", "c", "2"]
+WORDS = ["abc", "oops", "1.2.3", "--", "n/a"]
+PANEL_DAMAGE = [
+    "attribute varies within an entity",
+    "blank id",
+    "blank or unparseable time",
+    "duplicate time within an entity",
+    "word in a numeric channel",
+    "row with an extra or missing field",
+    "time column of mixed numbers and dates",
+    "NaN / blank category cells",
+    "an entity with one row",
+    "all entities shorter than data.window",
+    "data.static / data.categorical names a missing column",
+    "entity column also in data.static",
+]
+
+
+def _day(n: int) -> str:
+    return f"2024-01-{1 + n % 28:02d}" if n < 28 else f"2024-02-{1 + (n - 28) % 28:02d}"
+
+
+def random_panel(rng: random.Random, window: int) -> tuple[str, list[str], list[str]]:
+    """A long-format CSV text (id, t, sector, age, state, 1-2 numeric channels) with 0-2 random
+    corruptions; returns it, the corruptions and the data.* arguments for `tfusion train`."""
+    chans = ["power", "temp"][: rng.randint(1, 2)]
+    header = ["id", "t", "sector", "age", "state", *chans]
+    dates, int_ids = rng.random() < 0.3, rng.random() < 0.3
+    damage = rng.sample(PANEL_DAMAGE, rng.choice([0, 0, 1, 1, 2]))
+    short = "all entities shorter than data.window" in damage
+    groups: list[list[list[str]]] = []
+    for k in range(rng.randint(2, 8)):
+        sector, age, start = rng.choice(SECTORS), rng.randint(20, 60), rng.randint(0, 5)
+        length = rng.randint(1, window - 1) if short else rng.randint(1, 15)
+        groups.append(
+            [
+                [
+                    str(100 + k) if int_ids else f"e{k}",
+                    _day(start + i) if dates else str(start + i),
+                    sector,
+                    str(age),
+                    rng.choice(STATES),
+                    *[f"{rng.gauss(k, 1):.3f}" for _ in chans],
+                ]
+                for i in range(length)
+            ]
+        )
+    static, categorical = ["sector", "age"], ["state"]
+    for d in damage:
+        g = rng.choice(groups)
+        r = rng.randrange(len(g))
+        if d == "attribute varies within an entity":
+            if len(g) < 2:
+                g.append(list(g[-1]))
+                g[-1][1] = _day(len(g) + 40) if dates else str(len(g) + 40)
+            col = rng.choice([2, 3])
+            g[-1][col] = "insurance" if col == 2 else str(int(g[-1][3]) + 7)
+        elif d == "blank id":
+            g[r][0] = ""
+        elif d == "blank or unparseable time":
+            g[r][1] = rng.choice(["", "soon", "2024-13-45", "nan", "12:99"])
+        elif d == "duplicate time within an entity":
+            if len(g) < 2:
+                g.append(list(g[0]))
+            g[-1][1] = g[-2][1]
+        elif d == "word in a numeric channel":
+            g[r][rng.randrange(5, len(header))] = rng.choice(WORDS)
+        elif d == "row with an extra or missing field":
+            g[r] = g[r] + ["7"] if rng.random() < 0.5 else g[r][:-1]
+        elif d == "time column of mixed numbers and dates":
+            for row in rng.sample(g, max(1, len(g) // 2)):
+                row[1] = str(rng.randint(0, 30)) if dates else _day(rng.randint(0, 30))
+        elif d == "NaN / blank category cells":
+            for row in rng.sample(g, max(1, len(g) // 2)):
+                row[4] = rng.choice(["", "nan", "NA"])
+        elif d == "an entity with one row":
+            del g[1:]
+        elif d == "data.static / data.categorical names a missing column":
+            (static if rng.random() < 0.5 else categorical).append("ghost")
+        elif d == "entity column also in data.static":
+            static.append("id")
+    lines = [",".join(header), *(",".join(row) for g in groups for row in g)]
+    args = [
+        "data.entity=id",
+        "data.time=t",
+        f"data.static=[{','.join(static)}]",
+        f"data.categorical=[{','.join(categorical)}]",
+    ]
+    return "\n".join(lines) + "\n", damage, args
+
+
+def _where(rng: random.Random, text: str, root: Path, i: int) -> tuple[list[str], str]:
+    """Random --where arguments and what they are."""
+    levels = sorted({line.split(",")[2] for line in text.splitlines()[1:] if "," in line})
+    kinds = ["none", "none", "valid", "valid", "unseen", "range", "malformed", "unknown", "table"]
+    kind = rng.choice(kinds)
+    if kind == "valid":
+        return ["--where", f"sector={rng.choice(levels or ['bank'])}"], kind
+    if kind == "unseen":
+        return ["--where", "sector=insurance"], kind
+    if kind == "range":
+        return ["--where", f"age={rng.choice(['999', '-5', '1e308', 'old'])}"], kind
+    if kind == "malformed":
+        bad = rng.choice([["sector"], ["=tech"], ["sector:tech", "age=30"], ["sector=a", " "]])
+        return [x for item in bad for x in ("--where", item)], kind
+    if kind == "unknown":
+        return ["--where", "colour=red"], kind
+    if kind == "table":
+        table = root / f"where{i}.csv"
+        table.write_text("sector,age\ninsurance,30\nbank,\n", encoding="utf-8")
+        return ["--where", str(table)], kind
+    return [], kind
+
+
+def _check_entities(out: Path, header: list[str], k: int | None, where: list[str]) -> str:
+    """Why a sample that exited 0 is not a complete table with the input's schema ('' if it is)."""
+    try:
+        df = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+    except Exception as e:  # any unreadable output is the finding
+        return f"output unreadable: {type(e).__name__}: {e}"
+    if list(map(str, df.columns)) != header:
+        return f"columns {list(df.columns)} != input {header}"
+    want = k if k is not None else 2  # a --where table holds 2 rows
+    if df["id"].nunique() != want:
+        return f"{df['id'].nunique()} entities, asked for {want}"
+    fixed = where[1].split("=", 1)[1] if where[1:2] and where[1].startswith("sector=") else None
+    if fixed is not None and set(df["sector"].astype(str)) != {fixed}:
+        return f"--where {where[1]} not honoured: sectors {sorted(set(df['sector']))}"
+    return ""
+
+
+def panel_cases(root: Path, n: int, rng: random.Random) -> list[dict]:
+    """Random broken long-format panels through `tfusion train`, then `tfusion sample
+    --entities` with random counts, suffixes and --where; one row per command."""
+    rows = []
+    for i in range(n):
+        window = rng.randint(2, 5)
+        text, damage, data_args = random_panel(rng, window)
+        src = root / f"panel{i}.csv"
+        src.write_text(text, encoding="utf-8")
+        run_dir = root / f"prun{i}"
+        whole = rng.choice(["true", "false"])
+        args = [
+            "train",
+            "--out",
+            str(run_dir),
+            f"data.source={src}",
+            *data_args,
+            f"data.whole={whole}",
+            f"data.window={window}",
+            *PANEL_TINY,
+        ]
+        code, err = run(args)
+        outcome = classify(code, err)
+        partial = [f for f in ("model.safetensors", "config.yaml") if (run_dir / f).exists()]
+        lost = src.read_text(encoding="utf-8") != text or (code != 0 and bool(partial))
+        if code == 0 and not (run_dir / "model.safetensors").exists():
+            outcome, err = "bug", err + "\nexit 0 but no model.safetensors"
+        case = {"csv": text, "damage": damage}
+        rows.append(
+            {
+                "family": "panels",
+                "command": "train",
+                "args": [a.replace(str(root), ".") for a in args[1:]],
+                "outcome": outcome,
+                "lost": lost,
+                "detail": err[-600:],
+                **({"left": partial} if lost else {}),
+                **(case if outcome == "bug" or lost else {}),
+            }
+        )
+        if code == 0:
+            k = rng.choice([0, -1, None, 1, 2, 3, 3, 5, 5])
+            where, kind = _where(rng, text, root, i)
+            out_dir = root / f"pout{i}"
+            out_dir.mkdir()
+            out = out_dir / f"synth{rng.choice(['.csv', '.parquet', '.npy', '.txt'])}"
+            sargs = ["sample", str(run_dir), "--steps", "2", "--out", str(out), *where]
+            sargs += [] if k is None else ["--entities", str(k)]
+            code, err = run(sargs)
+            outcome = classify(code, err)
+            left = sorted(p.name for p in out_dir.iterdir())
+            lost = (code != 0 and bool(left)) or (code == 0 and left != [out.name])
+            if code == 0 and not lost:
+                why = _check_entities(out, text.splitlines()[0].split(","), k, where)
+                if why:
+                    outcome, err = "bug", err + "\n" + why
+            rows.append(
+                {
+                    "family": "panels",
+                    "command": "sample",
+                    "where": kind,
+                    "args": [a.replace(str(root), ".") for a in sargs[1:]],
+                    "outcome": outcome,
+                    "lost": lost,
+                    "detail": err[-600:],
+                    **({"left": left} if lost else {}),
+                    **(case | {"train": rows[-1]["args"]} if outcome == "bug" or lost else {}),
+                }
+            )
+            shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
     return rows
 
 
@@ -424,6 +641,7 @@ def write_catalogue(rows: list[dict], path: Path) -> None:
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", type=int, default=200, help="data and checkpoint cases each")
+    ap.add_argument("--panel-cases", type=int, default=None, help="panel cases (default: --cases)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/out/hostile_input.json")
     ap.add_argument("--catalogue", default=None, help="write the named-case table (markdown) here")
@@ -443,6 +661,8 @@ def main_() -> None:
         rows = data_cases(root, args.cases, rng)
         rows += checkpoint_cases(root, args.cases, rng)
         rows += config_cases(root)
+        panels = args.cases if args.panel_cases is None else args.panel_cases
+        rows += panel_cases(root, panels, rng)
     table = {}
     for r in rows:
         t = table.setdefault(

@@ -144,8 +144,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     stop_after: int | None = None  # checkpoint and stop at this step (continue with --resume)
-    # checkpoint and stop once this many seconds of training have passed (a wall-clock budget;
-    # the schedule still runs over train.steps, so set steps to what the budget can do)
+    # a wall-clock budget: checkpoint and stop once this many seconds of training have passed;
+    # after the warm-up the cosine decay follows whichever runs out first, train.steps or the
+    # seconds, so a budget ends at the low learning rate (timing-dependent: not bit-exact)
     max_seconds: float | None = None
     log_every: int = 50
     progress: bool = True

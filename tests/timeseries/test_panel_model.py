@@ -84,6 +84,7 @@ def test_load_table_attributes_levels_kinds_and_schema():
     assert t.codes is not None and t.codes.shape == (12, 1)
     assert t.codes[:, 0].tolist() == [3, 2, 0, 3, 1, 1, 1, 3, 2, 4, 3, 2]
     assert t.kinds == {
+        "id": "text",
         "power": "float",
         "count": "int",
         "sector": "text",

@@ -208,11 +208,22 @@ def test_time_gap_notice_and_entity_interpolation(tmp_path):
         scaler="none",
     )
     prep = prepare(cfg)
-    assert any(
-        n.startswith("1 time steps differ from the median step in 1 of 2") for n in prep.notices
-    )
+    assert any(n.startswith("inserted 2 missing time steps in 1 gaps") for n in prep.notices)
     w = prep.train.to_array()
+    assert w[:7, 0, 0].tolist() == list(range(7))  # a's rows 3 and 4 come back, interpolated
     assert w[-2, 0, 0] == 100.0  # b's first value filled from b, not from a's last (8)
+    # off-grid steps are not resampled, only reported
+    lines = ["id,ts,v", "a,0,0", "a,1,1", "a,2.5,2", "a,3.5,3", "a,4.5,4"]
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n")
+    odd = prepare(
+        DataConfig(source=str(tmp_path / "h.csv"), entity="id", time="ts", window=3, split="none")
+    )
+    assert any("differ from the median step" in n for n in odd.notices)
+    assert len(odd.train) == 3
+    strict = DataConfig(
+        source=str(tmp_path / "g.csv"), entity="id", time="ts", window=3, missing="error"
+    )
+    assert "2 time steps are missing in 1 gaps" in error_of(prepare, strict)
 
 
 def test_entity_and_time_are_not_features_and_not_in_columns(tmp_path):
@@ -289,3 +300,85 @@ def test_cli_sample_entities_writes_the_input_schema(tmp_path, capsys):
     out = tmp_path / "u.csv"
     assert main(["sample", plain, "--entities", "2", "--out", str(out)]) == 2
     assert "data.entity" in capsys.readouterr().err and not out.exists()
+
+
+def padded_npz(tmp_path: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """8 sequences padded to 10 steps (lengths 4..10, NaN padding), with a text attribute
+    `site` and a numeric attribute `gain`; sequence k holds values near 10 * k."""
+    x = sequences(8, 10, 2)
+    lengths = np.array([4, 10, 6, 7, 10, 5, 8, 9])
+    x[np.arange(10)[None, :] >= lengths[:, None]] = np.nan
+    site = np.array(["north", "south"] * 4)
+    gain = np.arange(8) * 1.5
+    path = tmp_path / "padded.npz"
+    np.savez(path, windows=x, lengths=lengths, site=site, gain=gain, columns=np.array(["a", "b"]))
+    return str(path), x, lengths
+
+
+def test_npz_lengths_strip_padding_and_attributes_load(tmp_path):
+    src, x, lengths = padded_npz(tmp_path)
+    prep = prepare(
+        DataConfig(source=src, whole=True, static=("site", "gain"), split="none", window=4)
+    )
+    assert prep.train_lengths.tolist() == lengths.tolist()  # NaN padding is not data
+    got = prep.inverse(prep.train.to_array())
+    for k, n in enumerate(lengths):
+        np.testing.assert_allclose(got[k, :n], x[k, :n], rtol=1e-5)
+    attrs = {a.name: a for a in prep.codec.attributes}
+    assert attrs["site"].levels == ("north", "south") and attrs["gain"].kind == "number"
+    assert (attrs["gain"].lo, attrs["gain"].hi) == (0.0, 10.5)
+    # windows mode: windows never run into the padding, sequences shorter than a window go
+    win = prepare(DataConfig(source=src, static=("site",), window=6, split="none"))
+    w = win.inverse(win.train.to_array())
+    assert not np.isnan(w).any() and (seq_of(w) == seq_of(w)[:, :1]).all()
+    assert "left out 2 of 8 sequences" in " ".join(win.notices)
+
+
+def test_npz_lengths_and_attributes_are_checked(tmp_path):
+    src, x, lengths = padded_npz(tmp_path)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, windows=x, lengths=np.append(lengths[:-1], 11))
+    assert "lengths of" in error_of(prepare, DataConfig(source=str(bad), window=4))
+    msg = error_of(prepare, DataConfig(source=src, static=("colour",), window=4))
+    assert "'colour'" in msg and "gain" in msg and "site" in msg
+    msg = error_of(prepare, DataConfig(source=src, categorical=("a",), window=4), cls=ConfigError)
+    assert "data.categorical" in msg
+
+
+def test_cli_npz_panel_samples_npz_with_lengths_and_attributes(tmp_path, capsys):
+    from tfusion.cli.main import main
+    from tfusion.threads import single_thread
+
+    src, _, lengths = padded_npz(tmp_path)
+    run = tmp_path / "run"
+    with single_thread():
+        assert (
+            main(
+                [
+                    "train",
+                    "--out",
+                    str(run),
+                    f"data.source={src}",
+                    "data.whole=true",
+                    "data.static=[site]",
+                    "data.split=none",
+                    "model.preset=tiny",
+                    "model.width=32",
+                    "model.depth=1",
+                    "train.steps=20",
+                    "train.progress=false",
+                ]
+            )
+            == 0
+        )
+        out = tmp_path / "synth.npz"
+        assert (
+            main(
+                ["sample", str(run), "--entities", "5", "--where", "site=south", "--out", str(out)]
+            )
+            == 0
+        )
+    z = np.load(out)
+    assert z["windows"].shape[0] == 5 and set(z["site"].tolist()) == {"south"}
+    assert ((z["lengths"] >= lengths.min()) & (z["lengths"] <= lengths.max())).all()
+    assert z["columns"].tolist() == ["a", "b"]

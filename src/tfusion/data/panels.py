@@ -171,6 +171,64 @@ def check_steps(
     return _step_text(common, kind), common
 
 
+def fill_gaps(
+    x: np.ndarray,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    t: np.ndarray,
+    kind: str,
+    missing: str,
+    notices: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows absent from a regular time axis come back as missing values, for the missing-value
+    policy to fill (`interpolate`), keep (`keep`) or refuse (`error`).
+
+    The step is the most common median step of the sequences (`groups`: each row's sequence,
+    sorted); a step of m times that (m = 2, 3, ... exactly) within a sequence means m - 1 rows
+    are missing there. They are inserted as NaN rows whose file row (`rows`, for labels and
+    categories) is the row before them; other irregular steps are left alone (`check_steps`
+    reports them). Returns x, rows and times with the inserted rows."""
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [len(t)]])
+    medians = [np.median(np.diff(t[a:b])) for a, b in itertools.pairwise(cuts) if b - a > 1]
+    if not medians:
+        return x, rows, t
+    values, counts = np.unique(np.asarray(medians, dtype=np.float64), return_counts=True)
+    step = float(values[np.argmax(counts)])
+    if step <= 0:
+        return x, rows, t
+    same = np.concatenate([groups[1:] == groups[:-1], [False]])  # row i and i + 1 share a sequence
+    ratio = np.diff(t, append=t[-1]).astype(np.float64) / step
+    m = np.round(ratio)
+    gap = same & (m >= 2) & np.isclose(ratio, m, rtol=1e-9, atol=1e-9)
+    if not gap.any():
+        return x, rows, t
+    extra = np.where(gap, m - 1, 0).astype(np.int64)
+    total = int(extra.sum())
+    first = int(np.flatnonzero(gap)[0])
+    where = f"after {_time_text(t[first], kind)}"
+    if missing == "error":
+        raise DataError(
+            f"{total} time steps are missing in {int(gap.sum())} gaps of the time column (the "
+            f"first {where}, at the step {_step_text(step, kind)}); fill them, or set "
+            "data.missing=interpolate (or drop, to leave them out)"
+        )
+    if total > len(t):
+        raise DataError(
+            f"the time column has more missing steps ({total}) than rows ({len(t)}) at the "
+            f"step {_step_text(step, kind)} (the first gap {where}); check data.time"
+        )
+    index = np.repeat(np.arange(len(t)), 1 + extra)
+    offset = np.arange(len(index)) - np.repeat(np.cumsum(1 + extra) - (1 + extra), 1 + extra)
+    x = x[index].copy()
+    x[offset > 0] = np.nan
+    times = t[index] + (offset * step).astype(t.dtype)
+    notices.append(
+        f"inserted {total} missing time steps in {int(gap.sum())} gaps (rows absent at the "
+        f"step {_step_text(step, kind)}); data.missing={missing} handles them"
+    )
+    return x, rows[index], times
+
+
 def load_sequences(
     seq: SequenceArray,
     columns: Sequence[str | int] | None = None,
@@ -179,16 +237,23 @@ def load_sequences(
     reverse: bool = False,
     label_column: str | None = None,
     max_missing: float = 1.0,
+    static: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> Table:
-    """N independent sequences (N, L, C) as one checked Table of N * L rows: sequence k is rows
-    k * L .. (k + 1) * L - 1 (`Table.bounds`). The rules of `load_table`, per sequence: NaN is
-    refused (`error`), filled within its sequence (`interpolate`), or its sequence is left out
-    (`drop`). `label_column` must be `labels`, the .npz array of per-sequence classes."""
+    """N independent sequences (N, L, C) as one checked Table: sequence k is rows
+    bounds[k] .. bounds[k + 1] - 1 (`Table.bounds`), its first `seq.lengths[k]` steps when the
+    .npz has `lengths` (padded sequences), else all L. The rules of `load_table`, per sequence
+    and on real steps only: NaN is refused (`error`), filled within its sequence
+    (`interpolate`), or its sequence is left out (`drop`). `label_column` must be `labels`, the
+    .npz array of per-sequence classes. `static` names per-sequence arrays of the .npz (or
+    `labels`) to use as attributes; numbers stay numbers unless also in `categorical`."""
     if missing not in MISSING_POLICIES:
         raise ConfigError(f"unknown data.missing {missing!r}; choose one of {MISSING_POLICIES}")
     label = seq.label
     x = seq.values.copy()  # (N, L, C)
     n, length, c = x.shape
+    lengths = np.full(n, length, dtype=np.int64) if seq.lengths is None else seq.lengths
+    real = np.arange(length)[None, :] < lengths[:, None]  # (N, L) the steps that exist
     names = seq.columns or tuple(f"f{j}" for j in range(c))
     notices: list[str] = []
     if label_column is not None and label_column.strip() != "labels":
@@ -201,22 +266,34 @@ def load_sequences(
             f"{label} has no `labels` array; save one class per sequence with "
             "numpy.savez(..., labels=...) or unset data.label"
         )
-    if seq.labels is not None and label_column is None:
+    if seq.labels is not None and label_column is None and "labels" not in static:
         notices.append("the file holds per-sequence labels; set data.label=labels to use them")
+    extra = [k for k in categorical if k not in static]
+    if extra:
+        raise ConfigError(
+            f"data.categorical lists {', '.join(extra)}, which are no per-sequence attributes of "
+            f"{label}; (N, L, C) arrays hold numbers only: list categories in data.static too"
+        )
     if columns is not None:
         chosen = [_find_column(k, names, label) for k in columns]
         if len(set(chosen)) < len(chosen):
             raise DataError("a column is selected twice in data.columns; list it once")
         x, names = x[:, :, chosen], tuple(names[j] for j in chosen)
-    x, names = drop_missing_columns(x, names, missing_values, max_missing, label, notices)
-    inf = np.isinf(x)
+    flat = x[real]  # (M, C) the real steps: what the column rules look at
+    kept_cols, kept_names = drop_missing_columns(
+        flat, tuple(str(j) for j in range(len(names))), missing_values, max_missing, label, notices
+    )
+    keep = [int(j) for j in kept_names]
+    x, names = x[..., keep], tuple(names[j] for j in keep)
+    x[real] = kept_cols
+    inf = np.isinf(x) & real[..., None]
     if inf.any():
         k, t, j = np.argwhere(inf)[0]
         raise DataError(
             f"column {names[j]!r} of {label} holds {x[k, t, j]} at sequence {k}, step {t} "
             f"({int(inf.sum())} infinite values); replace them"
         )
-    nan = np.isnan(x)
+    nan = np.isnan(x) & real[..., None]
     kept = np.arange(n)
     filled = None
     if nan.any() and missing != "keep":
@@ -234,26 +311,70 @@ def load_sequences(
                     f"every sequence of {label} holds a missing value; set data.missing=interpolate"
                 )
             notices.append(f"dropped {n - len(kept)} of {n} sequences holding missing values")
-            x, nan = x[kept], nan[kept]
         else:
-            t_axis = np.arange(length, dtype=np.float64)
             for k, j in np.argwhere(nan.any(axis=1)):
-                gap = nan[k, :, j]
+                steps = np.arange(lengths[k], dtype=np.float64)
+                gap = nan[k, : lengths[k], j]
                 if gap.all():
                     raise DataError(
                         f"column {names[j]!r} of {label} has no value in sequence {k}, nothing "
                         "to interpolate from; set data.missing=drop or fill it"
                     )
-                x[k, gap, j] = np.interp(t_axis[gap], t_axis[~gap], x[k, ~gap, j])
-            notices.append(f"interpolated {count} missing values within their sequences")
-            filled = nan.reshape(-1, nan.shape[2])
-    if reverse:
-        x = x[:, ::-1]
-        filled = (
-            None if filled is None else filled.reshape(x.shape)[:, ::-1].reshape(-1, x.shape[2])
-        )
+                row = x[k, : lengths[k], j]
+                row[gap] = np.interp(steps[gap], steps[~gap], row[~gap])
+            notices.append(f"interpolated {int(count)} missing values within their sequences")
+            filled = nan[real]
+    lens = lengths[kept]
+    values = x[kept][real[kept]]  # (rows, C), sequence after sequence
+    bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    if reverse:  # each sequence reversed in place, their order kept
+        segment = np.repeat(np.arange(len(lens)), lens)
+        order = bounds[segment] + bounds[segment + 1] - 1 - np.arange(len(values))
+        values = values[order]
+        filled = None if filled is None else filled[order]
     labels = None
     if label_column is not None:
-        labels = np.repeat(seq.labels[kept], length)
-    bounds = np.arange(0, len(x) * length + 1, length, dtype=np.int64)
-    return _frozen_table(x.reshape(-1, x.shape[2]), names, notices, labels, filled, bounds)
+        labels = np.repeat(seq.labels[kept], lens)
+    table = _frozen_table(values, names, notices, labels, filled, bounds)
+    if not static:
+        return table
+    return _sequence_attributes(table, seq, static, categorical, kept)
+
+
+def _sequence_attributes(
+    table: Table,
+    seq: SequenceArray,
+    static: Sequence[str],
+    categorical: Sequence[str],
+    kept: np.ndarray,
+) -> Table:
+    """`Table.attributes` from per-sequence arrays of an .npz (`labels` included)."""
+    import dataclasses
+
+    from tfusion.data.tables import number_text
+
+    arrays = {**seq.attributes, **({} if seq.labels is None else {"labels": seq.labels})}
+    out, kinds = {}, {}
+    for name in static:
+        if name not in arrays:
+            shown = ", ".join(sorted(arrays)) or "none"
+            raise DataError(
+                f"data.static lists {name!r}, which is no per-sequence array of {seq.label} "
+                f"(its arrays of one value per sequence: {shown})"
+            )
+        a = np.asarray(arrays[name])[kept]
+        if a.dtype.kind in "iub":
+            kinds[name] = "int"
+        elif a.dtype.kind == "f":
+            kinds[name] = "float"
+        else:
+            kinds[name] = "text"
+        if kinds[name] != "text" and name not in categorical:
+            out[name] = a.astype(np.float64)
+        elif kinds[name] == "text" or a.dtype == object:
+            out[name] = np.asarray([str(v).strip() for v in a.tolist()], dtype=object)
+        else:
+            out[name] = np.asarray([number_text(float(v)) for v in a.tolist()], dtype=object)
+    return dataclasses.replace(
+        table, attributes=pd.DataFrame(out), kinds=kinds, schema=(*static, *table.columns)
+    )

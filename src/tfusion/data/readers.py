@@ -16,7 +16,7 @@ import io
 import os
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +293,8 @@ class SequenceArray:
     labels: np.ndarray | None  # (N,) object: each sequence's class as text
     columns: tuple[str, ...] | None
     label: str  # display name for messages
+    lengths: np.ndarray | None = None  # (N,) int: sequence k is values[k, :lengths[k]]
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # other (N,) arrays
 
 
 def read_sequences(path: Path) -> SequenceArray | None:
@@ -329,11 +331,14 @@ def read_sequences(path: Path) -> SequenceArray | None:
         key = named[0]
     if len(shapes[key]) != 3:
         return None
-    extra = sorted(set(shapes) - {key, "labels", "columns"})
+    n_seq = shapes[key][0]
+    others = set(shapes) - {key, "labels", "columns", "lengths"}
+    extra = sorted(k for k in others if shapes[k] != (n_seq,))
     if extra:
         raise DataError(
             f"{path} holds unexpected arrays {', '.join(extra)} beside {key!r}; an .npz of "
-            "sequences holds the (N, L, C) array, optional labels (N,) and columns (C,)"
+            "sequences holds the (N, L, C) array, optional labels (N,), lengths (N,), "
+            "attribute arrays (N,) and columns (C,)"
         )
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -364,7 +369,26 @@ def read_sequences(path: Path) -> SequenceArray | None:
                 f"columns of {path} has shape {cols.shape}; expected one name per feature ({c},)"
             )
         columns = tuple(" ".join(str(v).splitlines()) for v in cols.tolist())
-    return SequenceArray(values, labels, columns, label)
+    lengths = None
+    if "lengths" in arrays:
+        lens = arrays["lengths"]
+        whole = np.issubdtype(lens.dtype, np.integer) or (
+            lens.dtype.kind == "f" and np.isfinite(lens).all() and (lens == np.round(lens)).all()
+        )
+        if lens.shape != (n,) or not whole or (lens < 1).any() or (lens > values.shape[1]).any():
+            raise DataError(
+                f"lengths of {path} must be one whole number per sequence, 1 to "
+                f"{values.shape[1]} (the padded length), shape ({n},); got {lens.dtype} "
+                f"{lens.shape}"
+            )
+        lengths = lens.astype(np.int64)
+    attributes = {}
+    for k in sorted(others):
+        a = arrays[k]
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype.kind in "USb") or np.iscomplexobj(a):
+            raise DataError(f"attribute array {k!r} of {path} is {a.dtype}; use numbers or text")
+        attributes[k] = a
+    return SequenceArray(values, labels, columns, label, lengths, attributes)
 
 
 def _label_text(value: object) -> str:

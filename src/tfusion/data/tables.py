@@ -187,9 +187,16 @@ def load_table(
             f"column {names[j]!r} of {label} holds {x[i, j]} at {raw.where(rows[i])} "
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
+    t_rows = None if times is None else times[rows]
+    if t_rows is not None and missing != "drop":
+        from tfusion.data.panels import fill_gaps
+
+        x, rows, t_rows = fill_gaps(x, rows, codes[rows], t_rows, time_kind, missing, notices)
     nan = np.isnan(x)
     groups = None if codes is None else codes[rows]
     x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices, groups)
+    if t_rows is not None and missing == "drop":
+        t_rows = times[rows]
     filled = nan if missing == "interpolate" and nan.any() else None
     labels = None if lab is None else _labels(raw, lab, parsed[lab], rows, label)
     bounds = frequency = step = starts = None
@@ -198,8 +205,8 @@ def load_table(
         bounds = np.flatnonzero(np.diff(groups)) + 1
         bounds = np.concatenate([[0], bounds, [len(rows)]]).astype(np.int64)
         entity_names = tuple(entity_names[g] for g in groups[bounds[:-1]])
-        if times is not None:
-            t = times[rows]
+        if t_rows is not None:
+            t = t_rows
             frequency, step = check_steps(t, bounds, time_kind, ent is not None, notices)
             starts = np.asarray(t[bounds[:-1]])
     order = slice(None, None, -1)

@@ -220,12 +220,6 @@ def _load(cfg: DataConfig, frame: pd.DataFrame | None = None) -> tuple[Table, st
                     f"data.{key} does not apply to {seq.label}: its (N, L, C) sequences are "
                     f"already separate and in time order; unset data.{key}"
                 )
-        for key in ("static", "categorical"):
-            if getattr(cfg, key):
-                raise ConfigError(
-                    f"data.{key} needs a table with named columns; {seq.label} holds numbers "
-                    "only (write it as a long-format CSV or Parquet with data.entity)"
-                )
         table = load_sequences(
             seq,
             cfg.columns,
@@ -234,9 +228,11 @@ def _load(cfg: DataConfig, frame: pd.DataFrame | None = None) -> tuple[Table, st
             cfg.reverse,
             cfg.label,
             cfg.max_missing,
+            cfg.static,
+            cfg.categorical,
         )
         return table, "windows"
-    if cfg.whole and cfg.entity is None:
+    if cfg.whole and cfg.entity is None and frame is None:
         raise ConfigError(
             "data.whole=true trains whole sequences: give data.entity=COLUMN (a long-format "
             "table) or (N, L, C) sequences in a .npy/.npz"
@@ -277,7 +273,12 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
     if cfg.whole:
         return _prepare_whole(cfg, table, layout, raw, columns, codec, notices)
     what = "sequences" if layout == "windows" else "entities" if cfg.entity else "series"
-    if layout == "windows" and cfg.window > lengths[0]:
+    if (
+        layout == "windows"
+        and not cfg.whole
+        and (lengths == lengths[0]).all()
+        and cfg.window > lengths[0]
+    ):
         raise DataError(
             f"the sequences of {cfg.source} have {lengths[0]} time steps, fewer than "
             f"data.window={cfg.window}; lower data.window to at most {lengths[0]}"
@@ -323,7 +324,7 @@ def _prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
             train, test = split_random(everything, cfg.test_fraction, cfg.seed)
     scaler, train_scaled, test_scaled = _scale(cfg, raw, columns, train, test)
     if layout == "windows":
-        panel: dict[str, Any] = {"sequences": len(lengths), "sequence_length": int(lengths[0])}
+        panel: dict[str, Any] = {"sequences": len(lengths), "sequence_length": int(lengths.max())}
     else:
         kept = [name for name, n in zip(table.entities, lengths) if n >= cfg.window]
         panel = {"frequency": table.frequency}
@@ -409,7 +410,9 @@ def _prepare_whole(
         tr, te = np.sort(order[: len(idx) - n_test]), np.sort(order[len(idx) - n_test :])
     train_seq = np.zeros(len(lengths), dtype=bool)
     train_seq[idx[tr]] = True
-    scaler = Scaler.fit(raw[np.repeat(train_seq, lengths)], cfg.scaler)
+    scaler = Scaler.fit_chunked(
+        _Rows(raw, np.flatnonzero(np.repeat(train_seq, lengths))), cfg.scaler
+    )
     kept_len = lengths[idx]
     longest = int(kept_len.max())
     padded = np.zeros((len(idx), longest, raw.shape[1]), dtype=np.float32)
@@ -465,6 +468,21 @@ def _prepare_whole(
         test_attributes=None if attrs is None else attrs.iloc[te].reset_index(drop=True),
         train_attr_rows=vectors[tr],
     )
+
+
+class _Rows:
+    """Rows `index` of a table (M, C), gathered a chunk at a time (`Scaler.fit_chunked`), so
+    fitting on the training entities does not copy them."""
+
+    def __init__(self, data: np.ndarray, index: np.ndarray) -> None:
+        self.data, self.index = data, index
+        self.ndim, self.shape = 2, (len(index), data.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.data[self.index[rows]]
 
 
 def _classes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:

@@ -48,12 +48,15 @@ def _sample(run: Path, req: SampleRequest) -> str:
         if req.entities is not None and req.entities < 1:
             raise TfusionError(f"--entities must be at least 1, got {req.entities}")
         state = read_data_state(run)
-        if state.get("layout") != "entities":
+        npz_panel = state.get("layout") == "windows" and (state.get("codec") or {}).get(
+            "attributes"
+        )
+        if state.get("layout") != "entities" and not npz_panel:
             raise TfusionError(
                 f"--entities needs a run trained on a long-format table with data.entity=COLUMN; "
                 f"{run} was trained on {state.get('layout') or 'one series'}; use --n"
             )
-        target = check_entity_path(req.out)
+        target = check_entity_path(req.out, npz=bool(npz_panel))
     else:
         target = check_sample_path(req.out)
     loaded = TimeSeriesRun.load(run, ema=not req.raw_weights)
@@ -110,7 +113,13 @@ def _sample(run: Path, req: SampleRequest) -> str:
 
 def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> str:
     """Entities of a panel run (attributes, lengths): attribute rows, then sequences."""
-    from tfusion.timeseries.sample import entity_frame, generate_panel, read_where, write_frame
+    from tfusion.timeseries.sample import (
+        entity_frame,
+        generate_panel,
+        read_where,
+        write_frame,
+        write_sequences,
+    )
 
     if state is None:
         raise TfusionError(
@@ -136,12 +145,18 @@ def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> 
         loaded, n, where, req.seed, req.sampler, req.steps, req.guidance, progress=True
     )
     d = loaded.cfg.data
-    assert d.entity is not None
+    if target.suffix.lower() == ".npz":  # sequences in, sequences out
+        write_sequences(panel, loaded.codec, target)
+        return (
+            f"wrote {n} synthetic sequences (lengths {int(panel.lengths.min())}-"
+            f"{int(panel.lengths.max())}, attributes {', '.join(panel.attributes.columns)}) "
+            f"to {target}"
+        )
     frame = entity_frame(
         panel.x,
         loaded.columns,
         state,
-        d.entity,
+        d.entity or "sequence",
         d.time,
         reverse=d.reverse,
         seed=req.seed,

@@ -186,3 +186,89 @@ def panel_markdown(panel: dict[str, Any]) -> list[str]:
         )
     lines.append("")
     return lines
+
+
+def score_tables(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    entity: str,
+    time: str | None = None,
+    static: tuple[str, ...] | list[str] = (),
+    categorical: tuple[str, ...] | list[str] = (),
+    window: int = 24,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Score any generator's long-format table against a real one, with tfusion's panel scores
+    and the window distances (`distribution_scores` on windows of min(window, shortest length)
+    numeric steps cut from both sides). Both tables need the columns named here; the numeric
+    channels are the other columns."""
+    from tfusion.metrics.distribution import distribution_scores
+
+    static = list(static)
+    cat_channels = [c for c in categorical if c not in static]
+    skip = {entity, *([] if time is None else [time]), *static, *cat_channels}
+    numeric = [c for c in real.columns if c not in skip]
+    sides = {}
+    for side, frame in (("real", real), ("synthetic", synthetic)):
+        missing = [c for c in real.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the {side} table lacks columns {missing}")
+        if time is not None:
+            frame = frame.sort_values([entity, time], kind="stable")
+        groups = [g for _, g in frame.groupby(entity, sort=False)]
+        sides[side] = groups
+    out: dict[str, Any] = {}
+    rlen = np.asarray([len(g) for g in sides["real"]])
+    slen = np.asarray([len(g) for g in sides["synthetic"]])
+    out["entities"] = {"real": len(rlen), "synthetic": len(slen)}
+    out["lengths"] = length_scores(rlen, slen)
+    if static:
+        ra = pd.DataFrame([g[static].iloc[0] for g in sides["real"]]).reset_index(drop=True)
+        sa = pd.DataFrame([g[static].iloc[0] for g in sides["synthetic"]]).reset_index(drop=True)
+        cat_static = [c for c in static if c in categorical]
+        num_static = [c for c in static if c not in categorical]
+        for frame in (ra, sa):
+            for c in cat_static:
+                frame[c] = frame[c].astype(str)
+            for c in num_static:
+                frame[c] = pd.to_numeric(frame[c], errors="coerce")
+        out["attributes"] = attribute_scores(ra, sa, num_static, cat_static)
+        coherence = {}
+        for c in cat_static:
+            levels = sorted(set(ra[c]) | set(sa[c]))
+            index = {v: i for i, v in enumerate(levels)}
+            if len(set(ra[c])) < 2 or not numeric:
+                continue
+            coherence[c] = coherence_score(
+                [g[numeric].to_numpy(np.float64) for g in sides["real"]],
+                np.asarray([index[v] for v in ra[c]]),
+                [g[numeric].to_numpy(np.float64) for g in sides["synthetic"]],
+                np.asarray([index[v] for v in sa[c]]),
+                seed,
+            )
+        if coherence:
+            out["coherence"] = coherence
+    if cat_channels:
+        out["categories"] = {}
+        for c in cat_channels:
+            levels = sorted(
+                {str(v) for g in sides["real"] for v in g[c]}
+                | {str(v) for g in sides["synthetic"] for v in g[c]}
+            )
+            index = {v: i for i, v in enumerate(levels)}
+            codes = {
+                side: [np.asarray([index[str(v)] for v in g[c]]) for g in groups]
+                for side, groups in sides.items()
+            }
+            out["categories"][c] = category_scores(codes["real"], codes["synthetic"], len(levels))
+    width = int(min(window, rlen.min(), slen.min()))
+    cut = {}
+    for side, groups in sides.items():
+        parts = [
+            g[numeric].to_numpy(np.float64)[k * width : (k + 1) * width]
+            for g in groups
+            for k in range(len(g) // width)
+        ]
+        cut[side] = np.stack(parts)
+    out["windows"] = {"length": width, **distribution_scores(cut["real"], cut["synthetic"], seed)}
+    return out

@@ -242,14 +242,15 @@ def generate_panel(
     vectors = codec.encode_attributes(attributes if codec.attributes else None, lengths)
     longest = int(lengths.max())
     steps_axis = torch.arange(longest)
-    out = []
+    scaled = np.zeros((n, longest, len(run.columns)), dtype=np.float32)
     bs = batch_size or sc.batch_size
+    order = np.argsort(lengths, kind="stable")  # batches of similar lengths: little padding
     for start in range(0, n, bs):
-        sl = slice(start, min(start + bs, n))
-        b = sl.stop - sl.start
-        cond = torch.from_numpy(vectors[sl])
-        m = steps_axis[None, :] < torch.from_numpy(lengths[sl])[:, None]
-        padded = m if codec.lengths is not None else None
+        rows = order[start : start + bs]
+        cond = torch.from_numpy(vectors[rows])
+        cut = int(lengths[rows].max())  # this batch's longest: no steps beyond it are drawn
+        m = steps_axis[None, :cut] < torch.from_numpy(lengths[rows])[:, None]
+        padded = m if codec.lengths is not None and not bool(m.all()) else None
 
         def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, mask=padded) -> torch.Tensor:
             k = None if mask is None else mask.repeat(x.shape[0] // mask.shape[0], 1)
@@ -259,15 +260,15 @@ def generate_panel(
         denoise = classifier_free_guidance(net, cond, null, settings.guidance)
         x = sample_loop(
             denoise,
-            (b, longest, len(run.columns)),
+            (len(rows), cut, len(run.columns)),
             run.schedule,
             run.objective.prediction,
             settings,
             generator=gen,
             progress=progress,
         )
-        out.append(x.float().numpy())
-    x = run.scaler.inverse_transform(np.concatenate(out))
+        scaled[rows, :cut] = x.float().numpy()
+    x = run.scaler.inverse_transform(scaled)
     return Panel(x, lengths, attributes if codec.attributes else None, vectors)
 
 
@@ -354,9 +355,32 @@ def write_samples(
 ENTITY_OUT = (".csv", ".parquet")
 
 
-def check_entity_path(path: str | Path) -> Path:
-    """Fail before sampling if synthetic entities could not be written to `path`."""
-    return check_out_path(path, ENTITY_OUT)
+def check_entity_path(path: str | Path, npz: bool = False) -> Path:
+    """Fail before sampling if synthetic entities could not be written to `path` (.npz too for
+    runs trained on (N, L, C) sequences)."""
+    return check_out_path(path, (*ENTITY_OUT, ".npz") if npz else ENTITY_OUT)
+
+
+def write_sequences(panel: Panel, codec: PanelCodec | None, path: str | Path) -> Path:
+    """Synthetic sequences as the .npz they were trained from: `windows` (n, L, C) (zeros past
+    each length), `lengths` (n,), `columns` and one array per attribute."""
+    path = Path(path)
+    x = panel.x.copy()
+    x[np.arange(x.shape[1])[None, :] >= panel.lengths[:, None]] = 0.0
+    arrays: dict[str, Any] = {"windows": x, "lengths": panel.lengths}
+    if codec is not None:
+        arrays["columns"] = np.asarray(codec.numeric)
+        for a in codec.attributes:
+            values = panel.attributes[a.name].to_numpy() if panel.attributes is not None else []
+            if a.kind == "category" and a.dtype == "text":
+                arrays[a.name] = np.asarray([str(v) for v in values])
+            elif a.dtype == "int":
+                arrays[a.name] = np.asarray([float(v) for v in values]).round().astype(np.int64)
+            else:
+                arrays[a.name] = np.asarray([float(v) for v in values])
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
 
 
 def entity_frame(

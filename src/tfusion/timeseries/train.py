@@ -89,7 +89,13 @@ def train_timeseries(
         x0 = torch.from_numpy(np.ascontiguousarray(train.batch(world.shard(idx).numpy())))
         mask = None
         if lengths is not None:
-            mask = steps[None, :] < world.shard(lengths[idx])[:, None]
+            # the global batch's longest sequence sets the length (less padding to compute);
+            # a batch without padding needs no mask (the fused attention kernels)
+            cut = int(lengths[idx].max())
+            mine = world.shard(lengths[idx])
+            x0 = x0[:, :cut]
+            if bool((mine < cut).any()):
+                mask = steps[None, :cut] < mine[:, None]
         assert attrs is not None
         drop = torch.rand(len(idx), generator=gen) < cfg.model.class_dropout
         cond = world.shard(torch.where(drop[:, None], torch.nan, attrs[idx]))

@@ -51,6 +51,14 @@ class World:
         if self.size > 1:
             dist.barrier()
 
+    def broadcast_value(self, value: float) -> float:
+        """Rank 0's value of a float, on every rank."""
+        if self.size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.broadcast(t, 0)
+        return float(t.item())
+
     def mean(self, value: float) -> float:
         """The mean of a float over all ranks (every rank gets it)."""
         if self.size == 1:

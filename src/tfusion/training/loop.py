@@ -162,8 +162,14 @@ def _fit(
     # driven by update(): the count shown is always the steps done, postfix or not
     bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
     with bar, open(metrics_path if world.is_main else os.devnull, "a") as log:
+        elapsed = 0.0  # rank 0's clock, shared (train.max_seconds)
         for step in range(start, end):
-            lr = cfg.lr * lr_factor(step, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+            sched = step
+            if cfg.max_seconds is not None and step >= cfg.warmup:
+                # a time budget: the cosine follows whichever runs out first, steps or seconds
+                frac = min(elapsed / cfg.max_seconds, 1.0)
+                sched = max(step, cfg.warmup + int(frac * (cfg.steps - cfg.warmup)))
+            lr = cfg.lr * lr_factor(sched, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -192,7 +198,11 @@ def _fit(
             ema.update(model, step)
             running.append(loss_value)
             done = step + 1
-            if done % cfg.log_every == 0 or done in (cfg.steps, end):
+            out_of_time = False
+            if cfg.max_seconds is not None:  # every rank stops at the same step: rank 0's clock
+                elapsed = world.broadcast_value(time.perf_counter() - t0)
+                out_of_time = elapsed > cfg.max_seconds
+            if done % cfg.log_every == 0 or done in (cfg.steps, end) or out_of_time:
                 now = time.perf_counter()
                 speed = (done - last_log_step) * bs / max(now - last_log_time, 1e-9)
                 row = {
@@ -210,10 +220,6 @@ def _fit(
                 running.clear()
                 last_log_time, last_log_step = now, done
             bar.update(1)
-            # every rank stops at the same step: the budget is rank 0's clock, shared
-            out_of_time = cfg.max_seconds is not None and (
-                world.mean(float(time.perf_counter() - t0 > cfg.max_seconds)) > 0
-            )
             if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time:
                 checkpoint(done)
             if out_of_time:
