@@ -1,7 +1,7 @@
 """tfusion against the panel generators people use today, same data, same training budget.
 
 Run: .venv/bin/python benchmarks/panel_peers.py [--budget 120] [--sets basicmotions ...]
-     [--peers-python /work/peers-venv/bin/python]
+     [--peers-python .venv-peers/bin/python]  (make peers builds it)
 
 Peers: SDV's PARSynthesizer (deepecho PAR) and gretel-synthetics' DGAN (DoppelGANger), run by
 `benchmarks/peers.py` in their own virtual environment (the `peers` venv: sdv, and
@@ -152,7 +152,7 @@ def main() -> None:
     )
     ap.add_argument("--generators", nargs="+", default=["tfusion", "par", "dgan", "train"])
     ap.add_argument("--bf16", action="store_true", help="tfusion trains with bf16 autocast")
-    ap.add_argument("--peers-python", default="/work/peers-venv/bin/python")
+    ap.add_argument("--peers-python", default=".venv-peers/bin/python")
     ap.add_argument("--out", default=str(HERE / "results"))
     a = ap.parse_args()
     print(f"CPU: {cpu_model()}; budget {a.budget:g} s of training per generator")

@@ -232,7 +232,7 @@ def _load(cfg: DataConfig, frame: pd.DataFrame | None = None) -> tuple[Table, st
             cfg.categorical,
         )
         return table, "windows"
-    if cfg.whole and cfg.entity is None and frame is None:
+    if cfg.whole and cfg.entity is None:
         raise ConfigError(
             "data.whole=true trains whole sequences: give data.entity=COLUMN (a long-format "
             "table) or (N, L, C) sequences in a .npy/.npz"
