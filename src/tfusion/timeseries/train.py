@@ -23,6 +23,8 @@ from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
+ATTR_BATCH = 8  # panels: attribute vectors per sequence in a training batch
+
 
 def make_diffusion(cfg: RunConfig) -> tuple[Schedule, Objective]:
     """The schedule and objective a run config asks for."""
@@ -100,7 +102,9 @@ def train_timeseries(
         drop = torch.rand(len(idx), generator=gen) < cfg.model.class_dropout
         cond = world.shard(torch.where(drop[:, None], torch.nan, attrs[idx]))
         x_t, t, target = noised(x0, schedule, objective, gen, world)
-        pick = torch.randint(len(rows), (bs * world.size,), generator=gen)
+        # the attribute model is tiny (one token): a batch of ATTR_BATCH x bs entities costs
+        # little and cuts the noise of its gradient (its class frequencies settle sooner)
+        pick = torch.randint(len(rows), (ATTR_BATCH * bs * world.size,), generator=gen)
         a0 = world.shard(rows[pick])[:, None]  # (b, 1, A)
         a_t, t_a, a_target = noised(a0, schedule, objective, gen, world)
         pred, a_pred = m(x_t, t, cond, mask=mask, attr=(a_t, t_a))
