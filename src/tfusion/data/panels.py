@@ -23,7 +23,7 @@ from tfusion.data.tables import (
     _Column,
     _find_column,
     _frozen_table,
-    _texts,
+    cell_codes,
     drop_missing_columns,
 )
 from tfusion.errors import ConfigError, DataError
@@ -52,9 +52,9 @@ def group_rows(
                 f"entity column {raw.names[ent]!r} of {label} is empty at {raw.where(i)} "
                 f"({int(blank.sum())} missing ids); every row needs the id of its sequence"
             )
-        ids, uniques = pd.factorize(pd.Series(_texts(raw, ent, parsed[ent], rows), dtype=object))
+        ids, texts = cell_codes(raw, ent, parsed[ent], rows)
         codes[rows] = ids
-        names = tuple(str(u) for u in uniques)
+        names = tuple(texts)
     times = None
     kind = ""
     if tim is None:

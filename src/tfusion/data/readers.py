@@ -90,12 +90,7 @@ def read_raw(path: Path) -> RawTable:
 
         return read_ts(path)
     if suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        # pyarrow raises several unrelated types for corrupt files; all mean "not readable"
-        except Exception as e:
-            raise DataError(f"cannot read {path} as Parquet: {first_line(e)}") from e
-        return from_frame(frame)
+        return _read_parquet(path)
     return _read_numpy(path)
 
 
@@ -274,11 +269,43 @@ def from_frame(
         integer.append(bool(pd.api.types.is_integer_dtype(column)))
         if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
             cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
-        else:
-            cells.append(column.astype(object).where(column.notna(), None).to_numpy())
+        else:  # one Python object per distinct cell, shared by its rows (ids repeat a lot)
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            distinct = np.asarray([*np.asarray(uniques, dtype=object).tolist(), None], dtype=object)
+            cells.append(distinct[codes])  # code -1 (missing) -> None
     # a quoted header cell may hold line breaks; names are one line (they appear in messages)
     names = tuple(" ".join(str(c).splitlines()) for c in frame.columns)
     return RawTable(names, tuple(cells), decimal_comma, first_line, tuple(integer))
+
+
+def _read_parquet(path: Path) -> RawTable:
+    """A Parquet file one column at a time (Parquet is stored by column): numbers straight from
+    Arrow to float64, other columns through pandas; only one column's Arrow buffers are alive
+    at once, so reading costs about the numbers themselves."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells, integer = [], []
+    try:
+        source = pq.ParquetFile(path)
+        names = list(source.schema_arrow.names)
+        for name in names:
+            col = source.read(columns=[name]).column(0)
+            kind = col.type
+            integer.append(bool(pa.types.is_integer(kind)))
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+                if col.null_count:
+                    col = col.cast(pa.float64()).fill_null(float("nan"))
+                cells.append(np.asarray(col.to_numpy(), dtype=np.float64))
+            else:
+                cells.append(from_frame(col.to_pandas().to_frame(name)).cells[0])
+            del col
+            pa.default_memory_pool().release_unused()  # give the column's pages back
+    # pyarrow raises several unrelated types for corrupt files; all mean "not readable"
+    except Exception as e:
+        raise DataError(f"cannot read {path} as Parquet: {first_line(e)}") from e
+    names = [" ".join(str(c).splitlines()) for c in names]
+    return RawTable(tuple(names), tuple(cells), integer=tuple(integer))
 
 
 WINDOW_KEYS = ("windows", "x", "data")  # the (N, L, C) array of an .npz holding several

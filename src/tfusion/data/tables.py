@@ -176,7 +176,9 @@ def load_table(
 
         rows, codes, entity_names, times, time_kind = group_rows(raw, parsed, ent, tim, rows, label)
     names = tuple(raw.names[j] for j in keep)
-    x = np.stack([parsed[j].values[rows] for j in keep], axis=1)  # (N, C)
+    x = np.empty((len(rows), len(keep)))  # (N, C), filled column by column: no second copy
+    for k, j in enumerate(keep):
+        np.take(parsed[j].values, rows, out=x[:, k])
     _need_rows(len(x), label, " after dropping empty rows")
 
     x, names = drop_missing_columns(x, names, missing_values, max_missing, label, notices)
@@ -228,7 +230,7 @@ def load_table(
     if cat_cols:
         levels, codes = [], []
         for j in cat_cols:
-            lv, cd = _categories(_cells_text(raw, j, parsed[j], rows))
+            lv, cd = _categories(*cell_codes(raw, j, parsed[j], rows))
             levels.append(lv)
             codes.append(cd)
             extra["kinds"][raw.names[j]] = _kind(raw, j, parsed[j])
@@ -306,21 +308,16 @@ def _shown(value: object) -> str:
     return repr(str(value))
 
 
-def _cells_text(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
-    """A categorical column's cells at `rows` as text; blank cells are ""."""
-    texts = _texts(raw, j, col, rows)
-    blank = col.blank[rows]
-    return ["" if b else t for t, b in zip(texts, blank)]
-
-
-def _categories(texts: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Sorted levels (numbers in numeric order, else alphabetical) and each cell's code."""
+def _categories(codes: np.ndarray, names: list) -> tuple[tuple[str, ...], np.ndarray]:
+    """Sorted levels (numbers in numeric order, else alphabetical; blank "" last) of the
+    codes present, and each cell's code into them."""
     from tfusion.data.codec import level_key
 
-    codes, uniques = pd.factorize(pd.Series(texts, dtype=object), sort=False)
-    names = [str(u) for u in uniques]
-    order = sorted(names, key=level_key)
-    remap = np.asarray([order.index(n) for n in names], dtype=np.int64)
+    present = np.unique(codes)
+    order = sorted((names[c] for c in present), key=level_key)
+    remap = np.zeros(len(names), dtype=np.int64)
+    for c in present:
+        remap[c] = order.index(names[c])
     return tuple(order), remap[codes]
 
 
@@ -342,10 +339,7 @@ def _attributes(
         name, col = raw.names[j], parsed[j]
         numeric = j not in categorical and _kind(raw, j, col) != "text"
         blank = col.blank[rows]
-        if numeric:
-            v = col.values[rows]
-        else:
-            v = np.asarray(_cells_text(raw, j, col, rows), dtype=object)
+        v = col.values[rows] if numeric else _texts(raw, j, col, rows)
         present = np.flatnonzero(~blank)
         firsts = np.full(len(bounds) - 1, len(rows), dtype=np.int64)
         np.minimum.at(firsts, seg[present], present)  # each sequence's first present row
@@ -393,23 +387,31 @@ def _frozen_table(
     return Table(x, names, tuple(notices), labels, filled, bounds, entities, frequency)
 
 
-def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> list[str]:
-    """A column's cells at `rows` as text; numbers print without a trailing .0."""
-    cells = raw.cells[j]
-    if cells.dtype == np.float64:
-        return [number_text(v) for v in cells[rows].tolist()]
-    if col.bad[rows].all():  # text only (ids, categories): no number to reformat
-        return pd.Series(cells[rows], dtype=object).astype(str).str.strip().tolist()
-    out = []
-    for i in rows:
-        cell = raw.cells[j][i]
-        if isinstance(cell, float | np.floating):
-            out.append(number_text(float(cell)))
+def cell_codes(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> tuple[np.ndarray, list]:
+    """The cells of column j at `rows` as codes into their texts (first-seen order): numbers
+    without a trailing .0, text stripped, blank cells "". Only the distinct cells are turned
+    into text, so a column of millions of ids costs one code per row."""
+    codes, uniques = pd.factorize(raw.cells[j][rows])  # missing cells (None, NaN) -> -1
+    uniques = np.asarray(uniques, dtype=object)
+    u = _parse(uniques, raw.decimal_comma) if len(uniques) else None
+    texts = []
+    for i, cell in enumerate(uniques.tolist()):
+        if u is not None and u.blank[i]:
+            texts.append("")
+        elif not u.bad[i] and np.isfinite(u.values[i]):  # type: ignore[union-attr]
+            texts.append(number_text(float(u.values[i])))  # type: ignore[union-attr]
         else:
-            text = str(cell).strip()
-            num = col.values[i]
-            out.append(number_text(num) if not col.bad[i] and np.isfinite(num) else text)
-    return out
+            texts.append(str(cell).strip())
+    texts.append("")  # code -1 (a missing cell) indexes this last entry
+    merged, names = pd.factorize(np.asarray(texts, dtype=object))
+    return merged[codes], [str(v) for v in names]
+
+
+def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> np.ndarray:
+    """A column's cells at `rows` as text (object array sharing one string per distinct
+    cell); numbers print without a trailing .0, blank cells are ""."""
+    codes, names = cell_codes(raw, j, col, rows)
+    return np.asarray(names, dtype=object)[codes]
 
 
 def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
@@ -421,7 +423,7 @@ def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -
             f"label column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
             f"({int(blank.sum())} missing labels); every time step needs a label"
         )
-    return np.asarray(_texts(raw, j, col, rows), dtype=object)
+    return _texts(raw, j, col, rows)
 
 
 def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
@@ -444,11 +446,15 @@ def _parse(cells: np.ndarray, decimal_comma: bool) -> _Column:
     if cells.dtype == np.float64:  # shared with the RawTable, never written to (no copy)
         blank = np.isnan(cells)
         return _Column(cells, blank, np.zeros_like(blank))
-    text = pd.Series(cells, dtype=object).astype(str).str.strip()
-    blank = text.str.lower().isin(MISSING_TEXT).to_numpy() | pd.isna(cells)
+    # each distinct cell is parsed once (a column of ids repeats a few texts millions of times)
+    codes, uniques = pd.factorize(cells)  # missing cells (None, NaN) -> -1
+    text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).str.strip()
+    blank = text.str.lower().isin(MISSING_TEXT).to_numpy()
     if decimal_comma:
         text = text.str.replace(",", ".", regex=False)
     values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=np.float64)
+    values = np.append(values, np.nan)[codes]  # code -1 takes the appended missing entry
+    blank = np.append(blank, True)[codes]
     return _Column(values, blank, ~blank & np.isnan(values))
 
 
