@@ -552,3 +552,19 @@ def test_loaded_run_has_the_training_codec(panel_run):
     assert loaded.codec.to_dict() == prep.codec.to_dict() and loaded.codec == prep.codec
     assert loaded.codec.attribute_dim == 2 + 1 + 1 and loaded.codec.lengths == (4, 8)
     assert loaded.model.attributes == loaded.codec.attribute_dim
+
+
+def test_categorical_channels_weigh_one_channel_in_the_loss():
+    from tfusion.timeseries.train import channel_weights
+
+    prep = prepare(whole_cfg(), panel_frame(8))
+    w = channel_weights(prep)
+    n_num = len(prep.codec.numeric)
+    levels = len(prep.codec.categorical[0][1])
+    assert w.tolist() == pytest.approx([1.0] * n_num + [1.0 / levels] * levels)
+    obj = Objective("eps", "mse")
+    pred, target = torch.zeros(2, 4, 3), torch.zeros(2, 4, 3)
+    pred[..., 2] = 3.0  # error only in channel 2
+    weights = torch.tensor([1.0, 1.0, 0.25])
+    assert float(obj(pred, target, weights=weights)) == pytest.approx(9.0 * 0.25 / 3)
+    assert float(obj(pred, target)) == pytest.approx(9.0 / 3)

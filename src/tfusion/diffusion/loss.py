@@ -26,6 +26,7 @@ def diffusion_loss(
     cond: Tensor | None = None,
     cond_dropout: float | None = None,
     null_cond: int | None = None,
+    weights: Tensor | None = None,
 ) -> Tensor:
     """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, ...).
 
@@ -34,7 +35,8 @@ def diffusion_loss(
     that replaces `cond` by `null_cond` with probability `cond_dropout` (drawn even at 0, so the
     generator advances the same whatever the rate). Then x_t = alpha x0 + sigma eps, the model
     predicts from (x_t, t) or (x_t, t, cond), and `objective` scores the prediction against its
-    target. A model that returns more channels than x0 along dimension 1 (DiT with learned
+    target (`weights`: per-channel scales of the error, see `Objective.loss_per_sample`). A
+    model that returns more channels than x0 along dimension 1 (DiT with learned
     variance: 2C) is scored on the first x0.shape[1].
 
     Data parallel: with `world`, x0 and cond are this rank's slice of the global batch; the
@@ -49,7 +51,7 @@ def diffusion_loss(
     pred = model(x_t, t) if cond is None else model(x_t, t, cond)
     if pred.shape[1] != x0.shape[1]:
         pred = pred[:, : x0.shape[1]]
-    return objective(pred, target)
+    return objective(pred, target, weights=weights)
 
 
 def noised(

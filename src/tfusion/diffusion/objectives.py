@@ -83,14 +83,22 @@ class Objective:
         return from_x0_eps(x0, eps, alpha, sigma, self.prediction)
 
     def loss_per_sample(
-        self, pred: Tensor, target: Tensor, seq_dim: int = 1, mask: Tensor | None = None
+        self,
+        pred: Tensor,
+        target: Tensor,
+        seq_dim: int = 1,
+        mask: Tensor | None = None,
+        weights: Tensor | None = None,
     ) -> Tensor:
         """Loss averaged over all but the batch axis, (B,). `mask` (B, L) bool (padded whole
         sequences): only the real steps count, each sample's mean over its own steps; the
-        Fourier term needs equal lengths and is refused with a mask."""
+        Fourier term needs equal lengths and is refused with a mask. `weights` (C,) scale each
+        channel's error (a categorical channel's K one-hot columns weigh 1/K each)."""
         pred, target = pred.float(), target.float()
         err = pred - target
         per = err.pow(2) if self.loss == "mse" else err.abs()
+        if weights is not None:
+            per = per * weights.to(per.dtype)
         if mask is not None:
             if self.fourier_weight > 0:
                 raise ConfigError(
@@ -109,6 +117,13 @@ class Objective:
             out = out + self.fourier_weight * fper.flatten(1).mean(1)
         return out
 
-    def __call__(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Mean loss over the batch (over real steps only, with a `mask`)."""
-        return self.loss_per_sample(pred, target, mask=mask).mean()
+    def __call__(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        mask: Tensor | None = None,
+        weights: Tensor | None = None,
+    ) -> Tensor:
+        """Mean loss over the batch (over real steps only, with a `mask`; channels scaled by
+        `weights`)."""
+        return self.loss_per_sample(pred, target, mask=mask, weights=weights).mean()
