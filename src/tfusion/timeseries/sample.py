@@ -200,6 +200,7 @@ def generate_panel(
     gen = torch.Generator().manual_seed(seed)
     a_dim = codec.attribute_dim
     attr_net = run.model.attr_model
+    known, how, resample = None, settings, 1
     with torch.no_grad():
         if where is not None and len(where):
             if isinstance(where, pd.DataFrame):
@@ -216,26 +217,18 @@ def generate_panel(
                 mask = np.broadcast_to(m1, (n, 1, a_dim)).copy()
                 values = np.broadcast_to(v1, (n, 1, a_dim)).copy()
             known = (torch.from_numpy(mask), torch.from_numpy(values))
-            inpaint = replace(settings, sampler="ddpm", steps=100, spacing="uniform", eta=1.0)
-            raw = sample_loop(
-                attr_net,
-                (n, 1, a_dim),
-                run.schedule,
-                run.objective.prediction,
-                inpaint,
-                generator=gen,
-                known=known,
-                resample=5,
-            )
-        else:
-            raw = sample_loop(
-                attr_net,
-                (n, 1, a_dim),
-                run.schedule,
-                run.objective.prediction,
-                settings,
-                generator=gen,
-            )
+            how = replace(settings, sampler="ddpm", steps=100, spacing="uniform", eta=1.0)
+            resample = 5  # RePaint: the drawn attributes agree with the fixed ones
+        raw = sample_loop(
+            attr_net,
+            (n, 1, a_dim),
+            run.schedule,
+            run.objective.prediction,
+            how,
+            generator=gen,
+            known=known,
+            resample=resample,
+        )
     attributes, lengths = codec.decode_attributes(raw[:, 0].float().numpy())
     if lengths is None:
         lengths = np.full(n, run.window, dtype=np.int64)
