@@ -25,6 +25,7 @@ from tfusion.data.tables import (
     _frozen_table,
     cell_codes,
     drop_missing_columns,
+    need_cells,
 )
 from tfusion.errors import ConfigError, DataError
 
@@ -45,13 +46,8 @@ def group_rows(
         names: tuple[str, ...] = ("series",)
         codes[rows] = 0
     else:
-        blank = parsed[ent].blank[rows]
-        if blank.any():
-            i = int(rows[np.flatnonzero(blank)[0]])
-            raise DataError(
-                f"entity column {raw.names[ent]!r} of {label} is empty at {raw.where(i)} "
-                f"({int(blank.sum())} missing ids); every row needs the id of its sequence"
-            )
+        why = "every row needs the id of its sequence"
+        need_cells(raw, ent, parsed[ent], rows, label, "entity", "ids", why)
         ids, texts = cell_codes(raw, ent, parsed[ent], rows)
         codes[rows] = ids
         names = tuple(texts)
@@ -84,13 +80,7 @@ def _parse_times(
     else datetimes as int64 nanoseconds (pandas to_datetime); an unparseable value is an
     error naming the first one."""
     name = raw.names[j]
-    blank = col.blank[rows]
-    if blank.any():
-        i = int(rows[np.flatnonzero(blank)[0]])
-        raise DataError(
-            f"time column {name!r} of {label} is empty at {raw.where(i)} "
-            f"({int(blank.sum())} missing times); every row needs a time"
-        )
+    need_cells(raw, j, col, rows, label, "time", "times", "every row needs a time")
     present = len(rows)
     n_bad = int(col.bad[rows].sum())
     if (present - n_bad) / present >= NUMERIC_SHARE:

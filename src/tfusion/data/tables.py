@@ -414,15 +414,30 @@ def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> np.ndarray:
     return np.asarray(names, dtype=object)[codes]
 
 
-def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
-    """The label column's text at the kept file rows; numbers print without a trailing .0."""
+def need_cells(
+    raw: RawTable,
+    j: int,
+    col: _Column,
+    rows: np.ndarray,
+    label: str,
+    role: str,
+    what: str,
+    why: str,
+) -> None:
+    """A one-line error naming the first empty cell of a column that every row needs (the
+    entity, time or label column: `role`), with how many `what` are missing."""
     blank = col.blank[rows]
     if blank.any():
         i = int(rows[np.flatnonzero(blank)[0]])
         raise DataError(
-            f"label column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
-            f"({int(blank.sum())} missing labels); every time step needs a label"
+            f"{role} column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
+            f"({int(blank.sum())} missing {what}); {why}"
         )
+
+
+def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
+    """The label column's text at the kept file rows; numbers print without a trailing .0."""
+    need_cells(raw, j, col, rows, label, "label", "labels", "every time step needs a label")
     return _texts(raw, j, col, rows)
 
 

@@ -29,14 +29,8 @@ def _load(run: str | Path, ema: bool = True) -> Any:
 def _sample(run: Path, req: SampleRequest) -> str:
     from tfusion.diffusion.guidance import class_balanced_labels
     from tfusion.runs import read_data_state
-    from tfusion.timeseries.sample import (
-        TimeSeriesRun,
-        check_entity_path,
-        check_sample_path,
-        entity_frame,
-        write_frame,
-        write_samples,
-    )
+    from tfusion.timeseries.entities import check_entity_path, entity_frame, write_frame
+    from tfusion.timeseries.sample import TimeSeriesRun, check_sample_path, write_samples
 
     FAMILY.refuse(req)
     if req.out is None:
@@ -113,13 +107,8 @@ def _sample(run: Path, req: SampleRequest) -> str:
 
 def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> str:
     """Entities of a panel run (attributes, lengths): attribute rows, then sequences."""
-    from tfusion.timeseries.sample import (
-        entity_frame,
-        generate_panel,
-        read_where,
-        write_frame,
-        write_sequences,
-    )
+    from tfusion.timeseries.entities import entity_frame, write_frame, write_sequences
+    from tfusion.timeseries.sample import generate_panel, read_where
 
     if state is None:
         raise TfusionError(

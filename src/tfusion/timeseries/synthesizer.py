@@ -27,7 +27,8 @@ from tfusion.errors import ConfigError, DataError
 from tfusion.io import atomic_write_text
 from tfusion.runs import check_run_exists
 from tfusion.timeseries.config import DataConfig, ModelConfig, RunConfig
-from tfusion.timeseries.sample import TimeSeriesRun, entity_frame, generate_panel
+from tfusion.timeseries.entities import entity_frame
+from tfusion.timeseries.sample import TimeSeriesRun, generate_panel
 
 DTYPES = "dtypes.json"  # the fitted DataFrame's column dtypes, to hand samples back in them
 SOURCE = "dataframe"  # data.source of a run trained from a DataFrame (no file to re-read)

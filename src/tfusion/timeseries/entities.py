@@ -1,0 +1,144 @@
+"""Synthetic entities written with the input's schema: long tables (.csv, .parquet) for runs
+trained on entity tables, .npz for runs trained on (N, L, C) sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tfusion.data.codec import PanelCodec
+from tfusion.io import atomic_path, check_out_path
+from tfusion.timeseries.sample import Panel
+
+ENTITY_OUT = (".csv", ".parquet")
+
+
+def check_entity_path(path: str | Path, npz: bool = False) -> Path:
+    """Fail before sampling if synthetic entities could not be written to `path` (.npz too for
+    runs trained on (N, L, C) sequences)."""
+    return check_out_path(path, (*ENTITY_OUT, ".npz") if npz else ENTITY_OUT)
+
+
+def write_sequences(panel: Panel, codec: PanelCodec | None, path: str | Path) -> Path:
+    """Synthetic sequences as the .npz they were trained from: `windows` (n, L, C) (zeros past
+    each length), `lengths` (n,), `columns` and one array per attribute."""
+    path = Path(path)
+    x = panel.x.copy()
+    x[np.arange(x.shape[1])[None, :] >= panel.lengths[:, None]] = 0.0
+    arrays: dict[str, Any] = {"windows": x, "lengths": panel.lengths}
+    if codec is not None:
+        arrays["columns"] = np.asarray(codec.numeric)
+        for a in codec.attributes:
+            values = panel.attributes[a.name].to_numpy() if panel.attributes is not None else []
+            if a.kind == "category" and a.dtype == "text":
+                arrays[a.name] = np.asarray([str(v) for v in values])
+            elif a.dtype == "int":
+                arrays[a.name] = np.asarray([float(v) for v in values]).round().astype(np.int64)
+            else:
+                arrays[a.name] = np.asarray([float(v) for v in values])
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def entity_frame(
+    x: np.ndarray,
+    columns: Sequence[str],
+    state: dict[str, Any],
+    entity: str,
+    time: str | None,
+    reverse: bool = False,
+    labels: tuple[str, Sequence[str]] | None = None,
+    seed: int = 0,
+    lengths: np.ndarray | None = None,
+    attributes: pd.DataFrame | None = None,
+    codec: PanelCodec | None = None,
+) -> pd.DataFrame:
+    """Synthetic sequences (n, L, C) as a long-format table with the input's schema: the entity
+    column (ids synthetic-0, synthetic-1, ...), the time column regenerated at the learned step
+    from start times drawn (seeded) from the real entities' starts, the label column (one label
+    per sequence) or the attribute columns, then the channels under their own names: numeric
+    ones, and categorical ones decoded to their levels (`codec`), each written as the input
+    wrote it (integers stay integers). Sequence i keeps its first `lengths[i]` steps. `reverse`
+    undoes data.reverse (the model sees time reversed; the table runs forward)."""
+    n, longest, _ = x.shape
+    lengths = np.full(n, longest, dtype=np.int64) if lengths is None else np.asarray(lengths)
+    kinds = {} if codec is None else codec.kinds
+    if codec is not None:
+        numeric, codes = codec.split_channels(x)
+        names = list(codec.numeric)
+    else:
+        numeric, codes, names = x, None, list(columns)
+    steps = np.arange(longest)
+    real = steps[None, :] < lengths[:, None]  # (n, L) the steps each sequence keeps
+    pick = real
+    if reverse:  # step k of the table is step len - 1 - k of the model's sequence
+        src = np.clip(lengths[:, None] - 1 - steps[None, :], 0, longest - 1)
+        numeric = np.take_along_axis(numeric, src[:, :, None], axis=1)
+        if codes is not None:
+            codes = np.take_along_axis(codes, src[:, :, None], axis=1)
+    frame = pd.DataFrame(
+        {name: _typed(numeric[..., j][pick], kinds.get(name)) for j, name in enumerate(names)}
+    )
+    if codec is not None and codes is not None:
+        for k, (name, levels) in enumerate(codec.categorical):
+            frame[name] = _levels(
+                np.asarray(levels, dtype=object)[codes[..., k][pick]], kinds.get(name)
+            )
+    seq = np.repeat(np.arange(n), lengths)
+    if kinds.get(entity) == "int":  # integer ids stay integers: 0, 1, ...
+        front: dict[str, Any] = {entity: seq.astype(np.int64)}
+    else:
+        front = {entity: np.asarray([f"synthetic-{i}" for i in range(n)])[seq]}
+    if time is not None:
+        starts = np.asarray(state["start_times"])
+        step = float(state["time_step"])
+        first = starts[np.random.default_rng(seed).integers(len(starts), size=n)]
+        offsets = steps[None, :].repeat(n, 0)[pick]
+        if state.get("time_kind") == "datetime":
+            ns = first.astype(np.int64)[seq] + np.round(step * offsets).astype(np.int64)
+            front[time] = pd.to_datetime(ns, unit="ns")
+        else:
+            front[time] = first.astype(np.float64)[seq] + step * offsets
+    if labels is not None:
+        front[labels[0]] = np.asarray(list(labels[1]), dtype=object)[seq]
+    if attributes is not None:
+        for name in attributes.columns:
+            values = attributes[name].to_numpy()[seq]
+            kind = kinds.get(name)
+            front[name] = _levels(values, kind) if values.dtype == object else _typed(values, kind)
+    for k, (name, values) in enumerate(front.items()):
+        frame.insert(k, name, values)
+    if codec is not None and codec.schema:  # the input's column order
+        order = [c for c in codec.schema if c in frame.columns]
+        frame = frame[order + [c for c in frame.columns if c not in order]]
+    return frame
+
+
+def _typed(values: np.ndarray, kind: str | None) -> np.ndarray:
+    """Numbers as the input wrote them: rounded integers for an int column."""
+    return np.round(values).astype(np.int64) if kind == "int" else values.astype(np.float64)
+
+
+def _levels(values: np.ndarray, kind: str | None) -> Any:
+    """Category levels (text) as the input wrote them: numbers for a column of numbers, the
+    blank level as missing."""
+    if kind in ("int", "float"):
+        numbers = pd.to_numeric(pd.Series(values, dtype=object).replace("", None))
+        return numbers.astype("Int64") if kind == "int" else numbers.astype(np.float64)
+    return pd.Series(values, dtype=object).replace("", None).to_numpy()
+
+
+def write_frame(frame: Any, path: str | Path) -> Path:
+    """Write a table atomically as .csv or .parquet (by suffix)."""
+    path = check_entity_path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, float_format="%.7g")
+    return path
