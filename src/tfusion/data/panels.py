@@ -23,9 +23,12 @@ from tfusion.data.tables import (
     _Column,
     _find_column,
     _frozen_table,
+    _texts,
     cell_codes,
     drop_missing_columns,
+    kind_of,
     need_cells,
+    shown,
 )
 from tfusion.errors import ConfigError, DataError
 
@@ -217,6 +220,96 @@ def fill_gaps(
         f"step {_step_text(step, kind)}); data.missing={missing} handles them"
     )
     return x, rows[index], times
+
+
+def panel_columns(
+    raw: RawTable,
+    static: Sequence[str],
+    categorical: Sequence[str],
+    special: dict[str, int],
+    ent: int | None,
+    label: str,
+) -> tuple[list[int], list[int], set[int]]:
+    """Positions of the data.static columns, of the time-varying data.categorical ones, and of
+    the static columns that data.categorical makes categories (numbers as levels)."""
+    static_cols = [_find_column(c, raw.names, label) for c in static]
+    listed_cat = [_find_column(c, raw.names, label) for c in categorical]
+    for key, cols in (("static", static_cols), ("categorical", listed_cat)):
+        if len(set(cols)) < len(cols):
+            raise ConfigError(f"a column is listed twice in data.{key}; list it once")
+        for j in cols:
+            for other, k in special.items():
+                if j == k:
+                    raise ConfigError(
+                        f"column {raw.names[j]!r} is data.{other} and cannot also be in data.{key}"
+                    )
+    if static_cols and ent is None:
+        raise ConfigError(
+            "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)"
+        )
+    channels = [j for j in listed_cat if j not in static_cols]
+    return static_cols, channels, set(listed_cat) & set(static_cols)
+
+
+def categories(codes: np.ndarray, names: list) -> tuple[tuple[str, ...], np.ndarray]:
+    """Sorted levels (numbers in numeric order, else alphabetical; blank "" last) of the
+    codes present, and each cell's code into them."""
+    from tfusion.data.codec import level_key
+
+    present = np.unique(codes)
+    order = sorted((names[c] for c in present), key=level_key)
+    remap = np.zeros(len(names), dtype=np.int64)
+    for c in present:
+        remap[c] = order.index(names[c])
+    return tuple(order), remap[codes]
+
+
+def attribute_rows(
+    raw: RawTable,
+    parsed: list[_Column],
+    cols: list[int],
+    categorical: set[int],
+    rows: np.ndarray,
+    bounds: np.ndarray,
+    entities: tuple[str, ...],
+    label: str,
+) -> pd.DataFrame:
+    """One row per sequence of the static columns; a value that changes within an entity is an
+    error naming the entity and the column."""
+    out: dict[str, object] = {}
+    seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    for j in cols:
+        name, col = raw.names[j], parsed[j]
+        numeric = j not in categorical and kind_of(raw, j, col) != "text"
+        blank = col.blank[rows]
+        v = col.values[rows] if numeric else _texts(raw, j, col, rows)
+        present = np.flatnonzero(~blank)
+        firsts = np.full(len(bounds) - 1, len(rows), dtype=np.int64)
+        np.minimum.at(firsts, seg[present], present)  # each sequence's first present row
+        has = firsts < len(rows)
+        if numeric and not has.all():
+            k = int(np.flatnonzero(~has)[0])
+            raise DataError(
+                f"attribute {name!r} of {label} is empty for entity {entities[k]!r}; "
+                "give every entity a value (or list the column in data.categorical)"
+            )
+        ref = np.where(has, firsts, 0)
+        value = v[ref[seg]]
+        differs = ~blank & (value != v) if not numeric else ~blank & ~np.isclose(value, v)
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            k = int(seg[i])
+            raise DataError(
+                f"attribute {name!r} of {label} varies within entity {entities[k]!r} "
+                f"({shown(v[ref[k]])} then {shown(v[i])} at {raw.where(int(rows[i]))}); a "
+                "data.static "
+                "column must be constant per entity: make it a channel (drop it from data.static)"
+            )
+        col_values = v[ref]
+        if not numeric:
+            col_values = np.where(has, col_values, "").astype(object)
+        out[name] = col_values
+    return pd.DataFrame(out)
 
 
 def load_sequences(

@@ -152,7 +152,16 @@ def load_table(
                 )
             special[key] = j
     lab, ent, tim = (special.get(k) for k in ("label", "entity", "time"))
-    static_cols, cat_cols, cat_static = _panel_columns(
+    from tfusion.data.panels import (  # panels imports this module
+        attribute_rows,
+        categories,
+        check_steps,
+        fill_gaps,
+        group_rows,
+        panel_columns,
+    )
+
+    static_cols, cat_cols, cat_static = panel_columns(
         raw, static_columns, categorical_columns, special, ent, label
     )
     chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
@@ -172,8 +181,6 @@ def load_table(
     entity_names: tuple[str, ...] = ()
     time_kind = ""
     if ent is not None or tim is not None:
-        from tfusion.data.panels import check_steps, group_rows  # panels imports this module
-
         rows, codes, entity_names, times, time_kind = group_rows(raw, parsed, ent, tim, rows, label)
     names = tuple(raw.names[j] for j in keep)
     x = np.empty((len(rows), len(keep)))  # (N, C), filled column by column: no second copy
@@ -191,8 +198,6 @@ def load_table(
         )
     t_rows = None if times is None else times[rows]
     if t_rows is not None and missing != "drop":
-        from tfusion.data.panels import fill_gaps
-
         x, rows, t_rows = fill_gaps(x, rows, codes[rows], t_rows, time_kind, missing, notices)
     nan = np.isnan(x)
     groups = None if codes is None else codes[rows]
@@ -222,7 +227,7 @@ def load_table(
     table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
     extra: dict = {
         "kinds": {
-            raw.names[j]: _kind(raw, j, parsed[j])
+            raw.names[j]: kind_of(raw, j, parsed[j])
             for j in (*keep, *static_cols, *(() if ent is None else (ent,)))
         },
         "schema": raw.names,
@@ -230,10 +235,10 @@ def load_table(
     if cat_cols:
         levels, codes = [], []
         for j in cat_cols:
-            lv, cd = _categories(*cell_codes(raw, j, parsed[j], rows))
+            lv, cd = categories(*cell_codes(raw, j, parsed[j], rows))
             levels.append(lv)
             codes.append(cd)
-            extra["kinds"][raw.names[j]] = _kind(raw, j, parsed[j])
+            extra["kinds"][raw.names[j]] = kind_of(raw, j, parsed[j])
         codes_arr = np.stack(codes, axis=1)
         extra.update(
             categorical=tuple(raw.names[j] for j in cat_cols),
@@ -242,7 +247,7 @@ def load_table(
         )
     if static_cols:
         assert bounds is not None
-        extra["attributes"] = _attributes(
+        extra["attributes"] = attribute_rows(
             raw, parsed, static_cols, cat_static, rows, bounds, entity_names, label
         )
     if starts is not None:
@@ -250,36 +255,7 @@ def load_table(
     return dataclasses.replace(table, **extra)
 
 
-def _panel_columns(
-    raw: RawTable,
-    static: Sequence[str],
-    categorical: Sequence[str],
-    special: dict[str, int],
-    ent: int | None,
-    label: str,
-) -> tuple[list[int], list[int], set[int]]:
-    """Positions of the data.static columns, of the time-varying data.categorical ones, and of
-    the static columns that data.categorical makes categories (numbers as levels)."""
-    static_cols = [_find_column(c, raw.names, label) for c in static]
-    listed_cat = [_find_column(c, raw.names, label) for c in categorical]
-    for key, cols in (("static", static_cols), ("categorical", listed_cat)):
-        if len(set(cols)) < len(cols):
-            raise ConfigError(f"a column is listed twice in data.{key}; list it once")
-        for j in cols:
-            for other, k in special.items():
-                if j == k:
-                    raise ConfigError(
-                        f"column {raw.names[j]!r} is data.{other} and cannot also be in data.{key}"
-                    )
-    if static_cols and ent is None:
-        raise ConfigError(
-            "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)"
-        )
-    channels = [j for j in listed_cat if j not in static_cols]
-    return static_cols, channels, set(listed_cat) & set(static_cols)
-
-
-def _kind(raw: RawTable, j: int, col: _Column) -> str:
+def kind_of(raw: RawTable, j: int, col: _Column) -> str:
     """How a column was written: int or float numbers, or text. A typed source (Parquet, a
     DataFrame) says whether a column held ints; in a CSV, whole numbers written without a
     decimal point or exponent are ints."""
@@ -301,72 +277,11 @@ def number_text(value: float) -> str:
     return f"{value:.15g}"
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A cell in a message: numbers as written, text quoted."""
     if isinstance(value, float | np.floating):
         return number_text(float(value))
     return repr(str(value))
-
-
-def _categories(codes: np.ndarray, names: list) -> tuple[tuple[str, ...], np.ndarray]:
-    """Sorted levels (numbers in numeric order, else alphabetical; blank "" last) of the
-    codes present, and each cell's code into them."""
-    from tfusion.data.codec import level_key
-
-    present = np.unique(codes)
-    order = sorted((names[c] for c in present), key=level_key)
-    remap = np.zeros(len(names), dtype=np.int64)
-    for c in present:
-        remap[c] = order.index(names[c])
-    return tuple(order), remap[codes]
-
-
-def _attributes(
-    raw: RawTable,
-    parsed: list[_Column],
-    cols: list[int],
-    categorical: set[int],
-    rows: np.ndarray,
-    bounds: np.ndarray,
-    entities: tuple[str, ...],
-    label: str,
-) -> pd.DataFrame:
-    """One row per sequence of the static columns; a value that changes within an entity is an
-    error naming the entity and the column."""
-    out: dict[str, object] = {}
-    seg = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
-    for j in cols:
-        name, col = raw.names[j], parsed[j]
-        numeric = j not in categorical and _kind(raw, j, col) != "text"
-        blank = col.blank[rows]
-        v = col.values[rows] if numeric else _texts(raw, j, col, rows)
-        present = np.flatnonzero(~blank)
-        firsts = np.full(len(bounds) - 1, len(rows), dtype=np.int64)
-        np.minimum.at(firsts, seg[present], present)  # each sequence's first present row
-        has = firsts < len(rows)
-        if numeric and not has.all():
-            k = int(np.flatnonzero(~has)[0])
-            raise DataError(
-                f"attribute {name!r} of {label} is empty for entity {entities[k]!r}; "
-                "give every entity a value (or list the column in data.categorical)"
-            )
-        ref = np.where(has, firsts, 0)
-        value = v[ref[seg]]
-        differs = ~blank & (value != v) if not numeric else ~blank & ~np.isclose(value, v)
-        if differs.any():
-            i = int(np.flatnonzero(differs)[0])
-            k = int(seg[i])
-            raise DataError(
-                f"attribute {name!r} of {label} varies within entity {entities[k]!r} "
-                f"({_shown(v[ref[k]])} then {_shown(v[i])} at {raw.where(int(rows[i]))}); a "
-                "data.static "
-                "column must be constant per entity: make it a channel (drop it from data.static)"
-            )
-        col_values = v[ref]
-        if not numeric:
-            col_values = np.where(has, col_values, "").astype(object)
-        out[name] = col_values
-    return pd.DataFrame(out)
 
 
 def _frozen_table(
