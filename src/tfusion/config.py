@@ -140,7 +140,11 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0
     ema_decay: float = 0.999
-    bf16: bool = False  # bf16 autocast on CPU
+    # bf16 autocast: auto = where the device computes bf16 natively (CUDA with compute
+    # capability >= 8, CPUs with AVX512-BF16 / AMX; fp16 + gradient scaling on older GPUs);
+    # true / false force it on / off (tfusion.devices has the table)
+    bf16: bool | str = "auto"
+    device: str = "auto"  # auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N | mps
     seed: int = 0
     checkpoint_every: int = 500
     stop_after: int | None = None  # checkpoint and stop at this step (continue with --resume)
@@ -158,6 +162,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_at_least("train.steps", self.steps, 1)
+        check(
+            isinstance(self.bf16, bool) or self.bf16 == "auto",
+            f"train.bf16 must be auto, true or false, got {self.bf16!r}",
+        )
+        check(
+            self.device in ("auto", "cpu", "cuda", "mps")
+            or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
+            f"train.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}",
+        )
         check_at_least("train.batch_size", self.batch_size, 1)
         check(
             self.max_seconds is None or self.max_seconds > 0,

@@ -36,6 +36,7 @@ class SampleRequest:
     seed: int = 0
     raw_weights: bool = False
     bf16: bool = False
+    device: str | None = None  # auto | cpu | cuda | cuda:N | mps (None: the CPU)
     labels: str | None = None  # time series / DiT: comma list
     length: int | None = None  # time series: window length
     entities: int | None = None  # time series trained with data.entity: synthetic entities
@@ -66,6 +67,7 @@ class EvaluateRequest:
     metrics: str | None = None
     quick: bool = False
     baselines: bool = True
+    device: str | None = None  # where the run samples and the probes train (None: the CPU)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class Family:
 
     def refuse(self, req: SampleRequest) -> None:
         """One line naming the options this family's runs do not take."""
-        extra = sorted(req.given() - self.sample_options - {"out", "seed"})
+        extra = sorted(req.given() - self.sample_options - {"out", "seed", "device"})
         if extra:
             flags = ", ".join("--" + e.replace("_", "-") for e in extra)
             verb = "does" if len(extra) == 1 else "do"

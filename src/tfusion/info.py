@@ -9,6 +9,7 @@ import torch
 
 from tfusion import __version__, families
 from tfusion.data.builtin import list_builtin
+from tfusion.devices import describe as device_rows
 from tfusion.diffusion.objectives import LOSSES, PREDICTIONS
 from tfusion.diffusion.samplers import SAMPLERS
 from tfusion.diffusion.schedules import BETA_SCHEDULES, SPACINGS
@@ -34,7 +35,10 @@ def describe() -> str:
         "",
         f"machine: {cpu_model()}, {torch.get_num_threads()} threads; matmul "
         f"{probe.fp32_gflops:.0f} GFLOP/s fp32, {probe.bf16_gflops:.1f} bf16 ({verdict})",
+        "",
+        "device and precision here (train.device=auto, train.bf16=auto; --device on the verbs):",
     ]
+    lines += [f"  {what:<19} {decision:<8} {why}" for what, decision, why in device_rows()]
     return "\n".join(lines)
 
 
@@ -52,4 +56,11 @@ def describe_run(run: str | Path) -> str:
         *fam.describe(s.path),
         f"files: {', '.join(s.files)}",
     ]
+    train = fam.saved_config(s.path).train
+    lines.append(
+        f"here (train.device={train.device}, train.bf16={str(train.bf16).lower()}; sampling: "
+        "--device):"
+    )
+    rows = device_rows(train.device, train.bf16)
+    lines += [f"  {what:<19} {decision:<8} {why}" for what, decision, why in rows]
     return "\n".join(lines)

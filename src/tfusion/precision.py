@@ -4,8 +4,9 @@ bf16 autocast is the big speed lever on CPUs with native bf16 matrix units (AVX5
 Arm's BF16 extension): 4x the fp32 matmul rate was measured on such a machine. On a CPU without
 them PyTorch emulates bf16 matmuls, and the same switch becomes a disaster: on an AVX2-only AMD
 EPYC (measured 2026-12-04) a bf16 matmul ran at 0.8 GFLOP/s against 121 in fp32, 150x slower. So
-`train.bf16` / `--bf16` mean "bf16 where the CPU is faster in it": when it is not, tfusion runs
-fp32 and says so in one line.
+on a CPU `train.bf16` (auto by default) / `--bf16` mean "bf16 where the CPU is faster in it": when
+it is not, tfusion runs fp32 (and says so in one line when bf16 was asked for explicitly).
+`tfusion.devices` makes the decision for every device; this module measures the CPU.
 """
 
 from __future__ import annotations

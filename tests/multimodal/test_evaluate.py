@@ -60,7 +60,7 @@ def test_scores_of_a_perfect_and_of_a_blank_generator(run, tmp_path, monkeypatch
     _, test = captioned_images(config())
     test = test.subset(np.arange(24))
     oracle = Oracle(test.images, test.captions, blank)
-    monkeypatch.setattr(multimodal_report, "load_multimodal", lambda r: oracle)
+    monkeypatch.setattr(multimodal_report, "load_multimodal", lambda r, **kw: oracle)
     r = multimodal_report.evaluate_multimodal(
         run, tmp_path, n=24, scales=(1.0, 3.0), scorer_steps=300
     )

@@ -134,13 +134,13 @@ def test_lm_loss_scores_text_to_text_pairs_only(prediction):
     # 7->8 (-> BOI), 11->12
     pairs = [(0, 1), (1, 2), (6, 7), (7, 8), (11, 12)]
     lm = torch.stack([F.cross_entropy(logits[0, i], batch.tokens[0, j]) for i, j in pairs]).mean()
-    assert parts["lm"] == pytest.approx(float(lm), rel=1e-5)
+    assert float(parts["lm"]) == pytest.approx(float(lm), rel=1e-5)
     # diffusion: mean over the two images of each image's mean squared error of the target
     a, s = alpha[..., None], sigma[..., None]
     target = {"eps": eps, "v": a * eps - s * batch.patches, "x0": batch.patches}[prediction]
     err = (pred - target).pow(2).mean(-1)[0]
     diff = ((err[3:6].mean() + err[9:11].mean()) / 2).item()
-    assert parts["diffusion"] == pytest.approx(diff, rel=1e-5)
+    assert float(parts["diffusion"]) == pytest.approx(diff, rel=1e-5)
     assert float(total.detach()) == pytest.approx(float(lm) + 5.0 * diff, rel=1e-5)
 
 

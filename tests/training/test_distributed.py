@@ -23,6 +23,7 @@ ARGS = [
     "train.warmup=2",
     "train.progress=false",
     "train.checkpoint_every=3",
+    "train.bf16=false",  # equality to 1e-6 is an fp32 property (bf16 rounds at 1e-3)
     "data.window=8",
 ]
 
@@ -89,7 +90,7 @@ def test_fsdp_with_a_resume_equals_one_process_with_the_doubled_batch(tmp_path):
 MULTIMODAL = """family: multimodal
 data: {source: shapes, size: 16, samples: 200}
 model: {width: 32, depth: 2, heads: 2, patch: 4}
-train: {steps: 4, warmup: 1, progress: false, checkpoint_every: 2, log_every: 1}
+train: {steps: 4, warmup: 1, progress: false, checkpoint_every: 2, log_every: 1, bf16: false}
 """
 
 
@@ -126,7 +127,8 @@ def test_dit_fsdp_equals_one_process(tmp_path):
         "family: dit\n"
         f"data: {{source: {tmp_path / 'two.npz'}, test_fraction: 0.25}}\n"
         "model: {preset: DiT-Mini/2, depth: 2, width: 32, heads: 2, patch: 4}\n"
-        "train: {steps: 4, warmup: 1, progress: false, checkpoint_every: 2, ema_decay: 0.9}\n"
+        "train: {steps: 4, warmup: 1, progress: false, checkpoint_every: 2, ema_decay: 0.9,\n"
+        "        bf16: false}\n"
     )
     args = ["--config", str(cfg), "train.parallel=fsdp"]
     train(tmp_path / "two", batch=4, processes=2, args=args)

@@ -110,7 +110,8 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path, monke
         return real_compile(module, *args, **kwargs)
 
     monkeypatch.setattr(torch, "compile", spy)
-    no_dropout = ("model.dropout=0.0", "train.steps=4")  # compiled dropout draws other masks
+    # compiled dropout draws other masks; fp32, where compiled and eager kernels agree to 1e-5
+    no_dropout = ("model.dropout=0.0", "train.steps=4", "train.bf16=false")
     train_timeseries(tiny_cfg(*no_dropout), eager)
     assert wrapped == []
     train_timeseries(tiny_cfg(*no_dropout, "train.compile=true"), compiled)

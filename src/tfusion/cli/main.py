@@ -35,7 +35,8 @@ def _train(a: argparse.Namespace) -> None:
     result = fam.train(cfg, Path(a.out), a.resume)
     _say(
         f"trained {result.steps} steps in {result.seconds:.0f} s "
-        f"({result.windows_per_second:.0f} {fam.unit}/s), final loss {result.final_loss:.4f}; "
+        f"({result.windows_per_second:.0f} {fam.unit}/s, {result.device} {result.precision}), "
+        f"final loss {result.final_loss:.4f}; "
         f"run folder: {result.run}"
     )
 
@@ -58,7 +59,7 @@ def _conditional(a: argparse.Namespace) -> None:
     if fn is None:
         raise TfusionError(f"`tfusion {a.verb}` applies to time-series runs; {run} is {fam.name}")
     extra = (a.horizon,) if a.verb == "forecast" else ()
-    print(fn(run, a.input, a.out, a.samples, a.seed, *extra))
+    print(fn(run, a.input, a.out, a.samples, a.seed, *extra, device=a.device))
 
 
 def _evaluate(a: argparse.Namespace) -> None:
@@ -73,6 +74,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         metrics=a.metrics,
         quick=a.quick,
         baselines=not a.no_baselines,
+        device=a.device,
     )
     if a.run is not None:
         from tfusion.runs import check_run_exists
@@ -98,6 +100,9 @@ def _info(a: argparse.Namespace) -> None:
     from tfusion.info import describe, describe_run
 
     print(describe() if a.run is None else describe_run(a.run))
+
+
+DEVICE_HELP = "where to run: auto (CUDA, else MPS, else CPU; the default), cpu, cuda, cuda:N, mps"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or give a .csv/.parquet of attribute rows, one synthetic entity per row",
     )
     s.add_argument("--raw-weights", action="store_true", help="use raw weights, not the EMA")
+    s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs)")
     s.add_argument(
         "--labels",
@@ -195,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--metrics", default=None, help="comma list (default all), or 'none' for distances only"
     )
+    e.add_argument("--device", default="auto", help=DEVICE_HELP)
     e.add_argument("--quick", action="store_true", help="10%% of the training budgets (a look)")
     e.add_argument("--no-baselines", action="store_true", help="skip noise/shuffled baselines")
     e.set_defaults(fn=_evaluate)
@@ -209,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--out", required=True, help="output .csv")
         c.add_argument("--samples", type=int, default=5, help="draws averaged per value")
         c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--device", default="auto", help=DEVICE_HELP)
         if verb == "forecast":
             c.add_argument("--horizon", type=int, required=True, help="steps to forecast")
         c.set_defaults(fn=_conditional)

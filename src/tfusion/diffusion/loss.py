@@ -48,6 +48,10 @@ def diffusion_loss(
         if cond is None or null_cond is None:
             raise ValueError("condition dropout needs `cond` and `null_cond`")
         cond = drop_condition(cond, null_cond, cond_dropout, generator, world, always_draw=True)
+    if cond is not None:
+        cond = cond.to(x0.device)
+    if weights is not None:
+        weights = weights.to(x0.device)
     pred = model(x_t, t) if cond is None else model(x_t, t, cond)
     if pred.shape[1] != x0.shape[1]:
         pred = pred[:, : x0.shape[1]]
@@ -62,12 +66,18 @@ def noised(
     world: World | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The draws of one loss estimate: (x_t, t, target). One training time per sample, then
-    noise shaped like x0, both drawn for the global batch and sharded (see `diffusion_loss`)."""
+    noise shaped like x0, both drawn for the global batch and sharded (see `diffusion_loss`).
+    The draws come from `generator` wherever it lives (tfusion's trainers keep it on the CPU,
+    so every device draws the same numbers) and are moved to x0's device."""
     size = world.size if world is not None else 1
     n = x0.shape[0] * size
+    gen_device = generator.device if generator is not None else torch.device("cpu")
     t = _mine(schedule.sample_t(n, generator), world)
-    eps = _mine(torch.randn((n, *x0.shape[1:]), generator=generator), world)
-    alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
+    eps = torch.randn((n, *x0.shape[1:]), generator=generator, device=gen_device)
+    eps = _mine(eps, world).to(x0.device, non_blocking=True)
+    # the schedule's float64 table lives on the CPU (MPS has no float64): look up, then move
+    alpha, sigma = (v.float().to(x0.device) for v in schedule.alpha_sigma(t.cpu()))
+    t = t.to(x0.device)
     return add_noise(x0, eps, alpha, sigma), t, objective.target(x0, eps, alpha, sigma)
 
 

@@ -189,8 +189,13 @@ def sample_loop(
     known: tuple[Tensor, Tensor] | None = None,
     resample: int = 1,
     spacing: str | None = None,
+    device: torch.device | str | None = None,
 ) -> Tensor:
     """Run `sampler` from pure noise (or `x_init` at t = 1) down to t = 0.
+
+    Noise is drawn from `generator` where it lives (the CPU by default: the same numbers on
+    every device) and the whole loop runs on `device` (default: the generator's device), where
+    the denoiser's model should be.
 
     `sampler` is a sampler object, or a `SampleSettings` value (anything without a `step`
     method is taken for one), which then also gives the step count (`SampleSettings.num_steps`),
@@ -236,6 +241,7 @@ def sample_loop(
             known,
             resample,
             spacing,
+            device,
         )
 
 
@@ -253,9 +259,12 @@ def _loop(
     known: tuple[Tensor, Tensor] | None,
     resample: int = 1,
     spacing: str = "uniform",
+    device: torch.device | str | None = None,
 ) -> Tensor:
     grid = schedule.timesteps(steps, spacing).tolist()  # validates before any work
     x = _randn(shape, generator) if x_init is None else x_init.clone()
+    if device is not None:
+        x = x.to(device)
     project = _replacement(known, x, schedule, sampler, generator)
     x = project(x, grid[0])
     history: History = None

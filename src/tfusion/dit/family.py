@@ -18,10 +18,10 @@ def _train(cfg: DiTRunConfig, run: Path, resume: bool) -> Any:
     return train_dit(cfg, run, resume=resume)
 
 
-def _load(run: str | Path, ema: bool = True) -> Any:
+def _load(run: str | Path, ema: bool = True, device: str | None = None) -> Any:
     from tfusion.dit.sample import DiTRun
 
-    return DiTRun.load(run, ema=ema)
+    return DiTRun.load(run, ema=ema, device=device)
 
 
 def _sample(run: Path, req: SampleRequest) -> str:
@@ -33,7 +33,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
     if req.out is None:
         raise TfusionError("--out is required: a .png grid or an .npz of images and labels")
     target = check_image_path(req.out)
-    loaded = DiTRun.load(run, ema=not req.raw_weights)
+    loaded = DiTRun.load(run, ema=not req.raw_weights, device=req.device)
     if req.labels:
         try:
             labels = np.array([int(v) for v in req.labels.split(",")], dtype=np.int64)
@@ -62,7 +62,9 @@ def _evaluate(run: Path, req: EvaluateRequest) -> str:
     from tfusion.dit.evaluate import evaluate_dit
 
     out = Path(req.out) if req.out else run / "evaluation"
-    r = evaluate_dit(run, out, n=req.n, sampler=req.sampler, steps=req.steps, seed=req.seed)
+    r = evaluate_dit(
+        run, out, n=req.n, sampler=req.sampler, steps=req.steps, seed=req.seed, device=req.device
+    )
     lines = [
         f"guidance {row['guidance']:g}: FID {row['fid']:.3f}, "
         f"class accuracy {row['class_accuracy']:.3f}"

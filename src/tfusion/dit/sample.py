@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from tfusion import runs
+from tfusion.devices import device_of, load_device, sampling_autocast
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.dit.config import DiTRunConfig
 from tfusion.dit.model import DiT
 from tfusion.dit.train import dit_shape, saved_dit_config
 from tfusion.errors import ConfigError
 from tfusion.latents import run_coder
-from tfusion.precision import use_bf16
 from tfusion.training.checkpoint import load_weights
 
 
@@ -31,8 +31,11 @@ class DiTRun:
     coder: torch.nn.Module | None = None  # latent runs: latents <-> images
 
     @classmethod
-    def load(cls, run: str | Path, ema: bool = True) -> DiTRun:
-        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
+    def load(
+        cls, run: str | Path, ema: bool = True, device: str | torch.device | None = None
+    ) -> DiTRun:
+        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones; the model
+        (and a latent run's autoencoder) go to `device` (default the CPU)."""
         path = runs.open_run(run)
         cfg = saved_dit_config(path)
         classes, size, channels = runs.read_data_state(
@@ -45,9 +48,12 @@ class DiTRun:
         )
         model = DiT(dit_shape(cfg.model, size, channels, len(classes)))
         load_weights(model, runs.weights_path(path, ema))
-        model.eval()
+        dev = load_device(device)
+        model.eval().to(dev)
         schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
         coder = run_coder(path, cfg.model.latent)
+        if coder is not None:
+            coder.to(dev)
         return cls(path, cfg, model, schedule, classes, coder)
 
     def generate(
@@ -85,14 +91,15 @@ class DiTRun:
         gen = torch.Generator().manual_seed(seed)
         bs = batch_size or sc.batch_size
         shape = self.model.shape
-        bf16 = use_bf16(bf16, "sampling")
+        device = device_of(self.model)
+        autocast = sampling_autocast(bf16, device)
         out = []
         for start in range(0, len(labels), bs):
             y = torch.from_numpy(labels[start : start + bs])
             guided = self.model.guided(y, scale)
 
             def denoise(x: torch.Tensor, t: torch.Tensor, guided=guided) -> torch.Tensor:
-                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                with torch.no_grad(), autocast:
                     return guided(x, t)
 
             size = (len(y), shape.channels, shape.image_size, shape.image_size)
@@ -104,9 +111,10 @@ class DiTRun:
                 settings,
                 generator=gen,
                 progress=progress,
+                device=device,
             )
             if self.coder is not None:
                 with torch.no_grad():
                     x = self.coder.decode(x.float())
-            out.append(x.float().clamp(-1, 1).numpy())
+            out.append(x.float().clamp(-1, 1).cpu().numpy())
         return np.concatenate(out)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
 from tfusion.data.images import ImageSet, load_images
+from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss
 from tfusion.dit.config import DiTModelConfig, DiTRunConfig
 from tfusion.dit.model import DiT, DiTShape
@@ -106,7 +107,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         # that guidance needs), drawn after t and noise; a learned variance is not scored
         return diffusion_loss(
             m,
-            images[idx],
+            to_device(images[idx], device_of(m)),
             schedule,
             objective,
             gen,

@@ -9,6 +9,12 @@ Both scores train a classifier on 80% of the real and 80% of the synthetic windo
 The probe parts shared with `tfusion.metrics.predictive` (the one-layer encoder, the seeded
 training loop, batched prediction, the canonical window order) live here too.
 
+Every probe takes `device` (None: the CPU; "auto", "cpu", "cuda", "cuda:N", "mps" or a
+torch.device). The model is built on the CPU and moved there, and every random draw (split,
+batches, initial weights) stays on a CPU generator, so a seed draws the same windows on every
+device and the CPU scores do not depend on it; dropout on an accelerator uses its own generator,
+seeded from the same seed.
+
 Dimension letters: B batch, L time steps, C features, D width, H heads, F feed-forward width.
 """
 
@@ -22,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.devices import device_of, load_device, to_device
 from tfusion.errors import DataError
 from tfusion.metrics.distribution import check_pair
 from tfusion.nn import SelfAttention, position_table
@@ -106,10 +113,24 @@ class GRUClassifier(nn.Module):
 
 
 @contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch's CPU generator inside the block and restore the caller's state after it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's CPU generator inside the block and restore the caller's state after it; on
+    an accelerator `device` (CUDA, MPS) its generator is seeded and restored as well."""
+    if device is None or device.type == "cpu":
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            yield
+        return
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        with torch.random.fork_rng(devices=[index], device_type="cuda"):
+            torch.default_generator.manual_seed(seed)
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+            yield
+        return
+    with torch.random.fork_rng(devices=[device.index or 0], device_type=device.type):
+        torch.manual_seed(seed)  # the CPU and every device of that type
         yield
 
 
@@ -133,6 +154,21 @@ def bce_real_plus_synthetic(logits: Tensor, labels: Tensor) -> Tensor:
     ) + F.binary_cross_entropy_with_logits(logits[~real], labels[~real])
 
 
+def bce_first_real(n_real: int) -> Callable[[Tensor, Tensor], Tensor]:
+    """`bce_real_plus_synthetic` for batches whose first `n_real` windows are the real ones.
+
+    The same numbers, without the boolean mask: selecting by a mask waits for the device (the
+    selected count decides the output's shape), slicing does not.
+    """
+
+    def loss(logits: Tensor, labels: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            logits[:n_real], labels[:n_real]
+        ) + F.binary_cross_entropy_with_logits(logits[n_real:], labels[n_real:])
+
+    return loss
+
+
 def fit(
     model: nn.Module,
     draw: Callable[[], tuple[Tensor, Tensor]],
@@ -144,13 +180,16 @@ def fit(
 ) -> nn.Module:
     """Train `model` for `iterations` Adam steps on batches `draw()` -> (inputs, targets).
 
-    Returns the model in eval mode. Adam's learning rate 1e-3 is TensorFlow's and PyTorch's
-    default, which TimeGAN's and TransFusion's scoring code use.
+    The batches are moved to the model's device. Returns the model in eval mode. Adam's learning
+    rate 1e-3 is TensorFlow's and PyTorch's default, which TimeGAN's and TransFusion's scoring
+    code use.
     """
+    device = device_of(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in progress_bar(range(iterations), enabled=progress, desc=desc, leave=False):
         inputs, targets = draw()
+        inputs, targets = to_device(inputs, device), to_device(targets, device)
         opt.zero_grad(set_to_none=True)
         loss_fn(model(inputs), targets).backward()
         opt.step()
@@ -159,9 +198,14 @@ def fit(
 
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, chunk: int = 256) -> Tensor:
-    """model(x) in eval mode, `chunk` windows at a time (bounded memory at long L)."""
+    """model(x) in eval mode, `chunk` windows at a time (bounded memory at long L), on the CPU.
+
+    `x` may stay on the CPU: each chunk is moved to the model's device.
+    """
     model.eval()
-    return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+    device = device_of(model)
+    out = [model(to_device(x[i : i + chunk], device)) for i in range(0, len(x), chunk)]
+    return torch.cat(out).cpu()
 
 
 def _check_iterations(iterations: int, batch: int) -> None:
@@ -179,8 +223,10 @@ def _discriminative_score(
     lr: float,
     progress: bool,
     desc: str,
+    device: str | torch.device | None,
 ) -> float:
     """Split 80/20, train make_model(L, C) on real (label 1) vs synthetic (0), |acc - 0.5|."""
+    dev = load_device(device)
     check_pair(real, synthetic)
     _check_iterations(iterations, batch)
     if min(len(real), len(synthetic)) < MIN_WINDOWS:
@@ -203,9 +249,10 @@ def _discriminative_score(
         labels = torch.cat([torch.ones(len(r)), torch.zeros(len(s))])
         return torch.cat([r, s]), labels
 
-    with seeded(seed):
-        model = make_model(real.shape[1], real.shape[2])
-        fit(model, draw, bce_real_plus_synthetic, iterations, lr, progress, desc)
+    loss = bce_first_real(min(batch, len(real_train)))  # draw() puts the real windows first
+    with seeded(seed, dev):
+        model = make_model(real.shape[1], real.shape[2]).to(dev)
+        fit(model, draw, loss, iterations, lr, progress, desc)
     correct = (predict(model, real_test) > 0).sum() + (predict(model, syn_test) <= 0).sum()
     accuracy = correct.item() / (len(real_test) + len(syn_test))
     return abs(accuracy - 0.5)
@@ -224,6 +271,7 @@ def lds(
     dropout: float = 0.1,
     lr: float = 1e-3,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> float:
     """TransFusion's long-sequence discriminative score |accuracy - 0.5|; 0 is best, 0.5 worst.
 
@@ -239,14 +287,15 @@ def lds(
     (pass `feedforward=2048` to match); no dropout on the attention weights (see `EncoderLayer`);
     the test accuracy is taken in eval mode (the published code leaves dropout on when it
     predicts). Cost: every step attends over 256 x 8 heads x L^2 pairs, about 1 s per step at
-    L = 384 on one CPU core, so the default 2000 steps take about half an hour there.
+    L = 384 on one CPU core, so the default 2000 steps take about half an hour there; `device`
+    (default the CPU) trains the classifier elsewhere, e.g. "cuda".
     """
 
     def make_model(length: int, features: int) -> nn.Module:
         return TransformerClassifier(features, length, width, heads, feedforward, dropout)
 
     return _discriminative_score(
-        real, synthetic, make_model, iterations, batch, seed, lr, progress, "LDS classifier"
+        real, synthetic, make_model, iterations, batch, seed, lr, progress, "LDS classifier", device
     )
 
 
@@ -259,13 +308,14 @@ def timegan_discriminative(
     *,
     lr: float = 1e-3,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> float:
     """TimeGAN's discriminative score |accuracy - 0.5| (Diffusion-TS's tables); 0 is best.
 
     Inputs are (n, L, C) windows already min-max normalised to [0, 1] by the caller. Same split,
     training and score as `lds`, with TimeGAN's classifier: one GRU layer of hidden size
     max(1, C // 2) whose final hidden state goes through Linear(hidden -> 1). Runs on one thread
-    (see `single_thread`); about 0.12 s per step at L = 384.
+    (see `single_thread`); about 0.12 s per step at L = 384. `device`: as in `lds`.
     """
 
     def make_model(length: int, features: int) -> nn.Module:
@@ -273,5 +323,14 @@ def timegan_discriminative(
 
     with single_thread():
         return _discriminative_score(
-            real, synthetic, make_model, iterations, batch, seed, lr, progress, "TimeGAN classifier"
+            real,
+            synthetic,
+            make_model,
+            iterations,
+            batch,
+            seed,
+            lr,
+            progress,
+            "TimeGAN classifier",
+            device,
         )

@@ -6,11 +6,16 @@ overlapping random crops. It is trained on the real windows only; each window is
 the max over time of the encoder output (TS2Vec's "full_series" encoding) and a Gaussian is fitted
 to each set of embeddings.
 
+The encoder trains and embeds on `device` (None: the CPU). Its random draws (initial weights,
+batches, crops, timestamp masks) stay on the CPU generator, so a seed draws the same numbers on
+every device.
+
 Dimension letters: B batch, L time steps, C features, D encoder width.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -18,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
+from tfusion.devices import device_of, load_device, to_device
 from tfusion.errors import DataError
+from tfusion.metrics.discriminative import seeded
 
 # Hidden 64, output 320 and 10 blocks are TS2Vec's defaults and batch 8 is Diffusion-TS's call. The
 # iterations are TS2Vec's default for small data sets: Diffusion-TS's tables used 600 (TS2Vec's rule
@@ -118,7 +124,9 @@ class TS2VecEncoder(nn.Module):
         h = self.input((x - self.lo) / self.span)  # (B, L, D)
         if self.training:
             # timestamp masking: hide the whole latent vector at random time steps (p = 0.5)
-            h = h * torch.bernoulli(torch.full(h.shape[:2], 0.5)).unsqueeze(-1)
+            # drawn on the CPU generator, whatever the device
+            mask = torch.bernoulli(torch.full(h.shape[:2], 0.5))
+            h = h * to_device(mask, h.device).unsqueeze(-1)
         h = self.blocks(h.transpose(1, 2)).transpose(1, 2)  # (B, L, output)
         return self.dropout(h)
 
@@ -129,9 +137,9 @@ def _contrast(z: torch.Tensor) -> torch.Tensor:
     sim = z @ z.transpose(1, 2)  # (G, 2N, 2N)
     # a row may not pick itself: -inf on the diagonal is TS2Vec's "drop the diagonal" without the
     # copies (tril + triu) it costs
-    eye = torch.eye(2 * n, dtype=torch.bool)
+    eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     logp = F.log_softmax(sim.masked_fill(eye, float("-inf")), dim=-1)
-    i = torch.arange(n)
+    i = torch.arange(n, device=z.device)
     return -(logp[:, i, n + i].mean() + logp[:, n + i, i].mean()) / 2
 
 
@@ -189,12 +197,15 @@ def train_encoder(
     depth: int = 10,
     lr: float = 1e-3,
     progress: bool = False,
+    *,
+    device: str | torch.device | None = None,
 ) -> TS2VecEncoder:
     """Train a TS2Vec encoder on real windows (n, L, C); same seed and same set -> same encoder.
 
     Returns the running average of the weights over all steps (TS2Vec encodes with this SWA
-    model), in eval mode.
+    model), in eval mode, on `device` (default the CPU), where it trains.
     """
+    dev = load_device(device)
     real = _check_windows(real, "real")
     # train on a canonical order of the windows so the encoder depends on the set, not its order
     flat = np.ascontiguousarray(real, dtype=np.float32).reshape(len(real), -1)
@@ -202,38 +213,74 @@ def train_encoder(
     data = torch.from_numpy(flat[order].reshape(real.shape))
     rng = np.random.default_rng(seed)
     batch_size = min(batch_size, len(data))
-    with torch.random.fork_rng(devices=[]):  # seed init, masks and dropout without touching the
-        torch.manual_seed(seed)  # caller's global generator
+    # seed init, masks and dropout without touching the caller's global generators
+    with seeded(seed, dev):
         net = TS2VecEncoder(real.shape[2], hidden, output, depth)
         lo = data.amin(dim=(0, 1))
         span = data.amax(dim=(0, 1)) - lo
         net.lo.copy_(lo)
         net.span.copy_(torch.where(span > 0, span, torch.ones_like(span)))
-        avg = AveragedModel(net)
+        net.to(dev)
+        avg = copy.deepcopy(net)  # the running average of the weights
         opt = torch.optim.AdamW(net.parameters(), lr=lr)
         perm, pos = rng.permutation(len(data)), 0
-        for _ in tqdm(range(iterations), desc="Context-FID encoder", disable=not progress):
+        steps = tqdm(range(iterations), desc="Context-FID encoder", disable=not progress)
+        for step in steps:
             if pos + batch_size > len(data):  # epochs of shuffled batches, last partial one dropped
                 perm, pos = rng.permutation(len(data)), 0
             view1, view2, crop = _crop_pair(data[perm[pos : pos + batch_size]], rng)
+            view1, view2 = to_device(view1, dev), to_device(view2, dev)
             pos += batch_size
             z1, z2 = net(view1)[:, -crop:], net(view2)[:, :crop]  # the overlapping steps
             loss = hierarchical_contrastive_loss(z1, z2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            avg.update_parameters(net)
-    return avg.module.eval()
+            _average_into(avg, net, step)  # the mean of the weights after steps 0 ... step
+    return avg.eval()
 
 
 @torch.no_grad()
-def embed_windows(encoder: TS2VecEncoder, windows: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """One vector per window (n, output): the max over time of the encoder output."""
+def _average_into(avg: nn.Module, net: nn.Module, n: int) -> None:
+    """Fold `net`'s weights into `avg`, the mean of the `n` weights seen so far.
+
+    The update of torch's `AveragedModel` (SWA), with the count kept on the host: its count is a
+    tensor that every step reads back, which on an accelerator waits for the device.
+    """
+    pairs = list(zip(avg.parameters(), net.parameters(), strict=True))
+    if n == 0:
+        for a, p in pairs:
+            a.copy_(p)
+    elif next(avg.parameters()).device.type == "cpu":
+        for a, p in pairs:  # AveragedModel's arithmetic on the CPU
+            a.copy_(a + (p - a) / (n + 1))
+    else:  # and its fused update on accelerators
+        torch._foreach_lerp_([a for a, _ in pairs], [p for _, p in pairs], 1 / (n + 1))
+
+
+@torch.no_grad()
+def embed_windows(
+    encoder: TS2VecEncoder,
+    windows: np.ndarray,
+    batch_size: int = 128,
+    *,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """One vector per window (n, output): the max over time of the encoder output.
+
+    Runs where the encoder is; `device` moves the encoder there first (in place).
+    """
     windows = _check_windows(windows, "embedded")
+    if device is not None:
+        encoder.to(load_device(device))
+    dev = device_of(encoder)
     encoder.eval()
     x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-    out = [encoder(x[i : i + batch_size]).amax(dim=1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).double().numpy()
+    out = [
+        encoder(to_device(x[i : i + batch_size], dev)).amax(dim=1)
+        for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(out).cpu().double().numpy()
 
 
 def context_fid(
@@ -242,15 +289,23 @@ def context_fid(
     seed: int = 0,
     iterations: int = ITERATIONS,
     encoder: TS2VecEncoder | None = None,
+    *,
+    device: str | torch.device | None = None,
 ) -> float:
-    """Context-FID of synthetic vs real windows (n, L, C), encoder trained on real if not given."""
+    """Context-FID of synthetic vs real windows (n, L, C), encoder trained on real if not given.
+
+    The encoder trains and embeds on `device` (default the CPU); a given encoder embeds where it
+    is unless `device` is set (it is then moved there).
+    """
     real, synthetic = _check_windows(real, "real"), _check_windows(synthetic, "synthetic")
     if real.shape[1:] != synthetic.shape[1:]:
         raise DataError(
             f"real windows are {real.shape[1:]} (L, C) but synthetic are {synthetic.shape[1:]}"
         )
     if encoder is None:
-        encoder = train_encoder(real, seed=seed, iterations=iterations)
+        encoder = train_encoder(real, seed=seed, iterations=iterations, device=load_device(device))
+    elif device is not None:
+        encoder.to(load_device(device))
     mu_r, cov_r = gaussian_stats(embed_windows(encoder, real))
     mu_s, cov_s = gaussian_stats(embed_windows(encoder, synthetic))
     return frechet_distance(mu_r, cov_r, mu_s, cov_s)

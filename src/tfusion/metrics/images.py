@@ -6,6 +6,9 @@ whether generated images belong to the class they were asked for (class accuracy
 extractor is trained here on this data set, the FID is comparable between models scored with the
 same extractor (same data, same seed), not with published Inception-FID numbers.
 
+The classifier trains and scores on `train_scorer(device=...)` (default the CPU); its random
+draws (initial weights, batch order, shifts) stay on the CPU generator.
+
 Dimension letters: N images, C channels, H x W pixels, F features.
 """
 
@@ -18,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.devices import device_of, load_device, to_device
 from tfusion.errors import DataError
+from tfusion.metrics.discriminative import seeded
 from tfusion.metrics.fid import frechet_distance, gaussian_stats
 
 
@@ -52,27 +57,36 @@ class ImageClassifier(nn.Module):
 
 @dataclass
 class ImageScorer:
-    """A trained feature extractor / classifier and its accuracy on held-out real images."""
+    """A trained feature extractor / classifier and its accuracy on held-out real images.
+
+    It scores where its model is (`device`); results come back as NumPy arrays.
+    """
 
     model: ImageClassifier
     test_accuracy: float
     epochs: int
 
+    @property
+    def device(self) -> torch.device:
+        return device_of(self.model)
+
     @torch.no_grad()
     def features(self, images: np.ndarray, batch: int = 500) -> np.ndarray:
-        x = _tensor(images)
+        x, dev = _tensor(images), self.device
         self.model.eval()
-        return torch.cat(
-            [self.model.features(x[i : i + batch]) for i in range(0, len(x), batch)]
-        ).numpy()
+        out = [
+            self.model.features(to_device(x[i : i + batch], dev)) for i in range(0, len(x), batch)
+        ]
+        return torch.cat(out).cpu().numpy()
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, batch: int = 500) -> np.ndarray:
-        x = _tensor(images)
+        x, dev = _tensor(images), self.device
         self.model.eval()
-        return torch.cat(
-            [self.model(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)]
-        ).numpy()
+        out = [
+            self.model(to_device(x[i : i + batch], dev)).argmax(1) for i in range(0, len(x), batch)
+        ]
+        return torch.cat(out).cpu().numpy()
 
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         """Share of images the classifier assigns to `labels` (class accuracy)."""
@@ -104,15 +118,18 @@ def train_scorer(
     batch: int = 128,
     seed: int = 0,
     min_steps: int = 1500,
+    *,
+    device: str | torch.device | None = None,
 ) -> ImageScorer:
     """Train the classifier on real images (Adam 2e-3, cosine decay, light random shifts) for
-    `epochs` passes, more on small sets so that it takes at least `min_steps` steps."""
+    `epochs` passes, more on small sets so that it takes at least `min_steps` steps, on `device`
+    (default the CPU), where the returned scorer then scores."""
+    dev = load_device(device)
     x, y = _tensor(images), torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if len(x) < 2:
         raise DataError(f"need at least 2 real images to train the image scorer, got {len(x)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ImageClassifier(x.shape[1], classes)
+    with seeded(seed, dev):
+        model = ImageClassifier(x.shape[1], classes).to(dev)
         epochs = max(epochs, -(-min_steps // -(-len(x) // batch)))
         steps = epochs * -(-len(x) // batch)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -122,8 +139,8 @@ def train_scorer(
             order = torch.randperm(len(x))
             for i in range(0, len(x), batch):
                 idx = order[i : i + batch]
-                xb = _shift(x[idx])
-                loss = F.cross_entropy(model(xb), y[idx])
+                xb = to_device(_shift(x[idx]), dev)  # shifts drawn on the CPU
+                loss = F.cross_entropy(model(xb), to_device(y[idx], dev))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -8,6 +8,9 @@ the mean absolute error over all real windows (lower is better):
 - `lps`: TransFusion's long-sequence predictive score, a one-layer transformer predictor;
 - `timegan_predictive`: TimeGAN's GRU predictor, the version in Diffusion-TS's tables.
 
+Both take `device` (None: the CPU), as the discriminative probes do (see
+`tfusion.metrics.discriminative`).
+
 Dimension letters: B batch, L time steps, C features, D width.
 """
 
@@ -20,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.devices import load_device
 from tfusion.errors import DataError
 from tfusion.metrics.discriminative import (
     EncoderLayer,
@@ -78,9 +82,11 @@ def _predictive_score(
     lr: float,
     progress: bool,
     desc: str,
+    device: str | torch.device | None,
 ) -> float:
     """Train make_model(steps L - 1, inputs C - 1, width max(1, C // 2)) on synthetic windows;
     return its mean absolute error on all real windows."""
+    dev = load_device(device)
     check_pair(real, synthetic)
     n_real, length, features = real.shape
     if features < 2:
@@ -101,11 +107,11 @@ def _predictive_score(
         x = syn[torch.randperm(len(syn))[:batch]]
         return x[:, :-1, :-1], x[:, 1:, -1]  # (B, L-1, C-1), (B, L-1)
 
-    with seeded(seed):
+    with seeded(seed, dev):
         # both papers size the predictor max(1, C // 2) (TimeGAN: hidden_dim = int(dim / 2))
-        model = make_model(length - 1, features - 1, max(1, features // 2))
+        model = make_model(length - 1, features - 1, max(1, features // 2)).to(dev)
         fit(model, draw, F.l1_loss, iterations, lr, progress, desc)
-    errors = (predict(model, ref[:, :-1, :-1]) - ref[:, 1:, -1]).abs()
+    errors = (predict(model, ref[:, :-1, :-1]) - ref[:, 1:, -1]).abs()  # on the CPU
     return errors.double().mean().item()
 
 
@@ -123,6 +129,7 @@ def lps(
     dropout: float = 0.1,
     lr: float = 1e-3,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> float:
     """TransFusion's long-sequence predictive score (MAE, train on synthetic, test on real).
 
@@ -144,7 +151,8 @@ def lps(
     predictor can only output a constant, at C = 4 or 5 (D = 2) one of two values; `width`
     overrides D for data with few features (the score is then no longer the published one).
     Also unlike the published code, the real windows are predicted in eval mode (no dropout).
-    Cost: about 0.2-0.3 s per step at L = 384, C = 6 on one CPU core.
+    Cost: about 0.2-0.3 s per step at L = 384, C = 6 on one CPU core; `device` (default the
+    CPU) trains the predictor elsewhere, e.g. "cuda".
     """
 
     def make_model(steps: int, inputs: int, default_width: int) -> nn.Module:
@@ -154,7 +162,7 @@ def lps(
 
     desc = f"LPS predictor ({'causal' if causal else 'published'})"
     return _predictive_score(
-        real, synthetic, make_model, iterations, batch, seed, lr, progress, desc
+        real, synthetic, make_model, iterations, batch, seed, lr, progress, desc, device
     )
 
 
@@ -167,6 +175,7 @@ def timegan_predictive(
     *,
     lr: float = 1e-3,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> float:
     """TimeGAN's predictive score (MAE, train on synthetic, test on real), as in Diffusion-TS.
 
@@ -174,6 +183,7 @@ def timegan_predictive(
     inputs, targets, training and score as `lps`, with TimeGAN's predictor: one GRU layer of hidden
     size max(1, C // 2), then Linear(hidden -> 1) and a sigmoid at every step. The GRU is causal
     by construction. Runs on one thread (see `single_thread`); about 0.14 s per step at L = 384.
+    `device`: as in `lps`.
     """
 
     def make_model(steps: int, inputs: int, width: int) -> nn.Module:
@@ -181,5 +191,14 @@ def timegan_predictive(
 
     with single_thread():
         return _predictive_score(
-            real, synthetic, make_model, iterations, batch, seed, lr, progress, "TimeGAN predictor"
+            real,
+            synthetic,
+            make_model,
+            iterations,
+            batch,
+            seed,
+            lr,
+            progress,
+            "TimeGAN predictor",
+            device,
         )

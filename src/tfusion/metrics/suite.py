@@ -2,7 +2,8 @@
 
 Inputs are windows (n, L, C) in any units; both sets are min-max scaled to [0, 1] with the real
 data's per-feature range first (the TimeGAN / Diffusion-TS protocol). One seed fixes everything:
-repeat k of a stochastic score uses seed + k.
+repeat k of a stochastic score uses seed + k. `SuiteConfig.device` says where the probes (the
+LDS / LPS transformers, the GRU probes, the TS2Vec encoder) train; the default is the CPU.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 
+from tfusion.devices import load_device
 from tfusion.errors import ConfigError
 from tfusion.metrics.correlation import correlational_score
 from tfusion.metrics.discriminative import lds, timegan_discriminative
@@ -57,8 +60,14 @@ class SuiteConfig:
     # min-max both sets with the real range first (TimeGAN / Diffusion-TS protocol); False for
     # data already in its scoring units, such as TimeGAN's sines in [0, 1]
     normalise: bool = True
+    # where the probes train: None (the CPU), auto, cpu, cuda, cuda:N, mps or a torch.device
+    # (kept as its name, so the config stays plain data)
+    device: str | torch.device | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", str(self.device))
+        load_device(self.device)  # a one-line ConfigError now for a device that is not here
         unknown = [m for m in self.metrics if m not in ALL_METRICS]
         if unknown:
             raise ConfigError(f"unknown metric(s) {unknown}; choose from {', '.join(ALL_METRICS)}")
@@ -90,18 +99,20 @@ class SuiteConfig:
 
 
 def _runners(
-    cfg: SuiteConfig, encoder_for: Callable[[np.ndarray, int], TS2VecEncoder]
+    cfg: SuiteConfig,
+    encoder_for: Callable[[np.ndarray, int], TS2VecEncoder],
+    device: torch.device,
 ) -> dict[str, Callable[[np.ndarray, np.ndarray, int], float]]:
     return {
         "context_fid": lambda r, s, seed: context_fid(r, s, encoder=encoder_for(r, seed)),
         "discriminative": lambda r, s, seed: timegan_discriminative(
-            r, s, cfg.discriminative_iterations, seed=seed
+            r, s, cfg.discriminative_iterations, seed=seed, device=device
         ),
         "predictive": lambda r, s, seed: timegan_predictive(
-            r, s, cfg.predictive_iterations, seed=seed
+            r, s, cfg.predictive_iterations, seed=seed, device=device
         ),
-        "lds": lambda r, s, seed: lds(r, s, cfg.lds_iterations, seed=seed),
-        "lps": lambda r, s, seed: lps(r, s, cfg.lps_iterations, seed=seed),
+        "lds": lambda r, s, seed: lds(r, s, cfg.lds_iterations, seed=seed, device=device),
+        "lps": lambda r, s, seed: lps(r, s, cfg.lps_iterations, seed=seed, device=device),
     }
 
 
@@ -118,8 +129,10 @@ def score_suite(
     memorisation, and the seconds each metric took under "seconds". `encoders` ((seed, real-set
     digest) -> Context-FID encoder) may be passed in and is filled: scoring several synthetic sets
     against the same real set then trains each seed's encoder once (it depends only on those two).
+    The probes run on `cfg.device` (default the CPU).
     """
     cfg = cfg or SuiteConfig()
+    device = load_device(cfg.device)
     check_pair(real, synthetic)
     r, s = real.astype(np.float64), synthetic.astype(np.float64)
     if cfg.normalise:
@@ -131,13 +144,13 @@ def score_suite(
         # one encoder per (seed, real set), shared by Context-FID and PRDC (and by calls that pass
         # the same `encoders`): training it dominates their cost. `x` is always `r`.
         if not real_digest:
-            real_digest.append(_digest(x, cfg))
+            real_digest.append(_digest(x, cfg, device))
         key = (seed, real_digest[0])
         if key not in encoders:
-            encoders[key] = train_encoder(x, seed=seed, **_fid_kw(cfg))
+            encoders[key] = train_encoder(x, seed=seed, device=device, **_fid_kw(cfg))
         return encoders[key]
 
-    runners = _runners(cfg, encoder_for)
+    runners = _runners(cfg, encoder_for, device)
     out: dict[str, Any] = {"seconds": {}}
     for name in cfg.metrics:
         t0 = time.perf_counter()
@@ -159,9 +172,11 @@ def score_suite(
     return out
 
 
-def _digest(x: np.ndarray, cfg: SuiteConfig) -> str:
+def _digest(x: np.ndarray, cfg: SuiteConfig, device: torch.device) -> str:
     h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
     h.update(repr((x.shape, cfg.fid_iterations)).encode())
+    if device.type != "cpu":  # an encoder trained elsewhere differs in rounding
+        h.update(str(device).encode())
     return h.hexdigest()
 
 

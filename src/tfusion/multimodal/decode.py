@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.multimodal.model import MultimodalTransformer, attention_mask
 from tfusion.multimodal.sequences import Packed, layout, pack
@@ -65,12 +66,21 @@ class MultimodalGenerator:
 
     # ------------------------------------------------------------------ low level
 
+    def _forward(self, *args: Tensor | KVCache | None) -> tuple[Tensor, Tensor]:
+        """The model on its device: the decoder lays out tokens, masks and noise on the CPU,
+        they move to the model's device for the forward, the outputs come back in fp32 (the
+        KV cache stays on the device, inside the model's layers)."""
+        dev = device_of(self.model)
+        moved = [a.to(dev) if isinstance(a, Tensor) else a for a in args]
+        logits, pred = self.model(*moved)
+        return logits.float().cpu(), pred.float().cpu()
+
     def _prefill(self, batch: Packed) -> tuple[KVCache, Tensor]:
         """Run a prefix through the model into a fresh cache; logits of the last position."""
         cache = KVCache(len(self.model.layers))
         t = torch.zeros(batch.image.shape)
         mask = attention_mask(batch.image, batch.valid)
-        logits, _ = self.model(
+        logits, _ = self._forward(
             batch.tokens, batch.patches, batch.image, t, mask, batch.positions, cache
         )
         return cache, logits[:, -1]
@@ -98,7 +108,7 @@ class MultimodalGenerator:
             new = torch.tril(torch.ones(k, k, dtype=torch.bool))[None, None].expand(b, 1, k, k)
         mask = torch.cat([old, new], dim=-1)
         image = torch.zeros(b, k, dtype=torch.long) if is_image else torch.full((b, k), -1)
-        logits, pred = self.model(tokens, patches, image, t, mask, positions, cache)
+        logits, pred = self._forward(tokens, patches, image, t, mask, positions, cache)
         return logits, pred, new_valid
 
     def _pack(self, sequences: list[list], left: bool = True) -> Packed:
@@ -110,7 +120,8 @@ class MultimodalGenerator:
         """Pixel images (B, C, H, W) in [-1, 1] -> the model's patches (B, n, P)."""
         x = np.asarray(images, dtype=np.float32)
         if self.coder is not None:
-            x = self.coder.encode(torch.from_numpy(x)).numpy()
+            dev = device_of(self.coder)
+            x = self.coder.encode(torch.from_numpy(x).to(dev)).cpu().numpy()
         return patchify(x, self.spec.patch)
 
     def _to_images(self, patches: Tensor) -> np.ndarray:
@@ -120,7 +131,8 @@ class MultimodalGenerator:
             patches = patches.clamp(-1, 1)
         x = unpatchify(patches.numpy(), s.patch, s.size, s.size)
         if self.coder is not None:
-            x = self.coder.decode(torch.from_numpy(np.ascontiguousarray(x))).clamp(-1, 1).numpy()
+            z = torch.from_numpy(np.ascontiguousarray(x)).to(device_of(self.coder))
+            x = self.coder.decode(z).clamp(-1, 1).cpu().numpy()
         return x
 
     def _draw_image(
@@ -175,7 +187,9 @@ class MultimodalGenerator:
         )
         times = torch.cat([torch.zeros(prefix.image.shape), t], 1)
         mask = attention_mask(batch.image, batch.valid)
-        _, pred = self.model(batch.tokens, batch.patches, batch.image, times, mask, batch.positions)
+        _, pred = self._forward(
+            batch.tokens, batch.patches, batch.image, times, mask, batch.positions
+        )
         return pred[:, -n:]
 
     @torch.no_grad()
@@ -281,7 +295,7 @@ class MultimodalGenerator:
         ]
         batch = self._pack(seqs, left=False)
         mask = attention_mask(batch.image, batch.valid)
-        logits, _ = self.model(
+        logits, _ = self._forward(
             batch.tokens,
             batch.patches,
             batch.image,
@@ -340,7 +354,7 @@ class MultimodalGenerator:
             if not use_cache:
                 times = torch.zeros(seq.image.shape)
                 mask = attention_mask(seq.image, seq.valid)
-                logits, _ = self.model(
+                logits, _ = self._forward(
                     seq.tokens, seq.patches, seq.image, times, mask, seq.positions
                 )
                 last = logits[:, -1]
@@ -400,8 +414,11 @@ def sample_token(
 __all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
 
 
-def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
-    """A generator for a trained multimodal run folder (EMA weights by default)."""
+def load_multimodal(
+    run: str | Path, ema: bool = True, device: str | torch.device | None = None
+) -> MultimodalGenerator:
+    """A generator for a trained multimodal run folder (EMA weights by default), its model
+    (and latent coder) on `device` (default the CPU)."""
     from tfusion import runs
     from tfusion.multimodal.train import model_shape, saved_multimodal_config
     from tfusion.training.checkpoint import load_weights
@@ -417,4 +434,8 @@ def load_multimodal(run: str | Path, ema: bool = True) -> MultimodalGenerator:
     from tfusion.latents import run_coder
 
     coder = run_coder(path, cfg.model.latent)
+    dev = load_device(device)
+    model.to(dev)
+    if coder is not None:
+        coder.to(dev)
     return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction, coder=coder)

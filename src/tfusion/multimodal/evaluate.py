@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from tfusion.config import to_dict
 from tfusion.data.images import write_images_grid
 from tfusion.data.shapes import COLOURS, SHAPES, check_caption, make_shapes, read_back
+from tfusion.devices import load_device
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.images import train_scorer
@@ -46,8 +48,12 @@ def evaluate_multimodal(
     seed: int = 0,
     extra: dict[str, Any] | None = None,
     scorer_steps: int = 1500,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
+    """Score a shapes run (see the module docstring); the model and the FID scorer run on
+    `device` (default the CPU)."""
     t0 = time.perf_counter()
+    dev = load_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = saved_multimodal_config(run)
@@ -56,7 +62,7 @@ def evaluate_multimodal(
             f"the multimodal report reads prompts back from pixels and needs data.source=shapes, "
             f"got {cfg.data.source!r}; use load_multimodal(run) in Python for other data"
         )
-    gen = load_multimodal(run)
+    gen = load_multimodal(run, device=dev)
     train, test = captioned_images(cfg)
     test = test.subset(np.arange(min(n, len(test.captions))))
     sampler = sampler or cfg.sample.sampler
@@ -102,6 +108,7 @@ def evaluate_multimodal(
         len(COLOURS) * len(SHAPES),
         seed=seed,
         min_steps=scorer_steps,
+        device=dev,
     )
     fid = scorer.fid(test.images, last_images)
     floor = scorer.fid(test.images, train.images[: len(test.images)])
@@ -125,6 +132,7 @@ def evaluate_multimodal(
             "scorer_held_out_accuracy": scorer.test_accuracy,
         },
         "examples": examples,
+        "device": str(dev),
         "seconds": time.perf_counter() - t0,
         **(extra or {}),
     }

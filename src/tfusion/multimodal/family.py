@@ -32,10 +32,10 @@ def _train(cfg: MultimodalRunConfig, run: Path, resume: bool) -> Any:
     return train_multimodal(cfg, run, resume=resume)
 
 
-def _load(run: str | Path, ema: bool = True) -> Any:
+def _load(run: str | Path, ema: bool = True, device: str | None = None) -> Any:
     from tfusion.multimodal.decode import load_multimodal
 
-    return load_multimodal(run, ema=ema)
+    return load_multimodal(run, ema=ema, device=device)
 
 
 def read_image(path: str | Path, channels: int, size: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
     # here, before the model loads)
     asked = {k: getattr(req, k) for k in TEXT_KEYS if getattr(req, k) is not None}
     cfg = replace(saved_multimodal_config(run).sample, **asked)
-    gen = load_multimodal(run, ema=not req.raw_weights)
+    gen = load_multimodal(run, ema=not req.raw_weights, device=req.device)
     text = {k: getattr(cfg, k) for k in ("max_tokens", "temperature", "top_k", "top_p")}
     sampler, steps, guidance = cfg.sampler, cfg.steps, cfg.guidance
     if req.caption is not None:
@@ -139,7 +139,13 @@ def _evaluate(run: Path, req: EvaluateRequest) -> str:
 
     out = Path(req.out) if req.out else run / "evaluation"
     r = evaluate_multimodal(
-        run, out, n=min(req.n, 200), sampler=req.sampler, steps=req.steps, seed=req.seed
+        run,
+        out,
+        n=min(req.n, 200),
+        sampler=req.sampler,
+        steps=req.steps,
+        seed=req.seed,
+        device=req.device,
     )
     lines = [
         f"guidance {row['guidance']:g}: prompt adherence {row['all']:.2f}"

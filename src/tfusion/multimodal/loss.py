@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, add_noise
 from tfusion.multimodal.model import attention_mask
 from tfusion.multimodal.sequences import Packed
@@ -20,7 +21,7 @@ def transfusion_loss(
     diffusion_weight: float = 5.0,
     world: World | None = None,
     prediction: str = "eps",
-) -> tuple[Tensor, dict[str, float]]:
+) -> tuple[Tensor, dict[str, Tensor]]:
     """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
 
     LM: the prediction at position i is scored against token i + 1 when both i and i + 1 are
@@ -33,6 +34,10 @@ def transfusion_loss(
     same on every rank), the model runs on this rank's rows, and both means are taken over the
     global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
     exactly like one process with the whole batch.
+
+    Everything is drawn and laid out on the CPU and moved to the model's device for the
+    forward; `parts` (the two terms, per rank) stay device tensors, so reading them is the
+    caller's choice (a read waits for the GPU).
     """
     # the paper predicts the noise; v or x0 (diffusion.prediction) are the core's alternatives.
     # The loss is always the squared error (diffusion.loss and fourier_weight do not apply).
@@ -53,9 +58,11 @@ def transfusion_loss(
     scored = text[:, :-1] & text[:, 1:]
     n_scored = int(scored.sum())  # global counts: the denominators of both means
     n_drawn = sum(int(((image == i) & valid).any(1).sum()) for i in range(n_images))
+    dev = device_of(model)
     rank_rows = world.shard if world is not None else (lambda v: v)
     tokens, x_t, target, image, valid, t, scored, positions = (
-        rank_rows(v) for v in (tokens, x_t, target, image, valid, t, scored, batch.positions)
+        to_device(rank_rows(v), dev)
+        for v in (tokens, x_t, target, image, valid, t, scored, batch.positions)
     )
     logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), positions)
     # DDP averages gradients over ranks: undo it for global means
@@ -80,8 +87,9 @@ def transfusion_loss(
     total = (lm if lm is not None else zero) + diffusion_weight * (
         diff if diff is not None else zero
     )
+    nan = torch.full((), float("nan"), device=dev)
     parts = {
-        "lm": float(lm.detach()) / scale if lm is not None else float("nan"),
-        "diffusion": float(diff.detach()) / scale if diff is not None else float("nan"),
+        "lm": lm.detach() / scale if lm is not None else nan,
+        "diffusion": diff.detach() / scale if diff is not None else nan,
     }
     return total, parts

@@ -73,8 +73,9 @@ def impute_windows(
             generator=gen,
             known=(known, values),
             resample=resample,
+            device=run.device,
         )
-        draws = run.scaler.inverse_transform(draw.double().numpy())  # (b * S, L, C)
+        draws = run.scaler.inverse_transform(draw.double().cpu().numpy())  # (b * S, L, C)
         mean = draws.reshape(len(idx), samples, *draws.shape[1:]).mean(axis=1)
         out[idx] = np.where(missing[idx], mean, x[idx])
     return out

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from tfusion.data import load_table, make_windows
+from tfusion.devices import device_of, load_device
 from tfusion.errors import DataError
 from tfusion.metrics.suite import SuiteConfig
 from tfusion.timeseries.data import prepare
@@ -27,12 +30,18 @@ def evaluate_run(
     extra: dict[str, Any] | None = None,
     suite: SuiteConfig | None = None,
     baselines: bool = True,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Generate `n` windows from a run and score them against its held-out real windows.
 
-    Baselines are built from the training windows, the same data the model saw.
+    Baselines are built from the training windows, the same data the model saw. The run is
+    loaded onto `device` (default the CPU) and the suite's probes train there too, unless the
+    suite names its own device; a `loaded` run stays where it is and, without `device`, the
+    probes go to its device.
     """
-    r = loaded or TimeSeriesRun.load(run)
+    dev = None if device is None else load_device(device)
+    r = loaded or TimeSeriesRun.load(run, device=dev)
+    suite = _suite_on(suite, dev, device_of(r.model))
     data = prepare(r.cfg.data)
     if r.codec is not None and (r.codec.attribute_dim or r.codec.categorical):
         return _evaluate_panel(r, data, run, out, n, sampler, steps, seed, extra, suite, baselines)
@@ -109,6 +118,20 @@ def _evaluate_panel(
     )
 
 
+def _suite_on(
+    suite: SuiteConfig | None, device: torch.device | None, fallback: torch.device | None = None
+) -> SuiteConfig | None:
+    """`suite` with its probes on `device` if one is given, else on the suite's own device,
+    else on `fallback` (the scored run's device)."""
+    if suite is None:
+        return None
+    if device is not None:
+        return replace(suite, device=device)
+    if suite.device is None and fallback is not None:
+        return replace(suite, device=fallback)
+    return suite
+
+
 def load_windows(path: str | Path, window: int | None = None) -> tuple[np.ndarray, list[str]]:
     """Windows (n, L, C) from .npy/.npz arrays, a `tfusion sample` CSV, or a series + `window`."""
     p = Path(path)
@@ -158,8 +181,13 @@ def evaluate_files(
     seed: int = 0,
     suite: SuiteConfig | None = None,
     baselines: bool = True,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any]:
-    """Score synthetic windows from a file against real windows (or a series) from a file."""
+    """Score synthetic windows from a file against real windows (or a series) from a file.
+
+    `device` (default the suite's own, else the CPU) is where the suite's probes train.
+    """
+    suite = _suite_on(suite, None if device is None else load_device(device))
     syn, _ = load_windows(synthetic)
     real_w, columns = load_windows(real, window or (syn.shape[1] if syn.ndim == 3 else None))
     if len(real_w) < 2:

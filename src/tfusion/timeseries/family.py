@@ -20,10 +20,10 @@ def _train(cfg: RunConfig, run: Path, resume: bool) -> Any:
     return train_timeseries(cfg, run, resume=resume)
 
 
-def _load(run: str | Path, ema: bool = True) -> Any:
+def _load(run: str | Path, ema: bool = True, device: str | None = None) -> Any:
     from tfusion.timeseries.sample import TimeSeriesRun
 
-    return TimeSeriesRun.load(run, ema=ema)
+    return TimeSeriesRun.load(run, ema=ema, device=device)
 
 
 def _sample(run: Path, req: SampleRequest) -> str:
@@ -53,7 +53,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
         target = check_entity_path(req.out, npz=bool(npz_panel))
     else:
         target = check_sample_path(req.out)
-    loaded = TimeSeriesRun.load(run, ema=not req.raw_weights)
+    loaded = TimeSeriesRun.load(run, ema=not req.raw_weights, device=req.device)
     if loaded.codec is not None and loaded.codec.attribute_dim:
         return _sample_panel(loaded, req, state, target)
     if req.where:
@@ -196,6 +196,7 @@ def _evaluate(run: Path, req: EvaluateRequest) -> str:
         seed=req.seed,
         suite=_suite(req),
         baselines=req.baselines,
+        device=req.device,
     )
     return _report_lines(report)
 
@@ -213,16 +214,19 @@ def _evaluate_files(
         seed=req.seed,
         suite=_suite(req),
         baselines=req.baselines,
+        device=req.device,
     )
     return _report_lines(report)
 
 
-def _conditional_input(run: Path, input_path: str, out: str) -> tuple[Any, Any]:
+def _conditional_input(
+    run: Path, input_path: str, out: str, device: str | None = None
+) -> tuple[Any, Any]:
     from tfusion.data import load_table
     from tfusion.timeseries.sample import TimeSeriesRun
 
     check_out_path(out, (".csv",))
-    loaded = TimeSeriesRun.load(run)
+    loaded = TimeSeriesRun.load(run, device=device)
     return loaded, load_table(input_path, loaded.columns, missing="keep")
 
 
@@ -234,20 +238,30 @@ def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
         np.savetxt(f, rows, delimiter=",", fmt="%.7g")
 
 
-def _impute(run: Path, input_path: str, out: str, samples: int, seed: int) -> str:
+def _impute(
+    run: Path, input_path: str, out: str, samples: int, seed: int, device: str | None = None
+) -> str:
     from tfusion.timeseries.conditional import impute_series
 
-    loaded, table = _conditional_input(run, input_path, out)
+    loaded, table = _conditional_input(run, input_path, out, device)
     gaps = int(np.isnan(table.values).sum())
     filled = impute_series(loaded, table.values, samples=samples, seed=seed)
     _write_csv(out, list(loaded.columns), filled)
     return f"filled {gaps} missing values in {len(filled)} rows; wrote {out}"
 
 
-def _forecast(run: Path, input_path: str, out: str, samples: int, seed: int, horizon: int) -> str:
+def _forecast(
+    run: Path,
+    input_path: str,
+    out: str,
+    samples: int,
+    seed: int,
+    horizon: int,
+    device: str | None = None,
+) -> str:
     from tfusion.timeseries.conditional import forecast
 
-    loaded, table = _conditional_input(run, input_path, out)
+    loaded, table = _conditional_input(run, input_path, out, device)
     future = forecast(loaded, table.values, horizon, samples=samples, seed=seed)
     steps = np.arange(1, len(future) + 1)[:, None]
     _write_csv(out, ["step", *loaded.columns], np.hstack([steps, future]))

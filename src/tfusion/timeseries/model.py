@@ -119,6 +119,10 @@ class TimeSeriesDenoiser(nn.Module):
         attribute model, returning (prediction, attribute prediction) from one call (so one
         data-parallel forward covers both in training)."""
         length = x.shape[1]
+        # conditions built on the CPU (labels, masks, guidance's null rows) follow x
+        t = t.to(x.device)
+        cond = None if cond is None else cond.to(x.device)
+        mask = None if mask is None else mask.to(x.device)
         h = self.in_proj(x)  # (B, L, D)
         temb = self.t_embedder(t)  # (B, D)
         if self.classes:

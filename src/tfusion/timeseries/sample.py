@@ -14,11 +14,11 @@ import torch
 from tfusion import runs
 from tfusion.data import Scaler
 from tfusion.data.codec import PanelCodec
+from tfusion.devices import device_of, load_device, sampling_autocast
 from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_path, check_out_path
-from tfusion.precision import use_bf16
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.train import make_diffusion, saved_config
@@ -41,8 +41,12 @@ class TimeSeriesRun:
     codec: PanelCodec | None = None  # panels: categories, attributes, whole-sequence lengths
 
     @classmethod
-    def load(cls, run: str | Path, ema: bool = True) -> TimeSeriesRun:
-        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones."""
+    def load(
+        cls, run: str | Path, ema: bool = True, device: str | torch.device | None = None
+    ) -> TimeSeriesRun:
+        """Load a run folder; `ema` picks the EMA weights (default) or the raw ones; the model
+        goes to `device` (auto, cpu, cuda, cuda:N, mps; default the CPU), wherever the run
+        was trained."""
         path = runs.open_run(run)
         cfg = saved_config(path)
         scaler, columns, classes, codec, window = runs.read_data_state(
@@ -58,9 +62,14 @@ class TimeSeriesRun:
         attributes = 0 if codec is None else codec.attribute_dim
         model = TimeSeriesDenoiser.from_config(cfg.model, len(columns), len(classes), attributes)
         load_weights(model, runs.weights_path(path, ema))
-        model.eval()
+        model.eval().to(load_device(device))
         schedule, objective = make_diffusion(cfg)
         return cls(path, cfg, model, schedule, objective, scaler, columns, window, classes, codec)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model is (`load(device=...)`, or `run.model.to(...)`)."""
+        return device_of(self.model)
 
     def class_ids(self, labels: Sequence[str | int]) -> np.ndarray:
         """Class ids of label names (as in the data's label column) or of ids given as ints."""
@@ -132,10 +141,11 @@ class TimeSeriesRun:
                 ids = np.repeat(ids, n)
             if len(ids) != n:
                 raise ConfigError(f"got {len(ids)} labels for {n} windows; give 1 or {n}")
-        bf16 = use_bf16(bf16, "sampling")
+        device = self.device
+        autocast = sampling_autocast(bf16, device)
 
         def net(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with autocast:
                 return self.model(x, t, y)
 
         for start in range(0, n, bs):
@@ -154,8 +164,9 @@ class TimeSeriesRun:
                 settings,
                 generator=gen,
                 progress=progress,
+                device=device,
             )
-            out.append(x.float().numpy())
+            out.append(x.float().cpu().numpy())
         x = np.concatenate(out)
         return x if scaled else self.scaler.inverse_transform(x)
 
@@ -228,8 +239,9 @@ def generate_panel(
             generator=gen,
             known=known,
             resample=resample,
+            device=run.device,
         )
-    attributes, lengths = codec.decode_attributes(raw[:, 0].float().numpy())
+    attributes, lengths = codec.decode_attributes(raw[:, 0].float().cpu().numpy())
     if lengths is None:
         lengths = np.full(n, run.window, dtype=np.int64)
     vectors = codec.encode_attributes(attributes if codec.attributes else None, lengths)
@@ -259,8 +271,9 @@ def generate_panel(
             settings,
             generator=gen,
             progress=progress,
+            device=run.device,
         )
-        scaled[rows, :cut] = x.float().numpy()
+        scaled[rows, :cut] = x.float().cpu().numpy()
     x = run.scaler.inverse_transform(scaled)
     return Panel(x, lengths, attributes if codec.attributes else None, vectors)
 

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
+from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition, noised
 from tfusion.io import atomic_write_text
 from tfusion.runs import check_disk, check_run_folder, check_same_sections
@@ -71,7 +72,7 @@ def train_timeseries(
             return panel_loss(m, gen)
         idx = torch.randint(len(train), (bs * world.size,), generator=gen)
         mine = world.shard(idx).numpy()
-        x0 = torch.from_numpy(np.ascontiguousarray(train.batch(mine)))
+        x0 = to_device(torch.from_numpy(np.ascontiguousarray(train.batch(mine))), device_of(m))
         cond = None
         if labels is not None:  # dropped before t and noise are drawn, for the global batch
             y = drop_condition(labels[idx], classes, cfg.model.class_dropout, gen)
@@ -88,6 +89,7 @@ def train_timeseries(
         model.class_dropout, for guidance) and masked to their lengths; the attribute model
         denoises the attribute vectors of uniformly drawn training entities. One forward."""
         assert rows is not None
+        dev = device_of(m)
         idx = torch.randint(len(train), (bs * world.size,), generator=gen)
         x0 = torch.from_numpy(np.ascontiguousarray(train.batch(world.shard(idx).numpy())))
         mask = None
@@ -98,18 +100,20 @@ def train_timeseries(
             mine = world.shard(lengths[idx])
             x0 = x0[:, :cut]
             if bool((mine < cut).any()):
-                mask = steps[None, :cut] < mine[:, None]
+                mask = to_device(steps[None, :cut] < mine[:, None], dev)
+        x0 = to_device(x0, dev)
         assert attrs is not None
         drop = torch.rand(len(idx), generator=gen) < cfg.model.class_dropout
-        cond = world.shard(torch.where(drop[:, None], torch.nan, attrs[idx]))
+        cond = to_device(world.shard(torch.where(drop[:, None], torch.nan, attrs[idx])), dev)
         x_t, t, target = noised(x0, schedule, objective, gen, world)
         # the attribute model is tiny (one token): a batch of ATTR_BATCH x bs entities costs
         # little and cuts the noise of its gradient (its class frequencies settle sooner)
         pick = torch.randint(len(rows), (ATTR_BATCH * bs * world.size,), generator=gen)
-        a0 = world.shard(rows[pick])[:, None]  # (b, 1, A)
+        a0 = to_device(world.shard(rows[pick])[:, None], dev)  # (b, 1, A)
         a_t, t_a, a_target = noised(a0, schedule, objective, gen, world)
         pred, a_pred = m(x_t, t, cond, mask=mask, attr=(a_t, t_a))
-        return objective(pred, target, mask, weights) + objective(a_pred, a_target)
+        w = None if weights is None else weights.to(dev)
+        return objective(pred, target, mask, w) + objective(a_pred, a_target)
 
     meta = {
         "family": "timeseries",

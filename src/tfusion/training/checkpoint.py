@@ -46,10 +46,11 @@ def _fsync(path: Path) -> None:
 def save_weights(
     model: nn.Module | dict[str, Tensor], path: Path, metadata: dict[str, Any] | None = None
 ) -> None:
-    """State dict of `model` (or a state dict) as safetensors (contiguous copies; metadata
-    stored as strings), readable like any new file (safetensors itself creates it 0o600)."""
+    """State dict of `model` (or a state dict) as safetensors (contiguous CPU copies, so the
+    file loads on any device; metadata stored as strings), readable like any new file
+    (safetensors itself creates it 0o600)."""
     sd = model if isinstance(model, dict) else unwrap(model).state_dict()
-    sd = {k: v.detach().contiguous() for k, v in sd.items()}
+    sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     save_file(sd, str(path), metadata=meta)
     os.chmod(path, new_file_mode(path.parent))

@@ -4,8 +4,11 @@
     torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 \\
         --nproc_per_node=8 -m tfusion train --config cfg.yaml --out runs/x   # on every node
 
-`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; tfusion then joins the process group (gloo: the
-trainers keep their tensors on the CPU) and wraps the model in DistributedDataParallel.
+`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; tfusion then joins the process group and wraps
+the model in DistributedDataParallel. Where CUDA is present each process takes the GPU of its
+LOCAL_RANK (`train.device=auto`) and the group has two backends: NCCL for CUDA tensors (DDP's
+gradient buckets, FSDP's gathers) and gloo for the few CPU values (loss means, the clock); on a
+CPU-only machine gloo does everything.
 
 **Global batch.** `train.batch_size` is the batch of ONE process; the global batch is
 world_size x batch_size. Every rank draws the whole global batch (window indices, diffusion times
@@ -82,9 +85,12 @@ def current_world() -> World:
     if size <= 1:
         return SINGLE
     if not dist.is_initialized():
-        # the trainers keep every tensor on the CPU, so gloo even where CUDA is present (nccl
-        # would reject CPU tensors)
-        dist.init_process_group(backend="gloo")
+        if torch.cuda.is_available():  # CUDA tensors over NCCL, CPU values over gloo
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local % torch.cuda.device_count())
+            dist.init_process_group(backend="cpu:gloo,cuda:nccl")
+        else:
+            dist.init_process_group(backend="gloo")
         # tear the group down before the interpreter does: a gloo group left alive at exit can
         # abort the process ("terminate called without an active exception", SIGABRT) after a
         # run that finished and saved everything

@@ -8,7 +8,6 @@ the uninterrupted one exactly.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -20,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from tfusion.config import TrainConfig
+from tfusion.devices import configure_matmuls, resolve_device, resolve_precision
 from tfusion.errors import TrainingError
 from tfusion.io import atomic_write_text
-from tfusion.precision import use_bf16
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
 from tfusion.training.checkpoint import load_train_state, load_weights, recover, save_checkpoint
@@ -42,6 +41,8 @@ class FitResult:
     final_loss: float
     seconds: float
     windows_per_second: float
+    device: str = "cpu"
+    precision: str = "fp32"
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
@@ -90,8 +91,16 @@ def _fit(
     torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # batch, t, noise: the same on every rank
     sharded = world.size > 1 and cfg.parallel == "fsdp"
-    bf16 = use_bf16(cfg.bf16, "training", quiet=not world.is_main)
-    bf16 = world.mean(float(bf16)) > 0.5  # every rank takes the same precision (majority)
+    device, _ = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.bf16, device)
+    if world.size > 1:  # every rank takes the same precision (the majority's)
+        lowered = world.mean(float(precision.dtype is not None)) > 0.5
+        if lowered != (precision.dtype is not None):
+            precision = resolve_precision(lowered, device)
+    if cfg.bf16 is True and precision.dtype is None and world.is_main:
+        print(f"note: bf16 requested, but {precision.reason}; training runs in fp32")
+    configure_matmuls(precision)
+    model.to(device)
     ema = EMA(model, cfg.ema_decay)
     state: dict[str, Any] | None = None
     start = 0
@@ -105,6 +114,8 @@ def _fit(
         load_weights(ema.model, run / "ema.safetensors")
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:  # dropout on the GPU
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start = int(state["step"])
         if world.is_main:
             rows = _read_metrics(metrics_path, start)
@@ -116,10 +127,11 @@ def _fit(
     if sharded:
         from tfusion.training.sharding import load_sharded_optimizer_state, shard_model
 
-        shard_model(model)
-        shard_model(ema.model)  # the same units: the EMA update stays shard by shard
+        shard_model(model, device)
+        shard_model(ema.model, device)  # the same units: the EMA update stays shard by shard
     elif world.size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if cfg.compile:  # the wrapper shares model's parameters: checkpoints and EMA are unchanged
         net = torch.compile(net)
     opt = make_optimizer(model, cfg)  # after sharding: it must hold the sharded parameters
@@ -127,7 +139,10 @@ def _fit(
         if sharded:
             load_sharded_optimizer_state(opt, state["optimizer"])
         else:
-            opt.load_state_dict(state["optimizer"])
+            opt.load_state_dict(state["optimizer"])  # moments move to the parameters' device
+    # fp16 gradients are scaled (bf16 needs no scaling); the scale is not checkpointed: a
+    # resumed fp16 run finds its scale again in a few steps
+    scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
 
     def checkpoint(step: int) -> None:
         if sharded:  # every rank takes part in gathering the whole tensors
@@ -144,10 +159,12 @@ def _fit(
             return
         state = {
             "step": step,
-            "optimizer": opt_state,
+            "optimizer": on_cpu(opt_state),  # device-free: resumable on any device
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
         save_checkpoint(run, weights, ema_weights, state, metadata)
         world.barrier()
 
@@ -156,9 +173,17 @@ def _fit(
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
     loss_value = float("nan")
-    running: list[float] = []
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
+    # On the CPU every step is checked (a value read costs nothing there). On an accelerator
+    # reading a value waits for the queued work, so losses and gradient norms are summed on
+    # the device and read at logging and checkpoint steps only; a non-finite value is still
+    # caught before any checkpoint could hold it.
+    check_every = 1 if device.type == "cpu" else cfg.log_every
+    zero = torch.zeros((), device=device)
+    loss_sum, bad_loss, bad_grad = zero.clone(), zero.clone(), zero.clone()
+    since = start  # steps summed in loss_sum
+    checked = start  # the last step whose values were read
     # driven by update(): the count shown is always the steps done, postfix or not
     bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
     with bar, open(metrics_path if world.is_main else os.devnull, "a") as log:
@@ -172,42 +197,56 @@ def _fit(
             lr = cfg.lr * lr_factor(sched, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with precision.autocast():
                 loss = loss_fn(net, gen)
-            loss_value = world.mean(float(loss.detach()))  # the global batch's loss
-            if not math.isfinite(loss_value):
-                saved = (run / "train_state.pt").exists()
-                kept = "the last good checkpoint is kept" if saved else "no checkpoint was written"
-                raise TrainingError(
-                    f"loss became {loss_value} at step {step + 1}; {kept} in {run}; "
-                    "lower train.lr, raise train.warmup or check the data for extreme values"
-                )
+            step_loss = loss.detach().float()
+            loss_sum += step_loss
+            bad_loss += (~torch.isfinite(step_loss)).float()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)  # clip the true gradients
+            else:
+                loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             )
             if sharded:  # the global norm, as a DTensor
                 grad_norm = grad_norm.full_tensor()
-            if not torch.isfinite(grad_norm):
-                raise TrainingError(
-                    f"gradient became {float(grad_norm)} at step {step + 1}; checkpoints in {run} "
-                    "are untouched; lower train.lr or check the data for extreme values"
-                )
-            opt.step()
-            ema.update(model, step)
-            running.append(loss_value)
             done = step + 1
+            if scaler is None:  # (fp16 overflows are normal: the scaler skips those steps)
+                bad_grad += (~torch.isfinite(grad_norm)).float()
+            if done % check_every == 0 or done in (cfg.steps, end) or done == start + 1:
+                if world.mean(float(bad_loss)) > 0:
+                    raise TrainingError(_nonfinite("loss", done, checked, step_loss, run))
+                if float(bad_grad) > 0:  # identical on every rank (averaged gradients)
+                    raise TrainingError(_nonfinite("gradient", done, checked, grad_norm, run))
+                checked = done
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            ema.update(model, step)
             out_of_time = False
             if cfg.max_seconds is not None:  # every rank stops at the same step: rank 0's clock
                 elapsed = world.broadcast_value(time.perf_counter() - t0)
                 out_of_time = elapsed > cfg.max_seconds
-            if done % cfg.log_every == 0 or done in (cfg.steps, end) or out_of_time:
+            logging = done % cfg.log_every == 0 or done in (cfg.steps, end) or out_of_time
+            saving = done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time
+            if (logging or saving) and checked < done:  # nothing unchecked reaches a checkpoint
+                if world.mean(float(bad_loss)) > 0:
+                    raise TrainingError(_nonfinite("loss", done, checked, step_loss, run))
+                if float(bad_grad) > 0:
+                    raise TrainingError(_nonfinite("gradient", done, checked, grad_norm, run))
+                checked = done
+            if logging:
                 now = time.perf_counter()
                 speed = (done - last_log_step) * bs / max(now - last_log_time, 1e-9)
+                loss_value = world.mean(float(step_loss))  # the global batch's loss
                 row = {
                     "step": done,
-                    "loss": sum(running) / len(running),
+                    "loss": world.mean(float(loss_sum)) / max(done - since, 1),
                     "lr": lr,
                     "grad_norm": float(grad_norm),
                     "windows_per_s": speed,
@@ -217,14 +256,45 @@ def _fit(
                 log.flush()
                 # shown with the count on the bar's next line, not as a line of its own
                 bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{speed:.0f}", refresh=False)
-                running.clear()
+                loss_sum.zero_()
+                since = done
                 last_log_time, last_log_step = now, done
             bar.update(1)
-            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time:
+            if saving:
                 checkpoint(done)
             if out_of_time:
                 end = done
                 break
     seconds = time.perf_counter() - t0
     steps_run = end - start
-    return FitResult(run, end, loss_value, seconds, steps_run * bs / max(seconds, 1e-9))
+    return FitResult(
+        run,
+        end,
+        loss_value,
+        seconds,
+        steps_run * bs / max(seconds, 1e-9),
+        str(device),
+        precision.name,
+    )
+
+
+def _nonfinite(what: str, step: int, checked: int, value: Tensor, run: Path) -> str:
+    """The one-line message for a loss or gradient that became inf / NaN."""
+    saved = (run / "train_state.pt").exists()
+    kept = "the last good checkpoint is kept" if saved else "no checkpoint was written"
+    when = f"at step {step}" if step == checked + 1 else f"between steps {checked + 1} and {step}"
+    return (
+        f"{what} became {float(value)} {when}; {kept} in {run}; lower train.lr, raise "
+        "train.warmup or check the data for extreme values"
+    )
+
+
+def on_cpu(x: Any) -> Any:
+    """A nested dict / list of tensors with every tensor copied to the CPU."""
+    if isinstance(x, Tensor):
+        return x.detach().cpu()
+    if isinstance(x, dict):
+        return {k: on_cpu(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(on_cpu(v) for v in x)
+    return x

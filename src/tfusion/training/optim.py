@@ -20,11 +20,19 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not on biases, norms or embeddings' 1-D params)."""
+    """AdamW; weight decay on matrices only (not on biases, norms or embeddings' 1-D params).
+    On CUDA the fused kernel (one launch for all parameters); elsewhere PyTorch's default.
+    Sharded (DTensor) parameters keep the default."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=1e-8)
+    params = decay + no_decay
+    fused = bool(params) and all(
+        p.device.type == "cuda" and type(p) is nn.Parameter for p in params
+    )
+    return torch.optim.AdamW(
+        groups, lr=cfg.lr, betas=cfg.betas, eps=1e-8, fused=True if fused else None
+    )

@@ -13,7 +13,8 @@ and then the whole model. Checkpoints are written whole by rank 0 (every rank ta
 gathers), in exactly the format of a single-process run, so a run trained with FSDP can be
 resumed or sampled with any number of processes, and vice versa.
 
-Works with gloo on CPU (tested with 2 processes); GPU placement is not implemented yet.
+Works with gloo on CPU (tested with 2 processes) and with NCCL on GPUs (the mesh takes the
+training device's type).
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 
-def shard_model(model: nn.Module) -> nn.Module:
-    """Shard `model` in place: each element of every ModuleList, then the root."""
+def shard_model(model: nn.Module, device: torch.device | None = None) -> nn.Module:
+    """Shard `model` in place over all ranks on `device`'s type (the CPU when None): each
+    element of every ModuleList, then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    kind = (device or torch.device("cpu")).type
+    mesh = init_device_mesh(kind, (torch.distributed.get_world_size(),))
     # FSDP2 warns when a wrapped module returns a view, since an in-place op on it would skip
     # the backward all-gather; tfusion's losses only use model outputs out of place
     warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
@@ -36,8 +42,8 @@ def shard_model(model: nn.Module) -> nn.Module:
         if isinstance(module, nn.ModuleList):
             for block in module:
                 if any(p.requires_grad for p in block.parameters()):
-                    fully_shard(block)
-    fully_shard(model)
+                    fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
     return model
 
 
