@@ -45,7 +45,7 @@ import torch
 
 from speed import train_flops
 from tfusion.config import TrainConfig
-from tfusion.devices import resolve_device, resolve_precision
+from tfusion.devices import resolve_device, resolve_precision, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss
 from tfusion.dit.model import DiT, DiTShape, dit_flops_per_image
 from tfusion.timeseries.presets import TIMESERIES_PRESETS
@@ -70,7 +70,8 @@ def nominal_peak(name: str) -> float | None:
     """The data-sheet dense bf16 peak of a GPU name, TFLOP/s (None when unknown)."""
     n = name.upper()
     if "H100" in n:
-        return NOMINAL_BF16_TFLOPS["H100 PCIe" if "PCIE" in n else "H100 SXM"]
+        kind = "H100 PCIe" if "PCIE" in n else "H100 NVL" if "NVL" in n else "H100 SXM"
+        return NOMINAL_BF16_TFLOPS[kind]
     for key, value in NOMINAL_BF16_TFLOPS.items():
         if key.upper() in n:
             return value
@@ -154,7 +155,7 @@ def time_timeseries(
 
     def loss_fn(m: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(data), (batch,), generator=gen)
-        x0 = data[idx].to(next(m.parameters()).device, non_blocking=True)
+        x0 = to_device(data[idx], next(m.parameters()).device)
         return diffusion_loss(m, x0, sched, obj, gen)
 
     run = Path(tempfile.mkdtemp(dir=work))
@@ -186,7 +187,7 @@ def time_dit(name: str, batch: int, steps: int, device: str, work: Path) -> dict
 
     def loss_fn(m: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(data), (batch,), generator=gen)
-        x0 = data[idx].to(next(m.parameters()).device, non_blocking=True)
+        x0 = to_device(data[idx], next(m.parameters()).device)
         return diffusion_loss(
             m, x0, sched, obj, gen, None, labels[idx], cond_dropout=0.1, null_cond=1000
         )
@@ -342,8 +343,9 @@ def families_kill_resume(device: str, work: Path, smoke: bool) -> dict[str, Any]
     r = train_kill_resume(mm, "multimodal", mm_over, steps, every, device, limit)
     gen = load_multimodal(mm, device=dev)
     k = 2 if smoke else 16
-    pics, s = timed(lambda: gen.text_to_image(["a red circle at the top left"] * k), dev)
-    cpu_pics = load_multimodal(mm, device="cpu").text_to_image(["a blue square"])
+    prompts = ["a red circle at the top left"] * k
+    pics, s = timed(lambda: gen.text_to_image(prompts, 3.0, "dpm++", 25), dev)
+    cpu_pics = load_multimodal(mm, device="cpu").text_to_image(["a blue square"], 3.0, "dpm++", 5)
     r.update(
         sample_n=k,
         sample_s=s,

@@ -108,3 +108,12 @@ def test_sampling_on_a_slow_cpu_is_exactly_fp32(probe, tmp_path):
     assert (run.generate(3, "dpm++", 4, seed=1, bf16=True) == plain).all()
     probe(FAST)
     assert not (run.generate(3, "dpm++", 4, seed=1, bf16=True) == plain).all()
+
+
+def test_the_probe_leaves_the_global_generator_alone():
+    # it runs inside training (train.bf16=auto): drawing from the global generator there once
+    # shifted the dropout masks of the first run of every process
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    precision._rate(torch.float32, 16, reps=1)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -8,13 +8,15 @@ one. Asking for a device that is not there is a one-line error, never a silent f
 
 | device | auto | true | false |
 |---|---|---|---|
-| CUDA with bf16 (compute capability >= 8: A100, H100, RTX 30xx+) | bf16 autocast | bf16 | fp32 |
-| CUDA without bf16 (V100, T4) | fp16 autocast + gradient scaling | fp16 + scaling | fp32 |
+| CUDA with bf16 (capability >= 8: A100, H100, RTX 30xx+) | bf16 autocast | bf16 | fp32 (strict) |
+| CUDA without bf16 (V100, T4) | fp16 autocast + gradient scaling | fp16 + scaling | fp32 (strict) |
 | CPU with AVX512-BF16 / AMX / Arm BF16 | bf16 autocast | bf16 | fp32 |
 | CPU without bf16 units (AVX2) | fp32 (bf16 is emulated, ~150x slower) | fp32 + a note | fp32 |
 | MPS | fp32 | bf16 | fp32 |
 
-On GPUs with TF32 units (compute capability >= 8) fp32 matmuls use TF32 (`high` precision).
+On GPUs with TF32 units (compute capability >= 8) the fp32 matmuls left outside autocast use
+TF32, except with `train.bf16=false`, which asks for strict fp32 everywhere (as the published
+TransFusion code trains).
 Weights, optimiser moments and the EMA stay fp32 in every case: autocast only lowers the matmuls
 and attention, and the diffusion math (schedules, samplers, losses) runs in fp32.
 
@@ -78,6 +80,11 @@ def resolve_device(spec: str = "auto") -> tuple[torch.device, str]:
             )
         return torch.device("mps"), "asked for"
     if s == "cuda" or s.startswith("cuda:"):
+        if s != "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError(
+                f"device {spec}: under torchrun each process takes the GPU of its LOCAL_RANK; "
+                "use device=cuda or auto (pick GPUs with CUDA_VISIBLE_DEVICES)"
+            )
         if not count:
             raise ConfigError(
                 f"device {spec}: no CUDA GPU is visible ({_no_cuda_reason()}); "
@@ -140,8 +147,8 @@ def resolve_precision(bf16: bool | str, device: torch.device) -> Precision:
     if device.type == "cuda":
         tf32 = _cuda_bf16(device)
         name = torch.cuda.get_device_name(device)
-        if want is False:
-            return Precision(device, None, f"bf16 off; {name}", tf32)
+        if want is False:  # strict fp32: no TF32 either
+            return Precision(device, None, f"bf16 off (strict fp32); {name}", False)
         if _cuda_bf16(device):
             return Precision(device, torch.bfloat16, f"{name} computes bf16 natively", tf32)
         return Precision(
@@ -166,10 +173,10 @@ def resolve_precision(bf16: bool | str, device: torch.device) -> Precision:
 
 
 def configure_matmuls(precision: Precision) -> None:
-    """TF32 for fp32 matmuls and convolutions on CUDA devices that have it."""
-    if precision.device.type == "cuda" and precision.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    """TF32 for fp32 matmuls and convolutions on CUDA devices that have it; off for strict fp32."""
+    if precision.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision.tf32
+        torch.backends.cudnn.allow_tf32 = precision.tf32
 
 
 def device_of(model: nn.Module) -> torch.device:

@@ -59,8 +59,12 @@ def native_bf16_flags(cpuinfo: str | None = None) -> bool | None:
 
 
 def _rate(dtype: torch.dtype, n: int, reps: int = 3) -> float:
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
+    # a private generator: the probe runs inside training (first use of train.bf16=auto) and
+    # must not move the global one (dropout masks; it once made the first run of a process
+    # differ from the next ones)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(dtype)
+    b = torch.randn(n, n, generator=g).to(dtype)
     a @ b  # warm-up: kernel selection, thread pool, page faults
     a @ b
     best = float("inf")

@@ -91,9 +91,12 @@ def test_a_missing_or_unknown_device_is_one_line(no_gpu, spec, words):
         assert w in msg, (w, msg)
 
 
-def test_a_gpu_index_past_the_last_is_refused(two_gpus):
+def test_a_gpu_index_past_the_last_is_refused(two_gpus, monkeypatch):
     with pytest.raises(ConfigError, match=r"cuda:0 \.\.\. cuda:1"):
         devices.resolve_device("cuda:2")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun a fixed GPU would be shared by ranks
+    with pytest.raises(ConfigError, match="LOCAL_RANK"):
+        devices.resolve_device("cuda:0")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +126,7 @@ def test_cpu_precision_follows_the_bf16_units(monkeypatch, native, bf16, expect)
     [
         ((9, 0), "auto", "bf16", False, True),  # H100
         ((8, 0), True, "bf16", False, True),  # A100
-        ((8, 0), False, "fp32", False, True),  # fp32 matmuls still on TF32
+        ((8, 0), False, "fp32", False, False),  # false is strict fp32: no TF32 either
         ((7, 0), "auto", "fp16", True, False),  # V100: no bf16, fp16 + scaling
         ((7, 5), False, "fp32", False, False),  # T4
     ],
@@ -249,11 +252,13 @@ def test_fit_reports_device_and_precision(tmp_path, monkeypatch):
 @CUDA
 def test_a_gpu_run_trains_samples_and_resumes_on_the_cpu(tmp_path):
     straight, split = tmp_path / "gpu", tmp_path / "gpu_then_cpu"
-    result = train_timeseries(tiny_cfg("train.device=cuda"), straight)
+    # no dropout: the two runs would draw masks from the CUDA and the CPU generator
+    no_drop = "model.dropout=0.0"
+    result = train_timeseries(tiny_cfg("train.device=cuda", no_drop), straight)
     assert result.device.startswith("cuda")
     x = TimeSeriesRun.load(straight, device="cuda").generate(4, steps=5)
     assert x.shape == (4, 16, 2) and np.isfinite(x).all()
-    train_timeseries(tiny_cfg("train.device=cuda", "train.stop_after=4"), split)
+    train_timeseries(tiny_cfg("train.device=cuda", no_drop, "train.stop_after=4"), split)
     train_timeseries(
         saved_config(split, ["train.stop_after=null", "train.device=cpu"]), split, resume=True
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from tfusion.devices import to_device
 from tfusion.diffusion.guidance import drop_condition
 from tfusion.diffusion.objectives import Objective, add_noise
 from tfusion.diffusion.schedules import Schedule
@@ -49,9 +50,9 @@ def diffusion_loss(
             raise ValueError("condition dropout needs `cond` and `null_cond`")
         cond = drop_condition(cond, null_cond, cond_dropout, generator, world, always_draw=True)
     if cond is not None:
-        cond = cond.to(x0.device)
+        cond = to_device(cond, x0.device)
     if weights is not None:
-        weights = weights.to(x0.device)
+        weights = to_device(weights, x0.device)
     pred = model(x_t, t) if cond is None else model(x_t, t, cond)
     if pred.shape[1] != x0.shape[1]:
         pred = pred[:, : x0.shape[1]]
@@ -74,10 +75,10 @@ def noised(
     gen_device = generator.device if generator is not None else torch.device("cpu")
     t = _mine(schedule.sample_t(n, generator), world)
     eps = torch.randn((n, *x0.shape[1:]), generator=generator, device=gen_device)
-    eps = _mine(eps, world).to(x0.device, non_blocking=True)
+    eps = to_device(_mine(eps, world), x0.device)
     # the schedule's float64 table lives on the CPU (MPS has no float64): look up, then move
-    alpha, sigma = (v.float().to(x0.device) for v in schedule.alpha_sigma(t.cpu()))
-    t = t.to(x0.device)
+    alpha, sigma = (to_device(v.float(), x0.device) for v in schedule.alpha_sigma(t.cpu()))
+    t = to_device(t, x0.device)
     return add_noise(x0, eps, alpha, sigma), t, objective.target(x0, eps, alpha, sigma)
 
 

@@ -23,9 +23,11 @@ def _bcast(a: Tensor, like: Tensor) -> Tensor:
     """Reshape a per-sample (B,) coefficient to broadcast against (B, ...); a coefficient that
     matches the leading axes of `like`, such as one per position (B, T) against (B, T, P), gets
     trailing unit axes."""
-    a = torch.as_tensor(a, device=like.device)
-    if a.dim() == 0:
-        return a.to(like.dtype)
+    if not isinstance(a, Tensor) or a.dim() == 0:
+        # a scalar stays a 0-dim CPU tensor: it broadcasts against a GPU tensor without a copy
+        # (a copy to the GPU would wait for the queued work)
+        return torch.as_tensor(a).to(like.dtype)
+    a = a.to(like.device)
     if 1 < a.dim() < like.dim() and a.shape == like.shape[: a.dim()]:
         return a.to(like.dtype).reshape(*a.shape, *([1] * (like.dim() - a.dim())))
     return a.to(like.dtype).reshape(a.shape[0], *([1] * (like.dim() - 1)))

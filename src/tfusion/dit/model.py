@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tfusion.devices import to_device
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
 
@@ -162,7 +163,7 @@ class DiT(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
         """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels -> (B, C_out, H, W)."""
-        t, y = t.to(x.device), y.to(x.device)  # labels built on the CPU follow x
+        t, y = to_device(t, x.device), to_device(y, x.device)  # CPU-built labels follow x
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
         # released models embed the integer step n = t * T - 1
         c = self.t_embedder(t - 1.0 / self.shape.num_timesteps) + self.y_embedder(y)  # (B, D)

@@ -115,7 +115,7 @@ class MultimodalTransformer(nn.Module):
         """Noise predictions (B, T, P) at patch positions (zeros elsewhere with the U-Net)."""
         if self.unet is None:
             return self.patch_out(h)
-        out = torch.zeros(*h.shape[:2], self.shape.patch_dim, dtype=h.dtype)
+        out = h.new_zeros(*h.shape[:2], self.shape.patch_dim)
         if ctx is None:
             return out
         sel, skips, temb, groups = ctx

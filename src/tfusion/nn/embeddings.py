@@ -17,8 +17,8 @@ def sinusoidal(
     False is DiT's layout ([cos | sin] halves). Both use frequencies max_period^(-2i/dim).
     """
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
-    freqs = freqs.to(x.device)
+    steps = torch.arange(half, dtype=torch.float32, device=x.device)  # built where x is
+    freqs = torch.exp(-math.log(max_period) * steps / half)
     args = x.float()[:, None] * freqs[None]  # (B, half)
     if interleave:
         out = torch.stack([torch.sin(args), torch.cos(args)], dim=-1).flatten(1)

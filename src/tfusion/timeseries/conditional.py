@@ -75,7 +75,7 @@ def impute_windows(
             resample=resample,
             device=run.device,
         )
-        draws = run.scaler.inverse_transform(draw.double().cpu().numpy())  # (b * S, L, C)
+        draws = run.scaler.inverse_transform(draw.cpu().double().numpy())  # (b * S, L, C)
         mean = draws.reshape(len(idx), samples, *draws.shape[1:]).mean(axis=1)
         out[idx] = np.where(missing[idx], mean, x[idx])
     return out

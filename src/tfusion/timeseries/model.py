@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from tfusion.devices import to_device
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, TimestepEmbedder, position_table
 from tfusion.timeseries.config import ModelConfig
 from tfusion.timeseries.presets import resolve_model
@@ -120,9 +121,9 @@ class TimeSeriesDenoiser(nn.Module):
         data-parallel forward covers both in training)."""
         length = x.shape[1]
         # conditions built on the CPU (labels, masks, guidance's null rows) follow x
-        t = t.to(x.device)
-        cond = None if cond is None else cond.to(x.device)
-        mask = None if mask is None else mask.to(x.device)
+        t = to_device(t, x.device)
+        cond = None if cond is None else to_device(cond, x.device)
+        mask = None if mask is None else to_device(mask, x.device)
         h = self.in_proj(x)  # (B, L, D)
         temb = self.t_embedder(t)  # (B, D)
         if self.classes:

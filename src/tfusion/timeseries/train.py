@@ -64,7 +64,7 @@ def train_timeseries(
 
     train = data.train
     bs = cfg.train.batch_size
-    weights = channel_weights(data)
+    weights = channel_weights(data)  # moved to the model's device once, at the first step
     labels = torch.from_numpy(data.labels(train)) if classes else None
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
@@ -112,7 +112,7 @@ def train_timeseries(
         a0 = to_device(world.shard(rows[pick])[:, None], dev)  # (b, 1, A)
         a_t, t_a, a_target = noised(a0, schedule, objective, gen, world)
         pred, a_pred = m(x_t, t, cond, mask=mask, attr=(a_t, t_a))
-        w = None if weights is None else weights.to(dev)
+        w = None if weights is None else to_device(weights, dev)
         return objective(pred, target, mask, w) + objective(a_pred, a_target)
 
     meta = {

@@ -116,6 +116,11 @@ def _fit(
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:  # dropout on the GPU
             torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if world.rank > 0:
+            # the saved dropout state is rank 0's; the other ranks draw their own masks again
+            # (seeded by rank and step, so a multi-process resume is repeatable, though not
+            # equal to the uninterrupted run when dropout is on)
+            torch.manual_seed(cfg.seed + world.rank + 1_000_003 * int(state["step"]))
         start = int(state["step"])
         if world.is_main:
             rows = _read_metrics(metrics_path, start)
@@ -136,10 +141,18 @@ def _fit(
         net = torch.compile(net)
     opt = make_optimizer(model, cfg)  # after sharding: it must hold the sharded parameters
     if state is not None:
+        chosen = [(g.get("fused"), g.get("foreach")) for g in opt.param_groups]
         if sharded:
             load_sharded_optimizer_state(opt, state["optimizer"])
         else:
             opt.load_state_dict(state["optimizer"])  # moments move to the parameters' device
+        # a saved state carries its device's kernel choice (fused on CUDA): keep this device's
+        for group, (fused, foreach) in zip(opt.param_groups, chosen, strict=True):
+            group["fused"], group["foreach"] = fused, foreach
+            if fused:  # the fused kernel keeps its step count beside the parameters
+                for p in group["params"]:
+                    if "step" in opt.state.get(p, {}):
+                        opt.state[p]["step"] = opt.state[p]["step"].to(p.device)
     # fp16 gradients are scaled (bf16 needs no scaling); the scale is not checkpointed: a
     # resumed fp16 run finds its scale again in a few steps
     scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
