@@ -111,3 +111,12 @@ def test_bad_inputs_are_data_errors(score):
         score(np.zeros((10, 1, 3)), np.zeros((10, 1, 3)), iterations=1)
     with pytest.raises(DataError, match="NaN"):
         score(np.zeros((10, 8, 3)), np.full((10, 8, 3), np.nan), iterations=1)
+
+
+def test_three_features_give_a_one_wide_predictor_that_trains():
+    # C = 3 -> width max(1, 3 // 2) = 1: its position table was empty (0 columns) and lps
+    # failed with a shape error; the published code uses the first column of the 2-wide table
+    rng = np.random.default_rng(0)
+    real, synthetic = rng.random((40, 12, 3)), rng.random((40, 12, 3))
+    score = lps(real, synthetic, iterations=20)
+    assert 0.0 < score < 1.0

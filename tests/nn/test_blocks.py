@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, SelfAttention, position_table, sinusoidal
@@ -36,6 +37,19 @@ def test_position_table_is_the_transformer_formula():
     angle = pos / 10000 ** (2 * i / 8)
     assert torch.isclose(pe[pos, 2 * i], torch.tensor(math.sin(angle)), atol=1e-6)
     assert torch.isclose(pe[pos, 2 * i + 1], torch.tensor(math.cos(angle)), atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [1, 3, 5])
+def test_an_odd_position_table_is_the_published_one(dim):
+    # TransFusion's scoring code: the table of d + 1 (its div_term over d + 1), first d columns
+    d = dim + 1
+    pe = position_table(30, dim)
+    assert pe.shape == (30, dim)
+    for pos in (0, 7, 29):
+        for col in range(dim):
+            angle = pos * math.exp((col - col % 2) * (-math.log(10000.0) / d))
+            want = math.sin(angle) if col % 2 == 0 else math.cos(angle)
+            assert abs(float(pe[pos, col]) - want) < 1e-5, (dim, pos, col)
 
 
 def test_dit_layout_is_cos_then_sin():

@@ -30,8 +30,14 @@ def sinusoidal(
 
 
 def position_table(length: int, dim: int, device: torch.device | None = None) -> Tensor:
-    """The fixed sinusoidal position table (L, D) of Vaswani et al. (interleaved sin/cos)."""
+    """The fixed sinusoidal position table (L, D) of Vaswani et al. (interleaved sin/cos).
+
+    An odd D takes the first D columns of the D + 1 table, as TransFusion's scoring code builds
+    it (its probes are D = C // 2 wide: D = 1 at C = 3, where a table of D // 2 = 0 frequencies
+    would be empty, and 3 at C = 6)."""
     pos = torch.arange(length, dtype=torch.float32, device=device)
+    if dim % 2:
+        return sinusoidal(pos, dim + 1, interleave=True)[:, :dim]
     return sinusoidal(pos, dim, interleave=True)
 
 
