@@ -196,6 +196,16 @@ def _fit(
     zero = torch.zeros((), device=device)
     loss_sum, bad_loss, bad_grad = zero.clone(), zero.clone(), zero.clone()
     since = start  # steps summed in loss_sum
+
+    def check_finite(done: int, checked: int, step_loss: Tensor, grad_norm: Tensor) -> int:
+        """Raise if a loss (on any rank) or a gradient norm since the last check was inf / NaN;
+        returns the step now checked. Reads device values: on accelerators only now and then."""
+        if world.mean(float(bad_loss)) > 0:
+            raise TrainingError(_nonfinite("loss", done, checked, step_loss, run))
+        if float(bad_grad) > 0:  # identical on every rank (averaged gradients)
+            raise TrainingError(_nonfinite("gradient", done, checked, grad_norm, run))
+        return done
+
     checked = start  # the last step whose values were read
     # driven by update(): the count shown is always the steps done, postfix or not
     bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
@@ -230,11 +240,7 @@ def _fit(
             if scaler is None:  # (fp16 overflows are normal: the scaler skips those steps)
                 bad_grad += (~torch.isfinite(grad_norm)).float()
             if done % check_every == 0 or done in (cfg.steps, end) or done == start + 1:
-                if world.mean(float(bad_loss)) > 0:
-                    raise TrainingError(_nonfinite("loss", done, checked, step_loss, run))
-                if float(bad_grad) > 0:  # identical on every rank (averaged gradients)
-                    raise TrainingError(_nonfinite("gradient", done, checked, grad_norm, run))
-                checked = done
+                checked = check_finite(done, checked, step_loss, grad_norm)
             if scaler is not None:
                 scaler.step(opt)
                 scaler.update()
@@ -248,11 +254,7 @@ def _fit(
             logging = done % cfg.log_every == 0 or done in (cfg.steps, end) or out_of_time
             saving = done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time
             if (logging or saving) and checked < done:  # nothing unchecked reaches a checkpoint
-                if world.mean(float(bad_loss)) > 0:
-                    raise TrainingError(_nonfinite("loss", done, checked, step_loss, run))
-                if float(bad_grad) > 0:
-                    raise TrainingError(_nonfinite("gradient", done, checked, grad_norm, run))
-                checked = done
+                checked = check_finite(done, checked, step_loss, grad_norm)
             if logging:
                 now = time.perf_counter()
                 speed = (done - last_log_step) * bs / max(now - last_log_time, 1e-9)
