@@ -1,7 +1,13 @@
 """Wall time of each evaluation score on N real + N synthetic windows of L x C (K = 1).
 
 Run: .venv/bin/python benchmarks/suite_speed.py [--n 1000] [--length 384] [--out FILE]
+     .venv/bin/python benchmarks/suite_speed.py --suite [--workers N] [--out FILE]
      .venv/bin/python benchmarks/suite_speed.py --scaling [--out FILE]
+
+The first form times each score alone, one after another (one process); `--suite` times the
+default suite (every score once, the fast LDS / LPS) as `tfusion evaluate` runs it: one call,
+the probes in worker processes (`--workers`, default one per core), and prints each score's
+seconds inside its worker and the wall-clock total.
 
 The second form estimates how the full suite's time grows with L and N without running it in full:
 every score's time is linear in its training iterations (t = fixed + per_step * iterations), so
@@ -23,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tfusion.data import load_table, make_windows, sine_windows
-from tfusion.metrics.suite import ALL_METRICS, SuiteConfig, score_suite
+from tfusion.metrics.suite import ALL_METRICS, DEFAULT_METRICS, SuiteConfig, score_suite
 
 ETTH = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh1.csv"
 
@@ -50,6 +56,8 @@ def scaling(out: Path, lengths: list[int], ns: list[int], metrics: list[str]) ->
     budget = {
         "lds": full.lds_iterations,
         "lps": full.lps_iterations,
+        "lds-fast": full.lds_iterations,
+        "lps-fast": full.lps_iterations,
         "discriminative": full.discriminative_iterations,
         "predictive": full.predictive_iterations,
         "context_fid": 200,  # the TS2Vec encoder's default
@@ -97,9 +105,36 @@ def scaling(out: Path, lengths: list[int], ns: list[int], metrics: list[str]) ->
             out.write_text(json.dumps({"rows": rows}, indent=2))
 
 
+def whole_suite(
+    real: np.ndarray, synthetic: np.ndarray, args: argparse.Namespace, out: Path
+) -> None:
+    """The default suite (K = 1) in one score_suite call, as `tfusion evaluate` runs it."""
+    metrics = tuple(args.metrics.split(",")) if args.metrics != ",".join(ALL_METRICS) else None
+    cfg = SuiteConfig(metrics=metrics or DEFAULT_METRICS, repeats=1, workers=args.workers)
+    scores = score_suite(real, synthetic, cfg, real)
+    result = {
+        "n": args.n,
+        "L": args.length,
+        "C": real.shape[2],
+        "workers": scores["workers"],
+        "wall_seconds": scores["wall_seconds"],
+        "seconds_in_workers": scores["seconds"],
+        "scores": {
+            k: (v["mean"] if isinstance(v, dict) and "mean" in v else v)
+            for k, v in scores.items()
+            if k in cfg.metrics
+        },
+    }
+    print(f"{'metric':<16}{'seconds':>10}  score")
+    for name, sec in sorted(scores["seconds"].items(), key=lambda kv: -kv[1]):
+        print(f"{name:<16}{sec:>10.1f}  {result['scores'].get(name)}")
+    print(f"{'wall clock':<16}{scores['wall_seconds']:>10.1f}  ({scores['workers']} workers)")
+    out.write_text(json.dumps(result, indent=2, default=str))
+
+
 def _budget(cfg: SuiteConfig, name: str, iterations: int) -> SuiteConfig:
     key = {"context_fid": "fid_iterations", "prdc": "fid_iterations"}.get(
-        name, f"{name}_iterations"
+        name, f"{name.removesuffix('-fast')}_iterations"
     )
     return replace(cfg, **{key: iterations})
 
@@ -111,6 +146,8 @@ def main() -> None:
     ap.add_argument("--metrics", default=",".join(ALL_METRICS))
     ap.add_argument("--out", default="benchmarks/out/suite_speed.json")
     ap.add_argument("--scaling", action="store_true", help="predicted time per (L, N)")
+    ap.add_argument("--suite", action="store_true", help="the default suite in one call")
+    ap.add_argument("--workers", type=int, default=None, help="--suite: worker processes")
     ap.add_argument("--lengths", default="24,96,384,1024")
     ap.add_argument("--ns", default="1000,4000")
     args = ap.parse_args()
@@ -126,6 +163,9 @@ def main() -> None:
     other = real_windows(args.n, args.length, 1)
     rng = np.random.default_rng(2)
     synthetic = other + 0.05 * other.std(axis=(0, 1)) * rng.standard_normal(other.shape)
+    if args.suite:
+        whole_suite(real, synthetic, args, out)
+        return
     result = {"n": args.n, "L": args.length, "C": real.shape[2], "metrics": {}}
     print(f"{'metric':<16}{'seconds':>10}  score")
     total = 0.0

@@ -13,7 +13,8 @@ Each family's run config (its data, model and sample sections) lives in its own 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,14 +133,19 @@ class TrainConfig:
     """Optimisation and bookkeeping."""
 
     steps: int = 3000
+    # passes over the training examples (windows, images, pairs); when set, train.steps is
+    # replaced by epochs x ceil(examples / global batch) once the data is known, as a loop
+    # over a DataLoader without drop_last counts them (TransFusion's train.py), and the
+    # resolved steps are what the run's config.yaml records
+    epochs: int | None = None
     batch_size: int = 64
     lr: float = 1e-3
-    warmup: int = 100
-    min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.0
+    warmup: int = 100  # linear warm-up steps (0: none)
+    min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio (1: a constant lr)
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
     betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
+    grad_clip: float = 1.0  # the gradient's global norm is clipped to this; 0: no clipping
+    ema_decay: float = 0.999  # 0: no averaging, the EMA weights are the raw weights
     # bf16 autocast: auto = where the device computes bf16 natively (CUDA with compute
     # capability >= 8, CPUs with AVX512-BF16 / AMX; fp16 + gradient scaling on older GPUs);
     # true / false force it on / off (tfusion.devices has the table)
@@ -162,6 +168,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_at_least("train.steps", self.steps, 1)
+        check_at_least("train.epochs", self.epochs, 1, optional=True)
         check(
             isinstance(self.bf16, bool) or self.bf16 == "auto",
             f"train.bf16 must be auto, true or false, got {self.bf16!r}",
@@ -191,6 +198,16 @@ class TrainConfig:
         check_at_least("train.stop_after", self.stop_after, 1, optional=True)
         check_at_least("train.log_every", self.log_every, 1)
         check_choice("train.parallel", self.parallel, PARALLEL)
+
+    def for_examples(self, examples: int, world_size: int = 1) -> TrainConfig:
+        """This config with train.steps resolved from train.epochs over `examples` training
+        examples drawn in global batches of batch_size x world_size (unchanged when epochs
+        is unset): every epoch counts its last, partial batch as a step."""
+        if self.epochs is None:
+            return self
+        per_epoch = math.ceil(examples / (self.batch_size * world_size))
+        check(per_epoch >= 1, f"train.epochs needs training examples, got {examples}")
+        return replace(self, steps=self.epochs * per_epoch)
 
 
 def load_config(

@@ -68,6 +68,7 @@ class EvaluateRequest:
     quick: bool = False
     baselines: bool = True
     device: str | None = None  # where the run samples and the probes train (None: the CPU)
+    workers: int | None = None  # processes for the time-series probes (None: one per core)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ def describe_run(run: str | Path) -> str:
     fam = families.get(s.family)
     planned = f" of {s.steps_planned}" if s.steps_planned else ""
     loss = f", last logged loss {s.last_loss:.4f}" if s.last_loss is not None else ""
+    if s.stopped_by == "max_seconds":
+        loss += f"; stopped by its time budget, train.max_seconds={s.max_seconds:g}"
     lines = [
         f"run: {s.path}",
         f"family: {fam.name} ({fam.title})",

@@ -2,12 +2,15 @@
 
 Every family writes the same layout (see DESIGN.md): `config.yaml` (the resolved, frozen config;
 `family:` names the family, absent for time series), `data_state.json`, `model.safetensors`,
-`ema.safetensors`, `train_state.pt`, `metrics.jsonl`, `loss.png`. This module knows the layout
+`ema.safetensors`, `train_state.pt`, `metrics.jsonl`, `loss.png`, `training.json` (what the last
+training session ran: steps planned and done, the train.max_seconds budget, what stopped it).
+This module knows the layout
 and nothing of any family's model; `tfusion.families` maps a family name to its code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -169,6 +172,8 @@ class RunSummary:
     parameters: int
     last_loss: float | None
     files: tuple[str, ...]
+    stopped_by: str | None = None  # training.json: steps | max_seconds | stop_after
+    max_seconds: float | None = None  # training.json: the wall-clock budget, if any
 
 
 def summarise(run: str | Path) -> RunSummary:
@@ -204,4 +209,20 @@ def summarise(run: str | Path) -> RunSummary:
         except Exception:  # a damaged file: the summary still says the rest
             params = 0
     files = tuple(sorted(p.name for p in path.iterdir() if not p.name.startswith(".")))
-    return RunSummary(path, family, steps, int(planned) if planned else None, params, loss, files)
+    record: dict[str, Any] = {}
+    # absent in runs older than it, or damaged: the summary goes without it
+    with contextlib.suppress(OSError, ValueError):
+        record = json.loads((path / "training.json").read_text())
+    if not isinstance(record, dict):
+        record = {}
+    return RunSummary(
+        path,
+        family,
+        steps,
+        int(planned) if planned else None,
+        params,
+        loss,
+        files,
+        record.get("stopped_by"),
+        record.get("max_seconds"),
+    )

@@ -51,6 +51,16 @@ def test_none_is_identity(x):
     np.testing.assert_array_equal(Scaler.fit(x, "none").transform(x), x)
 
 
+def test_unit_is_2x_minus_1_whatever_the_range_and_needs_0_to_1():
+    u = np.array([[0.5, 0.25], [0.75, 0.5], [1.0, 0.3]])  # TransFusion's sines at short L
+    scaler = Scaler.fit(u, "unit")
+    np.testing.assert_array_equal(scaler.transform(u), 2 * u - 1)  # not stretched to [-1, 1]
+    np.testing.assert_array_equal(scaler.inverse_transform(2 * u - 1), u)
+    again = Scaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    np.testing.assert_array_equal(again.transform(u), 2 * u - 1)
+    assert "data.scaler=minmax" in error_of(Scaler.fit, u - 0.6, "unit")
+
+
 @pytest.mark.parametrize("kind", ["minmax", "standard"])
 def test_constant_feature_maps_to_zero_and_back_exactly(kind):
     series = np.array([[0.1, 1.0], [0.1, 2.0], [0.1, 4.0]])

@@ -92,7 +92,7 @@ def test_report_baselines_share_the_context_fid_encoders(sines, tmp_path, monkey
     monkeypatch.setattr(
         suite_module, "train_encoder", lambda x, **kw: trained.append(1) or original(x, **kw)
     )
-    cfg = SuiteConfig(metrics=("context_fid",), repeats=2, fid_iterations=20)
+    cfg = SuiteConfig(metrics=("context_fid",), repeats=2, fid_iterations=20, workers=1)
     r = evaluate_windows(sines[:100], sines[100:200], tmp_path, plots=False, suite=cfg)
     fid = {name: s["context_fid"]["mean"] for name, s in r["suite"].items()}
     assert set(fid) == {"synthetic", "gaussian_noise", "shuffled_real"}

@@ -12,12 +12,13 @@ from tfusion.metrics.discriminative import (
     bce_first_real,
     bce_real_plus_synthetic,
     lds,
+    lds_fast,
     seeded,
     timegan_discriminative,
 )
 from tfusion.metrics.fid import context_fid, embed_windows, train_encoder
 from tfusion.metrics.images import train_scorer
-from tfusion.metrics.predictive import lps, timegan_predictive
+from tfusion.metrics.predictive import lps, lps_fast, timegan_predictive
 from tfusion.metrics.suite import SuiteConfig, score_suite
 
 CPU_SPELLINGS = ["cpu", torch.device("cpu")]
@@ -61,7 +62,9 @@ FAST = {"iterations": 15, "batch": 16, "seed": 3, "lr": 1e-2}
 PROBES = {
     "lds": lambda r, s, **kw: lds(r, s, **FAST, **kw),
     "lps": lambda r, s, **kw: lps(r, s, **FAST, **kw),
-    "lps_causal": lambda r, s, **kw: lps(r, s, causal=True, **FAST, **kw),
+    "lds_fast": lambda r, s, **kw: lds_fast(r, s, **FAST, **kw),
+    "lps_fast": lambda r, s, **kw: lps_fast(r, s, **FAST, **kw),
+    "lps_causal": lambda r, s, **kw: lps_fast(r, s, causal=True, **FAST, **kw),
     # the small GRU needs a few more steps to leave 0 on these windows
     "timegan_discriminative": lambda r, s, **kw: timegan_discriminative(
         r, s, **{**FAST, "iterations": 40, "lr": 3e-2}, **kw
@@ -109,11 +112,12 @@ def test_image_scorer_on_the_cpu_matches_the_default_bit_for_bit(images):
 
 def test_suite_passes_its_device_to_the_probes(pair, quick_frechet):
     cfg = SuiteConfig(
-        metrics=("discriminative", "lds", "context_fid"),
+        metrics=("discriminative", "lds-fast", "context_fid"),
         repeats=1,
         discriminative_iterations=10,
         lds_iterations=10,
         fid_iterations=4,
+        workers=1,  # quick_frechet patches this process
     )
     base = score_suite(*pair, cfg)
     on_cpu = SuiteConfig(**{**cfg.__dict__, "device": torch.device("cpu")})
@@ -188,14 +192,15 @@ def test_suite_hands_its_device_to_every_probe(pair, monkeypatch):
 
         return probe
 
-    for name in ("lds", "lps", "timegan_discriminative", "timegan_predictive", "context_fid"):
+    probes = ("lds", "lps", "lds_fast", "lps_fast", "timegan_discriminative")
+    for name in (*probes, "timegan_predictive", "context_fid"):
         monkeypatch.setattr(suite, name, spy(name))
     monkeypatch.setattr(suite, "train_encoder", spy("train_encoder", None))
-    cfg = SuiteConfig(metrics=suite.STOCHASTIC, repeats=1, device="cpu")
+    cfg = SuiteConfig(metrics=suite.STOCHASTIC, repeats=1, device="cpu", workers=1)
     score_suite(*pair, cfg)
     assert seen.pop("train_encoder") == torch.device("cpu")
     assert seen.pop("context_fid") is None  # it embeds where the given encoder is
-    assert seen == dict.fromkeys(seen, torch.device("cpu")) and len(seen) == 4
+    assert seen == dict.fromkeys(seen, torch.device("cpu")) and len(seen) == 6
 
 
 def test_evaluate_passes_the_device_to_the_suite(pair, tmp_path, monkeypatch):

@@ -75,6 +75,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         quick=a.quick,
         baselines=not a.no_baselines,
         device=a.device,
+        workers=a.workers,
     )
     if a.run is not None:
         from tfusion.runs import check_run_exists
@@ -196,12 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--long-repeats",
         type=int,
         default=None,
-        help="runs of LDS and LPS alone (default --repeats; the slowest scores at long windows)",
+        help="runs of the LDS and LPS variants alone (default --repeats; the slowest scores)",
     )
     e.add_argument(
-        "--metrics", default=None, help="comma list (default all), or 'none' for distances only"
+        "--metrics",
+        default=None,
+        help="comma list of context_fid, correlational, discriminative, predictive, lds-fast, "
+        "lps-fast, lds, lps (TransFusion's published probes: slow at long windows), prdc, "
+        "memorisation (default: all but lds, lps), or 'none' for distances only",
     )
     e.add_argument("--device", default="auto", help=DEVICE_HELP)
+    e.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that score concurrently (default: one per CPU core; 1 on a GPU)",
+    )
     e.add_argument("--quick", action="store_true", help="10%% of the training budgets (a look)")
     e.add_argument("--no-baselines", action="store_true", help="skip noise/shuffled baselines")
     e.set_defaults(fn=_evaluate)

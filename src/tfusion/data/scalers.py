@@ -1,9 +1,10 @@
-"""Per-feature scaling of arrays (..., C): min-max to [-1, 1], standardisation, or none.
+"""Per-feature scaling of arrays (..., C): min-max to [-1, 1], standardisation, none, or unit.
 
 A `Scaler` is fitted on the training part only and saved with the run (`to_dict`). Every
 leading axis is reduced when fitting, so series (N, C) and windows (n, L, C) both work.
 A constant feature (max == min) has scale 0 in the saved state: it maps to 0 (x - value) and
-back to exactly its value, never dividing by zero.
+back to exactly its value, never dividing by zero. `unit` fits nothing: values already in
+[0, 1] become 2x - 1, as TransFusion feeds its sines (ddpm.py, normalize_to_neg_one_to_one).
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import numpy as np
 
 from tfusion.errors import ConfigError, DataError
 
-KINDS = ("minmax", "standard", "none")
+KINDS = ("minmax", "standard", "none", "unit")
 
 
 @dataclass(frozen=True, eq=False)
 class Scaler:
-    """y = 2 (x - min) / (max - min) - 1 (minmax), (x - mean) / std (standard) or x (none)."""
+    """y = 2 (x - min) / (max - min) - 1 (minmax), (x - mean) / std (standard), x (none) or
+    2x - 1 (unit: minmax with min 0 and max 1, whatever the data)."""
 
     kind: str
-    offset: np.ndarray  # (C,) min (minmax), mean (standard), 0 (none); the value if constant
-    scale: np.ndarray  # (C,) max - min (minmax), std (standard), 1 (none); 0 if constant
+    offset: np.ndarray  # (C,) min (minmax), mean (standard), 0 (none, unit); the value if constant
+    scale: np.ndarray  # (C,) max - min (minmax), std (standard), 1 (none, unit); 0 if constant
 
     @property
     def features(self) -> int:
@@ -73,6 +75,12 @@ class Scaler:
             )
             offset, scale = mean * m, np.sqrt(sq / len(x)) * m
         else:
+            if kind == "unit" and (lo.min() < 0 or hi.max() > 1):
+                j = int(np.flatnonzero((lo < 0) | (hi > 1))[0])
+                raise DataError(
+                    f"data.scaler=unit needs values in [0, 1]; feature {j} spans {lo[j]:g} to "
+                    f"{hi[j]:g}: use data.scaler=minmax"
+                )
             offset, scale = np.zeros_like(lo), np.ones_like(lo)
             constant = np.zeros_like(constant)
         if not np.isfinite(scale).all():
@@ -91,7 +99,7 @@ class Scaler:
         x64, dtype = self._check(x)
         const = self.scale == 0
         safe = np.where(const, 1.0, self.scale)
-        if self.kind == "minmax":
+        if self.kind in ("minmax", "unit"):
             # 2 (x - min) / range - 1 maps min and max to exactly -1 and 1
             y = np.where(const, x64 - self.offset, 2.0 * (x64 - self.offset) / safe - 1.0)
         else:
@@ -103,7 +111,7 @@ class Scaler:
         the input's float32)."""
         y64, dtype = self._check(y)
         const = self.scale == 0
-        if self.kind == "minmax":
+        if self.kind in ("minmax", "unit"):
             x = np.where(const, y64 + self.offset, (y64 + 1.0) / 2.0 * self.scale + self.offset)
         else:
             x = np.where(const, y64 + self.offset, y64 * self.scale + self.offset)

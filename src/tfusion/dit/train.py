@@ -75,6 +75,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     if resume:
         check_same_sections(saved_dit_config(run), cfg)
     train, _ = image_split(cfg)
+    cfg = replace(cfg, train=cfg.train.for_examples(len(train), world.size))  # epochs
     coder = latent_coder(cfg.model, run, train.images, resume, world, cfg.train.seed)
     pixels = train.images
     if coder is not None:

@@ -1,9 +1,14 @@
 """Discriminative scores: how well a small classifier tells real windows from synthetic ones.
 
-Both scores train a classifier on 80% of the real and 80% of the synthetic windows and report
+Every score trains a classifier on 80% of the real and 80% of the synthetic windows and reports
 |accuracy - 0.5| on the held-out 20% of both (0 = indistinguishable, 0.5 = fully separable):
 
-- `lds`: TransFusion's long-sequence discriminative score, a one-layer transformer classifier;
+- `lds`: TransFusion's long-sequence discriminative score exactly as its published code computes
+  it (a one-layer `nn.TransformerEncoderLayer` of width 8 with PyTorch's defaults, tested with
+  dropout on);
+- `lds_fast` ("lds-fast" in the suite): tfusion's stable, fast version of it (width 32, patches of
+  time steps once L > 64, fused attention, eval-mode testing); see its docstring and
+  benchmarks/RESULTS.md for how the two agree;
 - `timegan_discriminative`: TimeGAN's GRU classifier, the version in Diffusion-TS's tables.
 
 The probe parts shared with `tfusion.metrics.predictive` (the one-layer encoder, the seeded
@@ -42,12 +47,15 @@ MIN_WINDOWS = 5  # the fewest windows that leave at least one for testing after 
 class EncoderLayer(nn.Module):
     """Linear(C -> D) + sinusoidal positions + one post-norm transformer encoder layer.
 
-    As TransFusion's scoring code builds it (a projection, the Vaswani position table without
-    dropout, one `nn.TransformerEncoderLayer`: post-norm, ReLU feed-forward, dropout after the
-    attention and in and after the feed-forward), with two changes. The feed-forward width is
-    explicit (the published code leaves PyTorch's default 2048, pass `feedforward=2048` to
-    reproduce it). There is no dropout on the attention weights: it forces PyTorch's unfused
-    attention on CPU, which materialises (B, H, L, L) and is about 10x slower at L = 384.
+    The fast probes' encoder: TransFusion's scoring layer (see `PublishedEncoder`) with three
+    changes. The feed-forward width is explicit (published: PyTorch's default 2048). There is no
+    dropout on the attention weights: it forces PyTorch's unfused attention on CPU, which
+    materialises (B, H, L, L) and is about 10x slower at L = 384. `patch` > 1 embeds
+    non-overlapping patches of that many steps as one token each (the window is zero-padded at
+    its end to a whole number of patches): L / patch tokens, so attention costs patch^2 less.
+    `block` (if set) lets each step attend only within its block of that many steps (the last
+    block is aligned to the window's end and overlaps the one before it; each step's output comes
+    from the first block holding it), for per-step outputs at long L.
     """
 
     def __init__(
@@ -59,11 +67,16 @@ class EncoderLayer(nn.Module):
         feedforward: int,
         dropout: float = 0.1,
         causal: bool = False,
+        patch: int = 1,
+        block: int | None = None,
     ) -> None:
         super().__init__()
         self.causal = causal
-        self.embed = nn.Linear(features, width)
-        self.register_buffer("pos", position_table(length, width), persistent=False)  # (L, D)
+        self.patch = patch
+        self.block = block if block is not None and block < length else None
+        self.embed = nn.Linear(features * patch, width)
+        tokens = -(-length // patch)
+        self.register_buffer("pos", position_table(tokens, width), persistent=False)  # (T, D)
         self.attn = SelfAttention(width, heads)
         self.drop1 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(width)
@@ -77,20 +90,74 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(width)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (B, L, C) -> (B, L, D)."""
+        """x (B, L, C) -> (B, T, D), T = ceil(L / patch) tokens (T = L without patches)."""
+        if self.patch > 1:
+            b, length, c = x.shape
+            pad = -length % self.patch
+            if pad:
+                x = F.pad(x, (0, 0, 0, pad))
+            x = x.reshape(b, (length + pad) // self.patch, self.patch * c)
         h = self.embed(x) + self.pos
-        h = self.norm1(h + self.drop1(self.attn(h, is_causal=self.causal)))
+        h = self.norm1(h + self.drop1(self._attend(h)))
         return self.norm2(h + self.drop2(self.ff(h)))
+
+    def _attend(self, h: Tensor) -> Tensor:
+        if self.block is None:
+            return self.attn(h, is_causal=self.causal)
+        b, length, d = h.shape
+        n = self.block
+        starts = [*range(0, length - n, n), length - n]
+        blocks = torch.stack([h[:, s : s + n] for s in starts], dim=1)  # (B, K, n, D)
+        out = self.attn(blocks.reshape(-1, n, d), is_causal=self.causal).reshape(b, -1, n, d)
+        first = out[:, :-1].reshape(b, -1, d)  # steps 0 .. (K - 1) n - 1
+        return torch.cat([first, out[:, -1, first.shape[1] - starts[-1] :]], dim=1)
+
+
+class PublishedEncoder(nn.Module):
+    """TransFusion's scoring encoder as its published code builds it.
+
+    Linear(C -> D), the Vaswani sinusoidal table (no dropout; an odd D takes the first D columns
+    of the D + 1 table), then one `nn.TransformerEncoderLayer(D, H)` with PyTorch's defaults:
+    feed-forward 2048, dropout 0.1 on the attention weights, after the attention and in and after
+    the feed-forward, ReLU, post-norm. The parameters are created in the published order
+    (projection, layer, head), so a seed gives the published initial weights.
+    """
+
+    def __init__(self, features: int, length: int, width: int, heads: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(features, width)
+        self.register_buffer("pos", position_table(length, width), persistent=False)  # (L, D)
+        self.layer = nn.TransformerEncoderLayer(width, heads, batch_first=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, C) -> (B, L, D)."""
+        return self.layer(self.embed(x) + self.pos)
 
 
 class TransformerClassifier(nn.Module):
-    """TransFusion's LDS classifier: encoder layer, mean over time, Linear(D -> 1) logit."""
+    """An LDS classifier: encoder, mean over the tokens, Linear(D -> 1) logit.
+
+    `published=True` is TransFusion's (`PublishedEncoder`); otherwise the fast `EncoderLayer`
+    with the given feed-forward width, dropout and patch length.
+    """
 
     def __init__(
-        self, features: int, length: int, width: int, heads: int, feedforward: int, dropout: float
+        self,
+        features: int,
+        length: int,
+        width: int,
+        heads: int,
+        feedforward: int = 2048,
+        dropout: float = 0.1,
+        patch: int = 1,
+        published: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = EncoderLayer(features, length, width, heads, feedforward, dropout)
+        self.encoder: nn.Module = (
+            PublishedEncoder(features, length, width, heads)
+            if published
+            else EncoderLayer(features, length, width, heads, feedforward, dropout, patch=patch)
+        )
         self.head = nn.Linear(width, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -197,12 +264,13 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: Tensor, chunk: int = 256) -> Tensor:
+def predict(model: nn.Module, x: Tensor, chunk: int = 256, dropout: bool = False) -> Tensor:
     """model(x) in eval mode, `chunk` windows at a time (bounded memory at long L), on the CPU.
 
-    `x` may stay on the CPU: each chunk is moved to the model's device.
+    `x` may stay on the CPU: each chunk is moved to the model's device. `dropout=True` predicts in
+    train mode instead (dropout on), as TransFusion's published scoring code does.
     """
-    model.eval()
+    model.train(dropout)
     device = device_of(model)
     out = [model(to_device(x[i : i + chunk], device)) for i in range(0, len(x), chunk)]
     return torch.cat(out).cpu()
@@ -224,8 +292,11 @@ def _discriminative_score(
     progress: bool,
     desc: str,
     device: str | torch.device | None,
+    test_dropout: bool = False,
 ) -> float:
-    """Split 80/20, train make_model(L, C) on real (label 1) vs synthetic (0), |acc - 0.5|."""
+    """Split 80/20, train make_model(L, C) on real (label 1) vs synthetic (0), |acc - 0.5|.
+
+    `test_dropout`: predict the held-out windows with dropout on (the published LDS)."""
     dev = load_device(device)
     check_pair(real, synthetic)
     _check_iterations(iterations, batch)
@@ -253,7 +324,9 @@ def _discriminative_score(
     with seeded(seed, dev):
         model = make_model(real.shape[1], real.shape[2]).to(dev)
         fit(model, draw, loss, iterations, lr, progress, desc)
-    correct = (predict(model, real_test) > 0).sum() + (predict(model, syn_test) <= 0).sum()
+        p_real = predict(model, real_test, dropout=test_dropout)
+        p_syn = predict(model, syn_test, dropout=test_dropout)
+    correct = (p_real > 0).sum() + (p_syn <= 0).sum()
     accuracy = correct.item() / (len(real_test) + len(syn_test))
     return abs(accuracy - 0.5)
 
@@ -265,34 +338,84 @@ def lds(
     batch: int = 128,
     seed: int = 0,
     *,
-    width: int = 8,
-    heads: int = 8,
-    feedforward: int = 32,
-    dropout: float = 0.1,
     lr: float = 1e-3,
     progress: bool = False,
     device: str | torch.device | None = None,
 ) -> float:
-    """TransFusion's long-sequence discriminative score |accuracy - 0.5|; 0 is best, 0.5 worst.
+    """TransFusion's long-sequence discriminative score |accuracy - 0.5|, as published; 0 is best.
 
     Inputs are (n, L, C) windows already min-max normalised to [0, 1] by the caller (the real
-    data's per-feature range applied to both). Each side is split 80/20 with `seed`; the classifier
-    Linear(C -> 8) + sinusoidal positions + one transformer encoder layer (width 8, 8 heads,
-    feed-forward 32) + mean over time + Linear(8 -> 1) is trained `iterations` Adam steps on
-    `batch` real + `batch` synthetic training windows with BCE (real-side mean plus synthetic-side
-    mean), then scored in eval mode on both held-out parts together. Same windows (in any order)
-    and seed -> same score.
+    data's per-feature range applied to both). What the published code
+    (`long_discriminative_score.py`) computes: each side split 80/20 (TimeGAN's
+    `train_test_divide`, here seeded); the classifier Linear(C -> 8) + sinusoidal positions + one
+    `nn.TransformerEncoderLayer(d_model=8, nhead=8)` with PyTorch's defaults (feed-forward 2048,
+    dropout 0.1 including the attention weights, ReLU, post-norm) + mean over time +
+    Linear(8 -> 1), trained `iterations` Adam steps (lr 1e-3) on `batch` real + `batch` synthetic
+    training windows with BCE (real-side mean plus synthetic-side mean), then the held-out windows
+    of both sides predicted **with dropout still on** (the published code never calls `eval()`),
+    threshold 0.5 on the probability. Same windows (in any order) and seed -> same score.
 
-    Differences from the published code: the feed-forward width is 32, not PyTorch's default 2048
-    (pass `feedforward=2048` to match); no dropout on the attention weights (see `EncoderLayer`);
-    the test accuracy is taken in eval mode (the published code leaves dropout on when it
-    predicts). Cost: every step attends over 256 x 8 heads x L^2 pairs, about 1 s per step at
-    L = 384 on one CPU core, so the default 2000 steps take about half an hour there; `device`
-    (default the CPU) trains the classifier elsewhere, e.g. "cuda".
+    Cost on a 2-core CPU (benchmarks/RESULTS.md, "Score variants"): about 0.2 s per step at
+    L = 24 and 12 s at L = 384 (8 heads x L^2 attention weights materialised for the dropout, and
+    2048-wide activations for every step), i.e. hours at L = 384: use `device="cuda"` there, or
+    `lds_fast`.
     """
 
     def make_model(length: int, features: int) -> nn.Module:
-        return TransformerClassifier(features, length, width, heads, feedforward, dropout)
+        return TransformerClassifier(features, length, 8, 8, published=True)
+
+    return _discriminative_score(
+        real,
+        synthetic,
+        make_model,
+        iterations,
+        batch,
+        seed,
+        lr,
+        progress,
+        "LDS classifier (published)",
+        device,
+        test_dropout=True,
+    )
+
+
+FAST_TOKENS = 64  # lds_fast: patches of ceil(L / 64) steps, so at most 64 tokens per window
+
+
+def lds_fast(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    iterations: int = 2000,
+    batch: int = 128,
+    seed: int = 0,
+    *,
+    width: int = 32,
+    heads: int = 4,
+    feedforward: int = 128,
+    dropout: float = 0.1,
+    patch: int | None = None,
+    lr: float = 1e-3,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> float:
+    """tfusion's fast, stable LDS ("lds-fast"): |accuracy - 0.5| of a transformer classifier.
+
+    The split, batches, loss, optimiser and score of `lds`, with a classifier that trains reliably
+    and costs a fraction: width 32 with 4 heads of 8 (published: 8 heads of width 1) and a
+    feed-forward of 128 (published: 2048), no dropout on the attention weights (fused attention),
+    time cut into patches of `patch` steps, one token each (default ceil(L / 64): none up to
+    L = 64, 6 steps at L = 384), and the held-out windows predicted in eval mode (dropout off).
+
+    Why not the published width: a width-8 classifier of 8 one-wide heads sometimes fails to
+    learn a separable pair at all and scores it near 0 (1 run in 10 on real vs time-shuffled
+    windows, 2 in 6 on real vs jittered ones, benchmarks/RESULTS.md "LDS stability"); width 32
+    never did there. How its scores compare with `lds` on real vs real, shuffled, jittered and
+    model windows at L = 24, 100 and 384: benchmarks/RESULTS.md, "Score variants".
+    """
+    p = patch or max(1, -(-real.shape[1] // FAST_TOKENS))
+
+    def make_model(length: int, features: int) -> nn.Module:
+        return TransformerClassifier(features, length, width, heads, feedforward, dropout, p)
 
     return _discriminative_score(
         real, synthetic, make_model, iterations, batch, seed, lr, progress, "LDS classifier", device

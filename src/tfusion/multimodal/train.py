@@ -10,7 +10,7 @@ trains the unconditional model classifier-free guidance needs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +107,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
     if resume:
         check_same_sections(saved_multimodal_config(run), cfg)
     train, _ = captioned_images(cfg)
+    cfg = replace(cfg, train=cfg.train.for_examples(len(train.captions), world.size))  # epochs
     pixels = train.images
     coder = latent_coder(cfg.model, run, pixels, resume, world, cfg.train.seed)
     if coder is not None:  # the model sees latents; images are decoded after sampling

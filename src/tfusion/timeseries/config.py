@@ -35,7 +35,8 @@ class DataConfig:
     max_missing: float = 1.0  # drop columns with a larger share of missing values
     max_gap: int | None = None  # interpolate: leave out windows holding a longer filled gap
     reverse: bool = False  # reverse the series in time (TimeGAN / TransFusion protocol)
-    scaler: str = "minmax"  # minmax (to [-1, 1]) | standard | none
+    # minmax (to [-1, 1]) | standard | none | unit (values in [0, 1] as given: 2x - 1)
+    scaler: str = "minmax"
     window: int = 24  # window length L
     stride: int = 1
     split: str = "random"  # random (over windows, seeded) | time (no overlap) | none

@@ -161,13 +161,17 @@ def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> 
 
 
 def _suite(req: EvaluateRequest) -> Any:
-    from tfusion.metrics.suite import ALL_METRICS, SuiteConfig
+    from tfusion.metrics.suite import DEFAULT_METRICS, SuiteConfig
 
     if req.metrics == "none":
         return None
-    metrics = tuple(req.metrics.split(",")) if req.metrics else ALL_METRICS
+    metrics = tuple(req.metrics.split(",")) if req.metrics else DEFAULT_METRICS
     suite = SuiteConfig(
-        metrics=metrics, repeats=req.repeats, long_repeats=req.long_repeats, seed=req.seed
+        metrics=metrics,
+        repeats=req.repeats,
+        long_repeats=req.long_repeats,
+        seed=req.seed,
+        workers=req.workers,
     )
     return suite.scaled(0.1) if req.quick else suite
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def train_timeseries(
     if resume:
         check_same_sections(saved_config(run), cfg)
     data: Prepared = prepare(cfg.data, frame)
+    cfg = replace(cfg, train=cfg.train.for_examples(len(data.train), world.size))  # epochs
     features = len(data.columns)
     torch.manual_seed(cfg.train.seed)
     classes = len(data.classes)

@@ -8,6 +8,7 @@ the uninterrupted one exactly.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class FitResult:
     windows_per_second: float
     device: str = "cpu"
     precision: str = "fp32"
+    stopped_by: str = "steps"  # steps (train.steps done) | max_seconds | stop_after
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
@@ -69,7 +71,8 @@ def fit(
     resume: bool = False,
     batch_size: int | None = None,
 ) -> FitResult:
-    """Train `model` for cfg.steps optimiser steps, checkpointing into `run`.
+    """Train `model` for cfg.steps optimiser steps, checkpointing into `run`; what ran (steps
+    planned and done, the time budget, what stopped it, speed) is written to `training.json`.
 
     Under torchrun (see `tfusion.training.distributed`) the model is wrapped in DDP, `loss_fn`
     must take its rank's slice of the global batch, and rank 0 alone writes to `run`.
@@ -207,6 +210,7 @@ def _fit(
         return done
 
     checked = start  # the last step whose values were read
+    out_of_time = False
     # driven by update(): the count shown is always the steps done, postfix or not
     bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
     with bar, open(metrics_path if world.is_main else os.devnull, "a") as log:
@@ -282,7 +286,8 @@ def _fit(
                 break
     seconds = time.perf_counter() - t0
     steps_run = end - start
-    return FitResult(
+    stopped_by = "steps" if end >= cfg.steps else "max_seconds" if out_of_time else "stop_after"
+    result = FitResult(
         run,
         end,
         loss_value,
@@ -290,7 +295,26 @@ def _fit(
         steps_run * bs / max(seconds, 1e-9),
         str(device),
         precision.name,
+        stopped_by,
     )
+    if world.is_main:
+        record = {
+            "steps_planned": cfg.steps,
+            "steps_done": end,
+            "resumed_from": start,
+            "stopped_by": stopped_by,
+            "epochs": cfg.epochs,
+            "global_batch": bs,
+            "max_seconds": cfg.max_seconds,  # the budget of each session (resumes restart it)
+            "stop_after": cfg.stop_after,
+            "seconds": seconds,  # this session's training time
+            "examples_per_s": result.windows_per_second,
+            "final_loss": loss_value if math.isfinite(loss_value) else None,
+            "device": result.device,
+            "precision": result.precision,
+        }
+        atomic_write_text(run / "training.json", json.dumps(record, indent=2) + "\n")
+    return result
 
 
 def _nonfinite(what: str, step: int, checked: int, value: Tensor, run: Path) -> str:
