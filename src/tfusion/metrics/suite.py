@@ -244,6 +244,8 @@ def score_suite(
         threads = max(1, cores // workers)
         with mp.get_context("spawn").Pool(workers, _start, (r, s, cfg, threads)) as pool:
             done = list(pool.imap_unordered(_in_worker, tasks))
+            pool.close()
+            pool.join()  # workers exit cleanly (no leaked semaphores at shutdown)
 
     out: dict[str, Any] = {"seconds": {}}
     for d in done:
