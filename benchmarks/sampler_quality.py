@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument(
         "--samplers", default=DEFAULT, help="name:steps[:eta[:spacing]],... (first = reference)"
     )
-    ap.add_argument("--metrics", default="lds,context_fid")
+    ap.add_argument("--metrics", default="lds-fast,context_fid")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--lds-iterations",
@@ -88,7 +88,7 @@ def main() -> None:
         "real_windows": len(real),
         "bf16": args.bf16,
         "repeats": args.repeats,
-        "lds_repeats": suite.repeats_of("lds"),
+        "lds_repeats": suite.repeats_of("lds-fast"),
         "lds_iterations": args.lds_iterations,
         "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform()},
         "torch": torch.__version__,

@@ -129,8 +129,9 @@ def plan(args: argparse.Namespace) -> list[tuple[int, str, str, int]]:
     """Tasks in the order they matter: per length the fast runs then one published seed, then
     the other published seeds."""
     tasks = []
+    seeds = dict(kv.split(":") for kv in args.fast_seeds.split(","))
     for length in args.lengths:
-        for seed in range(args.fast_seeds if length <= 100 else args.long_fast_seeds):
+        for seed in range(int(seeds.get(str(length), 2))):
             tasks += [(length, p, v, seed) for p in PAIRS for v in ("lds-fast", "lps-fast")]
         if length in args.published_lengths and args.published_seeds:
             tasks += [(length, p, v, 0) for p in PAIRS for v in ("lds", "lps")]
@@ -167,8 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=[24, 100, 384])
     ap.add_argument("--published-lengths", type=int, nargs="+", default=[24])
-    ap.add_argument("--fast-seeds", type=int, default=5)
-    ap.add_argument("--long-fast-seeds", type=int, default=3, help="fast seeds at L > 100")
+    ap.add_argument("--fast-seeds", default="24:5,100:3,384:3", help="fast seeds per length")
     ap.add_argument("--published-seeds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--table", action="store_true")

@@ -215,6 +215,9 @@ def test_fast_lds_patches_long_windows_only(monkeypatch):
     def spy(*args, **kwargs):
         model = original(*args, **kwargs)
         tokens.append(model.encoder.pos.shape[0])
+        # the table at a tenth of its amplitude (the published amplitude stalls training)
+        width = model.encoder.pos.shape[1]
+        assert torch.allclose(model.encoder.pos, 0.1 * position_table(tokens[-1], width))
         return model
 
     monkeypatch.setattr(disc, "TransformerClassifier", spy)
