@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from tfusion.devices import device_of, load_device, to_device
 from tfusion.errors import DataError
-from tfusion.metrics.discriminative import seeded
+from tfusion.metrics.probes import seeded
 
 # Hidden 64, output 320 and 10 blocks are TS2Vec's defaults and batch 8 is Diffusion-TS's call. The
 # iterations are TS2Vec's default for small data sets: Diffusion-TS's tables used 600 (TS2Vec's rule

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from tfusion.devices import device_of, load_device, to_device
 from tfusion.errors import DataError
-from tfusion.metrics.discriminative import seeded
 from tfusion.metrics.fid import frechet_distance, gaussian_stats
+from tfusion.metrics.probes import seeded
 
 
 class ImageClassifier(nn.Module):

@@ -29,16 +29,16 @@ from torch import Tensor, nn
 
 from tfusion.devices import load_device
 from tfusion.errors import DataError
-from tfusion.metrics.discriminative import (
+from tfusion.metrics.distribution import check_pair
+from tfusion.metrics.probes import (
     EncoderLayer,
     PublishedEncoder,
     canonical,
     fit,
     predict,
     seeded,
-    single_thread,
 )
-from tfusion.metrics.distribution import check_pair
+from tfusion.threads import single_thread
 
 
 class TransformerPredictor(nn.Module):
