@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from tfusion.config import DiffusionConfig, TrainConfig, apply_overrides, to_dict
 from tfusion.metrics.suite import SuiteConfig, score_suite
@@ -189,7 +190,32 @@ def run_config(args: argparse.Namespace) -> RunConfig:
             spacing=args.spacing,
         ),
     )
-    return apply_overrides(cfg, args.set) if args.set else cfg
+    overrides = [*recipe_overrides(args.recipe), *budget_overrides(args.budget), *args.set]
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def recipe_overrides(path: str | None) -> list[str]:
+    """A config file's optimisation recipe (its `train` and `diffusion` sections, not its data,
+    model or sampler) as overrides: e.g. the published TransFusion recipe of
+    configs/transfusion-paper.yaml on this benchmark's data protocol. Its epochs are dropped:
+    a run here is sized by --steps or --budget."""
+    if not path:
+        return []
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    out = []
+    for section in ("train", "diffusion"):
+        for key, value in (raw.get(section) or {}).items():
+            if (section, key) != ("train", "epochs"):
+                out.append(f"{section}.{key}={json.dumps(value)}")
+    return out
+
+
+def budget_overrides(seconds: float | None) -> list[str]:
+    """A compute budget: train.max_seconds on the process's CPU clock (train.clock=process), so
+    runs side by side on a shared machine are charged only for the compute each got."""
+    if seconds is None:
+        return []
+    return [f"train.max_seconds={seconds}", "train.clock=process"]
 
 
 def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,6 +278,9 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
             "score_tag": args.score_tag,
             "sampling": f"{args.sampler} {args.sample_steps} {args.spacing} eta {args.eta}",
             "overrides": args.set,
+            "recipe": args.recipe,
+            "budget_cpu_seconds": args.budget,
+            "training": training_record(run),
             "config": to_dict(cfg),
             "score_units": "native" if native else "min-max of the real windows",
             "real_windows": len(real),
@@ -299,6 +328,12 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def training_record(run: Path) -> dict[str, Any] | None:
+    """RUN/training.json: steps done, what stopped the run, wall and CPU seconds."""
+    path = run / "training.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
     """The scores and budgets of one benchmark call."""
     metrics = ("context_fid", "correlational", "discriminative", "predictive")
@@ -308,6 +343,7 @@ def make_suite(args: argparse.Namespace, native: bool) -> SuiteConfig:
         metrics = tuple(m for m in SCORES if m in args.metrics)  # overrides --no-long-scores
     suite = SuiteConfig(
         metrics=metrics,
+        workers=args.workers,
         repeats=args.repeats,
         long_repeats=args.long_repeats,
         seed=args.seed,
@@ -456,6 +492,21 @@ def main() -> None:
         help="score only these (e.g. lds lps context_fid); the JSON holds just them",
     )
     ap.add_argument("--quick-scores", action="store_true", help="10%% score budgets (smoke run)")
+    ap.add_argument(
+        "--recipe",
+        default=None,
+        help="take train + diffusion from this config file (e.g. configs/transfusion-paper.yaml)",
+    )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="training budget in CPU seconds of this process (train.max_seconds, clock=process)",
+    )
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    ap.add_argument(
+        "--workers", type=int, default=None, help="score worker processes (default: one per core)"
+    )
     ap.add_argument("--set", nargs="*", default=[], help="config overrides a.b=value")
     ap.add_argument("--tag", default="default")
     ap.add_argument("--runs", default="benchmarks/out/runs")
@@ -471,6 +522,8 @@ def main() -> None:
         return
     if not args.data:
         ap.error("--data is required (or --table)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = evaluate_recipe(args)
     if not args.train_only and not args.floor_only:
         print(table([result]))

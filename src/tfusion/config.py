@@ -158,6 +158,10 @@ class TrainConfig:
     # after the warm-up the cosine decay follows whichever runs out first, train.steps or the
     # seconds, so a budget ends at the low learning rate (timing-dependent: not bit-exact)
     max_seconds: float | None = None
+    # what train.max_seconds counts: wall (seconds on the clock) | process (this process's CPU
+    # seconds, all threads: on a shared machine a run is charged only for the compute it got,
+    # so budgeted runs side by side, or paused, stay comparable; with one thread, CPU seconds)
+    clock: str = "wall"
     log_every: int = 50
     progress: bool = True
     parallel: str = "ddp"  # under torchrun: ddp (replicate the model) | fsdp (shard it)
@@ -183,6 +187,7 @@ class TrainConfig:
             self.max_seconds is None or self.max_seconds > 0,
             f"train.max_seconds must be positive, got {self.max_seconds}; or unset it",
         )
+        check_choice("train.clock", self.clock, ("wall", "process"))
         check(self.lr > 0, f"train.lr must be positive, got {self.lr}")
         check_at_least("train.warmup", self.warmup, 0)
         check_share("train.min_lr_ratio", self.min_lr_ratio)

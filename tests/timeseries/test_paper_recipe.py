@@ -134,3 +134,29 @@ def test_a_budget_cap_stops_the_run_and_is_recorded(tmp_path):
     assert state["step"] == record["steps_done"]
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["max_seconds"] == 1.0
     assert "stopped by its time budget, train.max_seconds=1" in describe_run(run)
+
+
+def test_a_process_clock_budget_counts_cpu_seconds_not_the_wall(tmp_path, monkeypatch):
+    """train.clock=process charges the budget on the process's CPU clock: a fake CPU clock
+    that advances 10 s per reading stops a 25 s budget within a few steps, while the same
+    budget on the wall clock (which barely moves) lets the run go on to its step count."""
+    import tfusion.training.loop as loop
+
+    ticks = iter(range(0, 10**6, 10))
+    monkeypatch.setattr(loop.time, "process_time", lambda: float(next(ticks)))
+    cpu = tmp_path / "cpu"
+    train_timeseries(tiny("train.steps=40", "train.max_seconds=25", "train.clock=process"), cpu)
+    record = json.loads((cpu / "training.json").read_text())
+    assert record["clock"] == "process" and record["stopped_by"] == "max_seconds"
+    assert record["steps_done"] <= 3
+    assert record["cpu_seconds"] >= 25  # the fake CPU seconds, recorded beside the wall's
+    wall = tmp_path / "wall"
+    train_timeseries(tiny("train.steps=40", "train.max_seconds=25"), wall)
+    record = json.loads((wall / "training.json").read_text())
+    assert record["clock"] == "wall" and record["stopped_by"] == "steps"
+    assert record["steps_done"] == 40
+
+
+def test_an_unknown_budget_clock_is_named(tmp_path):
+    with pytest.raises(Exception, match=r"train\.clock"):
+        tiny("train.clock=cpu")

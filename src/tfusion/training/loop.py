@@ -186,6 +186,9 @@ def _fit(
 
     model.train()
     t0 = time.perf_counter()
+    clock = time.process_time if cfg.clock == "process" else time.perf_counter
+    c0 = clock()  # train.max_seconds counts on this clock
+    cpu0 = time.process_time()
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
     loss_value = float("nan")
@@ -253,7 +256,7 @@ def _fit(
             ema.update(model, step)
             out_of_time = False
             if cfg.max_seconds is not None:  # every rank stops at the same step: rank 0's clock
-                elapsed = world.broadcast_value(time.perf_counter() - t0)
+                elapsed = world.broadcast_value(clock() - c0)
                 out_of_time = elapsed > cfg.max_seconds
             logging = done % cfg.log_every == 0 or done in (cfg.steps, end) or out_of_time
             saving = done % cfg.checkpoint_every == 0 or done in (cfg.steps, end) or out_of_time
@@ -306,6 +309,8 @@ def _fit(
             "epochs": cfg.epochs,
             "global_batch": bs,
             "max_seconds": cfg.max_seconds,  # the budget of each session (resumes restart it)
+            "clock": cfg.clock,  # what the budget counts: wall seconds or process CPU seconds
+            "cpu_seconds": time.process_time() - cpu0,  # this process, all threads
             "stop_after": cfg.stop_after,
             "seconds": seconds,  # this session's training time
             "examples_per_s": result.windows_per_second,
