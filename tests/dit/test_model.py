@@ -151,13 +151,18 @@ def test_guidance_is_u_plus_scale_times_c_minus_u_on_every_channel():
     model.eval()
     x, t, y = torch.randn(3, 4, 8, 8), torch.rand(3), torch.tensor([0, 2, 4])
     with torch.no_grad():
-        cond = model(x, t, y)[:, :4]
+        full = model(x, t, y)
+        cond = full[:, :4]
         uncond = model(x, t, torch.full_like(y, 5))[:, :4]
-        guided = model.guided(y, 4.0)(x, t)
+        out = model.guided(y, 4.0)(x, t)
         plain = model.guided(y, 1.0)(x, t)
-    assert guided.shape == (3, 4, 8, 8)
+    assert out.shape == (3, 8, 8, 8)  # learn_sigma: the variance half follows
+    guided = out[:, :4]
     torch.testing.assert_close(guided, uncond + 4.0 * (cond - uncond), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(plain, cond)
+    torch.testing.assert_close(plain, full)
+    # the variance half is the conditional pass's, unguided (as the released code samples)
+    torch.testing.assert_close(out[:, 4:], full[:, 4:], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out[:, 4:], model(x, t, torch.full_like(y, 5))[:, 4:], atol=1e-4)
     # the fourth channel is guided too (the released code left it unguided)
     assert not torch.allclose(guided[:, 3], cond[:, 3], atol=1e-4)
 

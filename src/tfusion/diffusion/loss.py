@@ -12,6 +12,7 @@ from tfusion.devices import to_device
 from tfusion.diffusion.guidance import drop_condition
 from tfusion.diffusion.objectives import Objective, add_noise
 from tfusion.diffusion.schedules import Schedule
+from tfusion.diffusion.variance import vlb_bits_per_dim
 
 if TYPE_CHECKING:  # only `.size` and `.shard` are used; training/ is a sibling core layer
     from tfusion.training.distributed import World
@@ -28,6 +29,7 @@ def diffusion_loss(
     cond_dropout: float | None = None,
     null_cond: int | None = None,
     weights: Tensor | None = None,
+    vlb_weight: float = 0.0,
 ) -> Tensor:
     """One Monte-Carlo estimate of the diffusion loss on a clean batch x0 (B, ...).
 
@@ -36,9 +38,14 @@ def diffusion_loss(
     that replaces `cond` by `null_cond` with probability `cond_dropout` (drawn even at 0, so the
     generator advances the same whatever the rate). Then x_t = alpha x0 + sigma eps, the model
     predicts from (x_t, t) or (x_t, t, cond), and `objective` scores the prediction against its
-    target (`weights`: per-channel scales of the error, see `Objective.loss_per_sample`). A
-    model that returns more channels than x0 along dimension 1 (DiT with learned
-    variance: 2C) is scored on the first x0.shape[1].
+    target (`weights`: per-channel scales of the error, see `Objective.loss_per_sample`).
+
+    A model that returns twice x0's channels along dimension 1 (DiT with a learned variance:
+    2C) has its prediction in the first half and the variance interpolation in the second:
+    with `vlb_weight` > 0 the loss is Improved DDPM's hybrid, the objective on the first half
+    plus `vlb_weight` x the variational bound term (bits per dimension, mean over the batch;
+    `tfusion.diffusion.variance`), whose mean comes from the detached first half so that only
+    the variance half learns from it. With `vlb_weight` = 0 the second half is not scored.
 
     Data parallel: with `world`, x0 and cond are this rank's slice of the global batch; the
     times, noise and dropout draws are made for the global batch (world.size x B) and
@@ -53,10 +60,21 @@ def diffusion_loss(
         cond = to_device(cond, x0.device)
     if weights is not None:
         weights = to_device(weights, x0.device)
-    pred = model(x_t, t) if cond is None else model(x_t, t, cond)
-    if pred.shape[1] != x0.shape[1]:
-        pred = pred[:, : x0.shape[1]]
-    return objective(pred, target, weights=weights)
+    out = model(x_t, t) if cond is None else model(x_t, t, cond)
+    c = x0.shape[1]
+    pred = out[:, :c] if out.shape[1] != c else out
+    loss = objective(pred, target, weights=weights)
+    if vlb_weight > 0:
+        if out.shape[1] != 2 * c:
+            raise ValueError(
+                f"the variational bound term needs a learned variance: the model returns "
+                f"{out.shape[1]} channels for {c}; train with learn_sigma or vlb_weight 0"
+            )
+        bits = vlb_bits_per_dim(
+            schedule, objective.prediction, pred.detach(), out[:, c:], x0, x_t, t
+        )
+        loss = loss + vlb_weight * bits.mean()
+    return loss
 
 
 def noised(

@@ -35,7 +35,10 @@ def _ab(schedule: Schedule, t: float) -> float:
 
 @dataclass(frozen=True)
 class DDPM:
-    """Ancestral sampling from the posterior q(x_s | x_t, x0), variance beta-tilde (Ho et al.)."""
+    """Ancestral sampling from the posterior q(x_s | x_t, x0), variance beta-tilde (Ho et al.),
+    or, for a model with a learned variance (`variance`: its interpolation output v, see
+    `tfusion.diffusion.variance`), exp(frac log beta + (1 - frac) log beta~) with frac =
+    (v + 1) / 2 and beta, beta~ those of the transition s -> t (Improved DDPM's respacing)."""
 
     name: str = "ddpm"
     stochastic: bool = True
@@ -50,6 +53,7 @@ class DDPM:
         schedule: Schedule,
         history: History = None,
         noise: Tensor | None = None,
+        variance: Tensor | None = None,
     ) -> tuple[Tensor, History]:
         ab_t, ab_s = _ab(schedule, t), _ab(schedule, t_next)
         beta = 1 - ab_t / ab_s  # beta of the (possibly multi-step) transition s -> t
@@ -60,7 +64,11 @@ class DDPM:
         if t_next > 0 and var > 0:
             if noise is None:
                 raise ConfigError("the DDPM sampler needs noise for every step but the last")
-            mean = mean + math.sqrt(var) * noise
+            if variance is None:
+                return mean + math.sqrt(var) * noise, None
+            frac = (variance.float() + 1) / 2
+            log_var = frac * math.log(beta) + (1 - frac) * math.log(var)
+            return mean + torch.exp(0.5 * log_var).to(mean.dtype) * noise, None
         return mean, None
 
 
@@ -278,6 +286,10 @@ def _loop(
                 noise = _randn(shape, generator).to(x.device)
                 x = ratio**0.5 * x + (1.0 - ratio) ** 0.5 * noise
             pred = denoise(x, t_batch).float()
+            variance = None
+            if pred.shape[1] == 2 * x.shape[1] > 0:
+                # a learned variance (DiT's learn_sigma): DDPM samples with it, others ignore it
+                pred, variance = pred[:, : x.shape[1]], pred[:, x.shape[1] :]
             x0, eps = to_x0_eps(pred, x, alpha, sigma, prediction)
             if clip_x0 is not None:
                 x0 = x0.clamp(-clip_x0, clip_x0)
@@ -286,7 +298,12 @@ def _loop(
             if sampler.stochastic and t_next > 0:
                 # Drawn where the generator lives (CPU by default), then moved next to x.
                 noise = _randn(shape, generator).to(x.device)
-            x, history = sampler.step(x, t, t_next, x0, eps, schedule, history, noise)
+            if variance is not None and isinstance(sampler, DDPM):
+                x, history = sampler.step(
+                    x, t, t_next, x0, eps, schedule, history, noise, variance=variance
+                )
+            else:
+                x, history = sampler.step(x, t, t_next, x0, eps, schedule, history, noise)
             x = project(x, t_next)
     return x
 

@@ -46,8 +46,12 @@ class DiTModelConfig:
     width: int | None = None
     heads: int | None = None
     patch: int | None = None
-    learn_sigma: bool = False  # 2x output channels (the released models' variance head; only
-    # the mean half is trained and sampled here, the variance half loads released weights)
+    # 2x output channels: a learned variance (Improved DDPM), as the released models have it;
+    # trained with the hybrid loss (below), used by the ddpm sampler (ddim / dpm++ ignore it)
+    learn_sigma: bool = False
+    # weight of the variational bound term when learn_sigma (bits per dimension; DiT: 1 at
+    # T = 1000); 0 trains the mean half alone
+    vlb_weight: float = 1.0
     class_dropout: float = 0.1  # labels replaced by the null label in training (for guidance)
     latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
     # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
@@ -60,6 +64,7 @@ class DiTModelConfig:
         for key in ("depth", "width", "heads", "patch"):
             check_at_least(f"model.{key}", getattr(self, key), 1, optional=True)
         check_share("model.class_dropout", self.class_dropout, closed=False)
+        check(self.vlb_weight >= 0, f"model.vlb_weight must be 0 or more, got {self.vlb_weight}")
         base = DIT_PRESETS[self.preset]
         width = base["width"] if self.width is None else self.width
         heads = base["heads"] if self.heads is None else self.heads

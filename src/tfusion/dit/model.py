@@ -105,8 +105,8 @@ class DiT(nn.Module):
     """Diffusion Transformer: forward(x (B, C, H, W), t (B,) in (0, 1], y (B,)) -> (B, C_out, H, W).
 
     C_out is C, or 2C with `learn_sigma` (the second half is the variance interpolation of
-    Improved DDPM; tfusion's samplers use the first half). Label `num_classes` is the "null"
-    label used for classifier-free guidance and for class dropout in training.
+    Improved DDPM: trained by the hybrid loss, used by the DDPM sampler). Label `num_classes`
+    is the "null" label used for classifier-free guidance and for class dropout in training.
     """
 
     def __init__(self, shape: DiTShape) -> None:
@@ -174,17 +174,27 @@ class DiT(nn.Module):
     def guided(self, y: Tensor, scale: float) -> Callable[[Tensor, Tensor], Tensor]:
         """A denoiser (x, t) -> prediction for labels y under classifier-free guidance `scale`.
 
-        Guidance covers every predicted channel (the released code guided only the first three
-        of four latent channels) and uses one batched conditional + unconditional pass; with
-        `learn_sigma` only the first C channels (the prediction the samplers use) are returned.
+        Guidance covers every channel of the prediction (the released code guided only the
+        first three of four latent channels) and uses one batched conditional + unconditional
+        pass. With `learn_sigma` the variance half follows unguided, from the conditional pass
+        (as the released code samples), so the output has 2C channels: the samplers split it
+        (DDPM samples with the learned variance, DDIM and DPM-Solver++ ignore it).
         """
         c = self.shape.channels
+        if not self.shape.learn_sigma:
+            null = torch.full_like(y, self.null_label)
+            return classifier_free_guidance(self.forward, y, null, scale)
 
-        def model(x: Tensor, t: Tensor, labels: Tensor) -> Tensor:
-            return self.forward(x, t, labels)[:, :c]
+        def denoise(x: Tensor, t: Tensor) -> Tensor:
+            if scale == 1.0:
+                return self.forward(x, t, y)
+            null = torch.full_like(y, self.null_label)
+            out = self.forward(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
+            cond, uncond = out.chunk(2)
+            mean = uncond[:, :c] + scale * (cond[:, :c] - uncond[:, :c])
+            return torch.cat([mean, cond[:, c:]], dim=1)
 
-        null = torch.full_like(y, self.null_label)
-        return classifier_free_guidance(model, y, null, scale)
+        return denoise
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

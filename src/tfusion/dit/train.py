@@ -105,7 +105,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = world.shard(torch.randint(len(images), (bs * world.size,), generator=gen))
         # labels become the null label with probability class_dropout (the unconditional model
-        # that guidance needs), drawn after t and noise; a learned variance is not scored
+        # that guidance needs), drawn after t and noise; a learned variance adds the bound term
         return diffusion_loss(
             m,
             to_device(images[idx], device_of(m)),
@@ -116,6 +116,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
             labels[idx],
             cond_dropout=cfg.model.class_dropout,
             null_cond=model.null_label,
+            vlb_weight=cfg.model.vlb_weight if cfg.model.learn_sigma else 0.0,
         )
 
     meta = {"family": "dit", "tfusion": __version__, **{k: str(v) for k, v in state.items()}}
