@@ -146,6 +146,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0  # the gradient's global norm is clipped to this; 0: no clipping
     ema_decay: float = 0.999  # 0: no averaging, the EMA weights are the raw weights
+    # the decay warms up as min(ema_decay, (1 + n) / (10 + n)); false: ema_decay from the first
+    # step (DiT's released training: the average starts at the initial weights)
+    ema_warmup: bool = True
     # bf16 autocast: auto = where the device computes bf16 natively (CUDA with compute
     # capability >= 8, CPUs with AVX512-BF16 / AMX; fp16 + gradient scaling on older GPUs);
     # true / false force it on / off (tfusion.devices has the table)

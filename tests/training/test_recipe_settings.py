@@ -113,3 +113,18 @@ def test_epochs_resolve_to_steps_over_the_training_examples(examples, batch, wor
     assert cfg.for_examples(examples, world).epochs == 3
     plain = TrainConfig(steps=123)
     assert plain.for_examples(examples, world) is plain  # no epochs: steps as given
+
+
+def test_ema_without_warmup_is_the_plain_decay_from_the_first_update():
+    """DiT's update_ema: ema = decay ema + (1 - decay) w from step 0 (no warm-up)."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    start = model.weight.detach().clone()
+    plain, warm = EMA(model, 0.9999, warmup=False), EMA(model, 0.9999)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    plain.update(model, 0)
+    warm.update(model, 0)
+    torch.testing.assert_close(plain.model.weight, 0.9999 * start + 0.0001 * model.weight)
+    # the warmed-up average at step 0 uses decay 1/10: the comparison can fail
+    torch.testing.assert_close(warm.model.weight, 0.1 * start + 0.9 * model.weight)

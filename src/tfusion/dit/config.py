@@ -27,6 +27,7 @@ class ImageDataConfig:
     image_size: int | None = None  # resize to this square size (None: keep the files' size)
     test_fraction: float = 0.1  # held out (stratified) for the evaluation's real images
     seed: int = 0
+    flip: bool = False  # random horizontal flips in training, half the images (DiT's training)
 
     def __post_init__(self) -> None:
         check_name_or_path(

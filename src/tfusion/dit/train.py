@@ -78,8 +78,13 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     cfg = replace(cfg, train=cfg.train.for_examples(len(train), world.size))  # epochs
     coder = latent_coder(cfg.model, run, train.images, resume, world, cfg.train.seed)
     pixels = train.images
+    # data.flip: each drawn image is mirrored left-right with probability 1/2; latent runs
+    # encode the mirrored images too (a flipped latent is not the latent of the flipped image)
+    mirrored = np.ascontiguousarray(pixels[..., ::-1]) if cfg.data.flip else None
     if coder is not None:
         pixels = encode_images(coder, pixels)
+        if mirrored is not None:
+            mirrored = encode_images(coder, mirrored)
     size, channels = pixels.shape[2], pixels.shape[1]
     shape = dit_shape(cfg.model, size, channels, len(train.classes))
     torch.manual_seed(cfg.train.seed)
@@ -99,16 +104,23 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
     images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+    flipped = None
+    if mirrored is not None:
+        flipped = torch.from_numpy(np.ascontiguousarray(mirrored, dtype=np.float32))
     labels = torch.from_numpy(train.labels)
     bs = cfg.train.batch_size
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = world.shard(torch.randint(len(images), (bs * world.size,), generator=gen))
+        x0 = images[idx]
+        if flipped is not None:  # one draw per image of the global batch, after the indices
+            flip = world.shard(torch.rand(bs * world.size, generator=gen) < 0.5)
+            x0 = torch.where(flip.view(-1, 1, 1, 1), flipped[idx], x0)
         # labels become the null label with probability class_dropout (the unconditional model
         # that guidance needs), drawn after t and noise; a learned variance adds the bound term
         return diffusion_loss(
             m,
-            to_device(images[idx], device_of(m)),
+            to_device(x0, device_of(m)),
             schedule,
             objective,
             gen,

@@ -104,7 +104,7 @@ def _fit(
         print(f"note: bf16 requested, but {precision.reason}; training runs in fp32")
     configure_matmuls(precision)
     model.to(device)
-    ema = EMA(model, cfg.ema_decay)
+    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup)
     state: dict[str, Any] | None = None
     start = 0
     metrics_path = run / "metrics.jsonl"
