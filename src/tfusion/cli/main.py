@@ -168,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled runs: comma list of labels (one for all, or one per window)",
     )
     s.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-    s.add_argument("--prompt", default=None, help="multimodal: a caption to draw, or text to go on")
+    s.add_argument(
+        "--prompt",
+        default=None,
+        help="multimodal: a caption to draw, or text to go on; a text-conditioned DiT: a caption",
+    )
     s.add_argument("--caption", default=None, help="multimodal: an image file to caption")
     s.add_argument("--max-tokens", type=int, default=None, help="multimodal: text tokens at most")
     s.add_argument("--temperature", type=float, default=None, help="multimodal text: 0 = greedy")

@@ -34,6 +34,7 @@ class ImageSet:
     images: np.ndarray
     labels: np.ndarray
     classes: tuple[str, ...]
+    captions: tuple[str, ...] | None = None  # captioned images (DiT's text condition)
 
     @property
     def channels(self) -> int:
@@ -58,7 +59,8 @@ class ImageSet:
         return self.subset(np.flatnonzero(~mask)), self.subset(np.flatnonzero(mask))
 
     def subset(self, idx: np.ndarray) -> ImageSet:
-        return ImageSet(self.images[idx], self.labels[idx], self.classes)
+        caps = None if self.captions is None else tuple(self.captions[i] for i in idx)
+        return ImageSet(self.images[idx], self.labels[idx], self.classes, caps)
 
 
 def load_images(source: str | Path, image_size: int | None = None) -> ImageSet:

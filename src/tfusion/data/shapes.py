@@ -170,3 +170,21 @@ def check_caption(image: np.ndarray, caption: str) -> dict[str, bool]:
         "shape": a is not None and b is not None and a.shape == s1 and b.shape == s2,
         "position": ok_pos,
     }
+
+
+def first_item_label(image: np.ndarray) -> int:
+    """colour x shape of the first shape read back (0 when none): the 12 classes an image
+    scorer for FID on this set is trained on."""
+    items = read_back(image)
+    if not items:
+        return 0
+    a = items[0]
+    return list(COLOURS).index(a.colour) * len(SHAPES) + SHAPES.index(a.shape)
+
+
+def adherence(images: np.ndarray, captions: list[str]) -> dict[str, float]:
+    """Share of images that show their caption's colour, shape, position, and all three."""
+    checks = [check_caption(im, c) for im, c in zip(images, captions, strict=True)]
+    row = {k: float(np.mean([c[k] for c in checks])) for k in ("colour", "shape", "position")}
+    row["all"] = float(np.mean([all(c.values()) for c in checks]))
+    return row

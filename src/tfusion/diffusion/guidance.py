@@ -23,21 +23,23 @@ def drop_condition(
 ) -> Tensor:
     """Replace each label by `null_label` with probability p (trains the unconditional model).
 
-    One uniform number is drawn per label, unless p <= 0 and not `always_draw` (then nothing is
-    drawn and the labels come back as they are). With `world`, `labels` are this rank's share
-    of a global batch: the numbers are drawn for the global batch (world.size x as many rows)
-    and `world.shard`ed, so every rank drops what one process would.
+    `labels` (B,) or (B, ...): a row (say a caption's tokens) is dropped whole, all its entries
+    set to `null_label`. One uniform number is drawn per row, unless p <= 0 and not
+    `always_draw` (then nothing is drawn and the labels come back as they are). With `world`,
+    `labels` are this rank's share of a global batch: the numbers are drawn for the global
+    batch (world.size x as many rows) and `world.shard`ed, so every rank drops what one
+    process would.
     """
     if p <= 0 and not always_draw:
         return labels
     # Draw on the generator's device (CPU by default) so a seed gives the same mask everywhere,
     # then move the mask to the labels (which may live on a GPU).
     device = generator.device if generator is not None else labels.device
-    shape = labels.shape if world is None else (labels.shape[0] * world.size, *labels.shape[1:])
-    u = torch.rand(shape, generator=generator, device=device)
+    rows = labels.shape[0] * (1 if world is None else world.size)
+    u = torch.rand(rows, generator=generator, device=device)
     if world is not None:
         u = world.shard(u)
-    drop = (u < p).to(labels.device)
+    drop = (u < p).to(labels.device).view(-1, *([1] * (labels.dim() - 1)))
     return torch.where(drop, torch.full_like(labels, null_label), labels)
 
 

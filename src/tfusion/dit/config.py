@@ -15,6 +15,7 @@ from tfusion.config import (
     check_sampling,
     check_share,
 )
+from tfusion.data.captions import CAPTIONED
 from tfusion.data.images import BUILTIN_IMAGES
 from tfusion.dit.model import DIT_PRESETS
 
@@ -23,16 +24,25 @@ from tfusion.dit.model import DIT_PRESETS
 class ImageDataConfig:
     """Where the labelled images come from and how they are shaped (see tfusion.data.images)."""
 
-    source: str = "mnist"  # digits | mnist | a folder of class sub-folders | an .npz file
-    image_size: int | None = None  # resize to this square size (None: keep the files' size)
+    # class-conditional: digits | mnist | a folder of class sub-folders | an .npz file;
+    # text-conditional (model.condition: text): shapes | mnist (captioned "a handwritten
+    # seven") | a folder of images with captions.txt / metadata.csv / metadata.jsonl
+    source: str = "mnist"
+    image_size: int | None = None  # resize to this square size (None: keep the files' size;
+    # shapes: 16)
+    samples: int = 20000  # shapes: images to generate
     test_fraction: float = 0.1  # held out (stratified) for the evaluation's real images
     seed: int = 0
     flip: bool = False  # random horizontal flips in training, half the images (DiT's training)
 
     def __post_init__(self) -> None:
         check_name_or_path(
-            "data.source", self.source, BUILTIN_IMAGES, "a folder of class sub-folders or an .npz"
+            "data.source",
+            self.source,
+            (*BUILTIN_IMAGES, *CAPTIONED),
+            "a folder of class sub-folders (or of captioned images) or an .npz",
         )
+        check_at_least("data.samples", self.samples, 1)
         check_at_least("data.image_size", self.image_size, 1, optional=True)
         check_share("data.test_fraction", self.test_fraction, closed=False)
         check_at_least("data.seed", self.seed, 0)
@@ -53,7 +63,15 @@ class DiTModelConfig:
     # weight of the variational bound term when learn_sigma (bits per dimension; DiT: 1 at
     # T = 1000); 0 trains the mean half alone
     vlb_weight: float = 1.0
-    class_dropout: float = 0.1  # labels replaced by the null label in training (for guidance)
+    class_dropout: float = 0.1  # labels (captions) replaced by the null one in training (guidance)
+    # class: one label per image (a label table) | text: captions through a text encoder
+    # trained with the DiT (byte tokens, `text_depth` Llama blocks of `text_width`, mean-pooled
+    # into the adaLN condition; a dropped caption is a learned null vector)
+    condition: str = "class"
+    text_width: int = 128
+    text_depth: int = 2
+    text_heads: int = 4
+    max_caption: int = 64  # condition text: bytes per caption
     latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
     # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
     latent_channels: int = 4  # latent: train
@@ -66,6 +84,15 @@ class DiTModelConfig:
             check_at_least(f"model.{key}", getattr(self, key), 1, optional=True)
         check_share("model.class_dropout", self.class_dropout, closed=False)
         check(self.vlb_weight >= 0, f"model.vlb_weight must be 0 or more, got {self.vlb_weight}")
+        check_choice("model.condition", self.condition, ("class", "text"))
+        for key in ("text_width", "text_depth", "text_heads", "max_caption"):
+            check_at_least(f"model.{key}", getattr(self, key), 1)
+        check(
+            self.text_width % self.text_heads == 0
+            and (self.text_width // self.text_heads) % 2 == 0,
+            f"model.text_width {self.text_width} must split into {self.text_heads} heads of even "
+            "width",
+        )
         base = DIT_PRESETS[self.preset]
         width = base["width"] if self.width is None else self.width
         heads = base["heads"] if self.heads is None else self.heads

@@ -34,6 +34,29 @@ def _sample(run: Path, req: SampleRequest) -> str:
         raise TfusionError("--out is required: a .png grid or an .npz of images and labels")
     target = check_image_path(req.out)
     loaded = DiTRun.load(run, ema=not req.raw_weights, device=req.device)
+    if loaded.text != (req.prompt is not None):
+        raise TfusionError(
+            "this run is conditioned on captions: pass --prompt TEXT (and --n)"
+            if loaded.text
+            else "this run is class-conditional: pass --labels, not --prompt"
+        )
+    if req.prompt is not None:
+        n = 16 if req.n is None else req.n
+        x = loaded.generate(
+            [req.prompt] * n,
+            req.guidance,
+            req.sampler,
+            req.steps,
+            req.seed,
+            req.eta,
+            bf16=req.bf16,
+            progress=True,
+            spacing=req.spacing,
+        )
+        write_images(x, np.zeros(n, dtype=np.int64), target)
+        return (
+            f"wrote {len(x)} images of {req.prompt!r}, shape {x.shape[1:]} (C, H, W), to {target}"
+        )
     if req.labels:
         try:
             labels = np.array([int(v) for v in req.labels.split(",")], dtype=np.int64)
@@ -59,9 +82,26 @@ def _sample(run: Path, req: SampleRequest) -> str:
 
 
 def _evaluate(run: Path, req: EvaluateRequest) -> str:
-    from tfusion.dit.evaluate import evaluate_dit
+    from tfusion.dit.evaluate import evaluate_dit, evaluate_dit_text
+    from tfusion.dit.train import saved_dit_config
 
     out = Path(req.out) if req.out else run / "evaluation"
+    if saved_dit_config(run).model.condition == "text":
+        r = evaluate_dit_text(
+            run,
+            out,
+            n=100 if req.n is None else req.n,
+            sampler=req.sampler,
+            steps=req.steps,
+            seed=req.seed,
+            device=req.device,
+        )
+        lines = [
+            f"guidance {row['guidance']:g}: adherence {row['all']:.3f} (colour "
+            f"{row['colour']:.3f}, shape {row['shape']:.3f}, position {row['position']:.3f})"
+            for row in r["prompt_adherence"]
+        ]
+        return "\n".join([*lines, f"report: {out / 'report.md'}"])
     r = evaluate_dit(
         run, out, n=req.n, sampler=req.sampler, steps=req.steps, seed=req.seed, device=req.device
     )
@@ -89,12 +129,17 @@ def _describe(run: Path) -> list[str]:
     size = int(state.get("model_size", state.get("image_size", 0)))
     channels = int(state.get("model_channels", state.get("channels", 0)))
     shape = dit_shape(cfg.model, size, channels, len(classes))
+    cond = (
+        f"captions (text encoder {cfg.model.text_depth} x {cfg.model.text_width})"
+        if cfg.model.condition == "text"
+        else f"{len(classes)} classes"
+    )
     s = cfg.sample
     return [
         f"model: preset {cfg.model.preset} (depth {shape.depth}, width {shape.width}, "
         f"heads {shape.heads}, patch {shape.patch}); latent: {cfg.model.latent}",
         f"data: {cfg.data.source}, {state.get('image_size')} x {state.get('image_size')} x "
-        f"{state.get('channels')}, {len(classes)} classes, {state.get('train_images')} images",
+        f"{state.get('channels')}, {cond}, {state.get('train_images')} images",
         f"diffusion: {cfg.diffusion.schedule} schedule, T = {cfg.diffusion.steps}, "
         f"predicts {cfg.diffusion.prediction}",
         f"sampler defaults: {s.sampler}, {s.steps} steps, {s.spacing} spacing, eta {s.eta}, "
@@ -133,7 +178,18 @@ FAMILY = Family(
     describe=_describe,
     presets=_presets,
     sample_options=frozenset(
-        {"n", "sampler", "steps", "eta", "spacing", "guidance", "raw_weights", "bf16", "labels"}
+        {
+            "n",
+            "sampler",
+            "steps",
+            "eta",
+            "spacing",
+            "guidance",
+            "raw_weights",
+            "bf16",
+            "labels",
+            "prompt",
+        }
     ),
     demo_out="demo_dit_report",
 )

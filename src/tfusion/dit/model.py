@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tfusion.data.text import ByteTokenizer
 from tfusion.devices import to_device
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
+from tfusion.nn.text import TextEmbedder
 
 # Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
 DIT_SIZES: dict[str, dict[str, int]] = {
@@ -60,6 +62,10 @@ class DiTShape:
     mlp_ratio: float = 4.0
     learn_sigma: bool = False  # predict a variance interpolation too (2x output channels)
     num_timesteps: int = 1000  # T, for the released models' integer-step time embedding
+    condition: str = "class"  # class (a label table) | text (a caption encoder, pooled)
+    text_width: int = 128  # condition text: the caption encoder's width, depth and heads
+    text_depth: int = 2
+    text_heads: int = 4
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> DiTShape:
@@ -121,7 +127,13 @@ class DiT(nn.Module):
         self.grid = shape.image_size // shape.patch
         self.x_embedder = PatchEmbed(shape.patch, shape.channels, d)
         self.t_embedder = TimestepEmbedder(d, time_scale=float(shape.num_timesteps))
-        self.y_embedder = LabelEmbedder(shape.num_classes, d)
+        if shape.condition == "text":  # captions: byte tokens, encoded and pooled
+            tok = ByteTokenizer()
+            self.y_embedder: nn.Module = TextEmbedder(
+                tok.vocab_size, tok.PAD, d, shape.text_width, shape.text_depth, shape.text_heads
+            )
+        else:
+            self.y_embedder = LabelEmbedder(shape.num_classes, d)
         pos = torch.from_numpy(sincos_2d(d, self.grid)).float().unsqueeze(0)  # (1, N, D)
         self.register_buffer("pos_embed", pos)  # persistent: released checkpoints carry it
         hidden = int(d * shape.mlp_ratio)
@@ -137,11 +149,15 @@ class DiT(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # (the text encoder's Llama linears have none)
+                    nn.init.zeros_(m.bias)
         w = self.x_embedder.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.x_embedder.proj.bias)
-        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        if isinstance(self.y_embedder, LabelEmbedder):
+            nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        else:
+            nn.init.normal_(self.y_embedder.token_table.weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
         for block in self.blocks:
@@ -153,6 +169,7 @@ class DiT(nn.Module):
 
     @property
     def null_label(self) -> int:
+        """The null condition: label num_classes, or (text) the PAD token filling a row."""
         return self.y_embedder.null_label
 
     def unpatchify(self, tokens: Tensor) -> Tensor:
@@ -162,7 +179,8 @@ class DiT(nn.Module):
         return unpatchify(tokens, self.shape.patch, size, size)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
-        """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels -> (B, C_out, H, W)."""
+        """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels or (B, S) caption
+        tokens (condition text) -> (B, C_out, H, W)."""
         t, y = to_device(t, x.device), to_device(y, x.device)  # CPU-built labels follow x
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
         # released models embed the integer step n = t * T - 1

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from tfusion import runs
+from tfusion.data.text import encode_captions
 from tfusion.devices import device_of, load_device, sampling_autocast
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.dit.config import DiTRunConfig
@@ -56,9 +57,14 @@ class DiTRun:
             coder.to(dev)
         return cls(path, cfg, model, schedule, classes, coder)
 
+    @property
+    def text(self) -> bool:
+        """Whether the run is conditioned on captions (model.condition: text)."""
+        return self.cfg.model.condition == "text"
+
     def generate(
         self,
-        labels: np.ndarray | list[int],
+        labels: np.ndarray | list[int] | list[str],
         guidance: float | None = None,
         sampler: str | None = None,
         steps: int | None = None,
@@ -69,19 +75,32 @@ class DiTRun:
         progress: bool = False,
         spacing: str | None = None,
     ) -> np.ndarray:
-        """One image per label: (n, C, H, W) float32 in [-1, 1] (latent runs: decoded).
+        """One image per label (a text-conditioned run: per caption; "" draws unconditionally):
+        (n, C, H, W) float32 in [-1, 1] (latent runs: decoded).
 
         `spacing` overrides the run's sample.spacing (the step grid, see Schedule.timesteps)."""
         sc = self.cfg.sample
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.ndim != 1 or len(labels) < 1:
-            raise ConfigError("give at least one class label to generate")
-        bad = labels[(labels < 0) | (labels >= len(self.classes))]
-        if len(bad):
-            raise ConfigError(
-                f"class label {int(bad[0])} is out of range; this run has {len(self.classes)} "
-                f"classes (0..{len(self.classes) - 1}: {', '.join(self.classes[:10])})"
-            )
+        if self.text:
+            if isinstance(labels, str) or not all(isinstance(c, str) for c in labels):
+                raise ConfigError("this run is conditioned on text: give a list of captions")
+            labels = encode_captions(list(labels), self.cfg.model.max_caption)
+            if len(labels) < 1:
+                raise ConfigError("give at least one caption to generate")
+        else:
+            if any(isinstance(c, str) for c in labels):
+                raise ConfigError(
+                    "this run is class-conditional: give class labels (integers), not captions"
+                )
+            labels = np.asarray(labels, dtype=np.int64)
+            if labels.ndim != 1 or len(labels) < 1:
+                raise ConfigError("give at least one class label to generate")
+            bad = labels[(labels < 0) | (labels >= len(self.classes))]
+            if len(bad):
+                raise ConfigError(
+                    f"class label {int(bad[0])} is out of range; this run has "
+                    f"{len(self.classes)} classes (0..{len(self.classes) - 1}: "
+                    f"{', '.join(self.classes[:10])})"
+                )
         settings = SampleSettings.from_section(sc).override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
         )

@@ -16,7 +16,9 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
+from tfusion.data.captions import load_captioned
 from tfusion.data.images import ImageSet, load_images
+from tfusion.data.text import encode_captions
 from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss
 from tfusion.dit.config import DiTModelConfig, DiTRunConfig
@@ -38,6 +40,10 @@ def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: in
         channels=channels,
         num_classes=classes,
         learn_sigma=model.learn_sigma,
+        condition=model.condition,
+        text_width=model.text_width,
+        text_depth=model.text_depth,
+        text_heads=model.text_heads,
     )
     overrides = {
         k: getattr(model, k)
@@ -59,8 +65,15 @@ def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: in
 
 
 def image_split(cfg: DiTRunConfig) -> tuple[ImageSet, ImageSet]:
-    """The training and held-out images of a run config."""
-    images = load_images(cfg.data.source, cfg.data.image_size)
+    """The training and held-out images of a run config (model.condition text: captioned
+    images, one pseudo-class, so the split is a seeded random one)."""
+    d = cfg.data
+    if cfg.model.condition == "text":
+        default = {"shapes": 16, "mnist": 28}.get(d.source, 32)
+        pixels, captions = load_captioned(d.source, d.image_size or default, d.samples, d.seed)
+        images = ImageSet(pixels, np.zeros(len(pixels), np.int64), ("captioned",), tuple(captions))
+    else:
+        images = load_images(cfg.data.source, cfg.data.image_size)
     if not 0.0 <= cfg.data.test_fraction < 1.0:
         raise ConfigError(f"data.test_fraction must be in [0, 1), got {cfg.data.test_fraction}")
     return images.split(cfg.data.test_fraction, cfg.data.seed)
@@ -86,14 +99,16 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         if mirrored is not None:
             mirrored = encode_images(coder, mirrored)
     size, channels = pixels.shape[2], pixels.shape[1]
-    shape = dit_shape(cfg.model, size, channels, len(train.classes))
+    text = cfg.model.condition == "text"
+    shape = dit_shape(cfg.model, size, channels, 0 if text else len(train.classes))
     torch.manual_seed(cfg.train.seed)
     model = DiT(shape)
     d = cfg.diffusion
     schedule = Schedule.create(d.schedule, d.steps)
     objective = Objective(d.prediction, d.loss, d.fourier_weight)
     state = {
-        "classes": list(train.classes),
+        "condition": cfg.model.condition,
+        "classes": [] if text else list(train.classes),
         "image_size": train.size,
         "channels": train.channels,
         "model_size": int(size),
@@ -107,7 +122,10 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     flipped = None
     if mirrored is not None:
         flipped = torch.from_numpy(np.ascontiguousarray(mirrored, dtype=np.float32))
-    labels = torch.from_numpy(train.labels)
+    if text:  # caption tokens (N, max_caption), padded; a dropped caption is all padding
+        labels = torch.from_numpy(encode_captions(train.captions or (), cfg.model.max_caption))
+    else:
+        labels = torch.from_numpy(train.labels)
     bs = cfg.train.batch_size
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:

@@ -21,21 +21,19 @@ import torch
 
 from tfusion.config import to_dict
 from tfusion.data.images import write_images_grid
-from tfusion.data.shapes import COLOURS, SHAPES, check_caption, make_shapes, read_back
+from tfusion.data.shapes import (
+    COLOURS,
+    SHAPES,
+    check_caption,
+    first_item_label,
+    make_shapes,
+)
 from tfusion.devices import load_device
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.images import train_scorer
 from tfusion.multimodal.decode import load_multimodal
 from tfusion.multimodal.train import captioned_images, saved_multimodal_config
-
-
-def _first_item_label(image: np.ndarray) -> int:
-    items = read_back(image)
-    if not items:
-        return 0
-    a = items[0]
-    return list(COLOURS).index(a.colour) * len(SHAPES) + SHAPES.index(a.shape)
 
 
 def evaluate_multimodal(
@@ -98,8 +96,8 @@ def evaluate_multimodal(
     }
     perplexity = gen.caption_perplexity(test.images, test.captions)
 
-    labels = np.array([_first_item_label(im) for im in train.images])
-    test_labels = np.array([_first_item_label(im) for im in test.images])
+    labels = np.array([first_item_label(im) for im in train.images])
+    test_labels = np.array([first_item_label(im) for im in test.images])
     scorer = train_scorer(
         train.images,
         labels,

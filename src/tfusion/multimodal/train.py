@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
-from tfusion.data.shapes import make_shapes
+from tfusion.data.captions import load_captioned
 from tfusion.diffusion import Schedule
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
@@ -35,8 +35,6 @@ from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
-NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
 
 @dataclass(frozen=True, eq=False)
 class CaptionedImages:
@@ -50,22 +48,7 @@ class CaptionedImages:
 def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, CaptionedImages]:
     """The training and held-out pairs of a config (seeded random split)."""
     d = cfg.data
-    if d.source == "shapes":
-        images, captions, _ = make_shapes(d.samples, d.size, d.seed)
-    elif d.source == "mnist":
-        from tfusion.data.images import load_images
-
-        s = load_images("mnist", d.size if d.size != 28 else None)
-        images, captions = s.images, [f"a handwritten {NUMBERS[y]}" for y in s.labels]
-    elif Path(d.source).is_dir():
-        from tfusion.data.images import load_captioned_folder
-
-        images, captions = load_captioned_folder(d.source, d.size)
-    else:
-        raise ConfigError(
-            f"data.source {d.source!r} is neither shapes, mnist nor a folder of images with a "
-            "captions file (captions.txt, metadata.csv or metadata.jsonl)"
-        )
+    images, captions = load_captioned(d.source, d.size, d.samples, d.seed)
     if images.shape[2] % cfg.model.patch:
         raise ConfigError(
             f"images of {images.shape[2]} pixels do not split into {cfg.model.patch}-pixel "

@@ -1,0 +1,70 @@
+"""A small text encoder whose pooled output conditions a diffusion model (DiT's text condition).
+
+Byte tokens (`tfusion.data.text.ByteTokenizer`, padded with PAD) go through a token table and
+`depth` bidirectional Llama blocks (RMSNorm, SwiGLU, RoPE) that attend over the caption's real
+tokens; the pooled embedding is the mean of the final states over those tokens, mapped to the
+model's width. A row of PAD only (an empty or dropped caption) is the "no caption" condition of
+classifier-free guidance: it gets a learned null vector instead, as the null label does for
+classes. It is trained together with the diffusion model (seed 003: "text embeddings from a
+separate encoder are injected ... via adaptive layer normalization").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from tfusion.nn.llama import LlamaBlock, RMSNorm, rope_tables
+
+
+class TextEmbedder(nn.Module):
+    """tokens (B, S) int64 -> (B, out_dim): the pooled caption embedding, or the null vector for
+    rows of PAD only. `tokens_and_mask` gives the per-token states for cross-attention."""
+
+    def __init__(
+        self,
+        vocab: int,
+        pad: int,
+        out_dim: int,
+        width: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+    ) -> None:
+        super().__init__()
+        self.pad = pad
+        self.width, self.heads = width, heads
+        self.token_table = nn.Embedding(vocab, width)
+        hidden = 8 * ((8 * width // 3 + 7) // 8)
+        self.blocks = nn.ModuleList(LlamaBlock(width, heads, hidden, i) for i in range(depth))
+        self.norm = RMSNorm(width)
+        self.proj = nn.Linear(width, out_dim)
+        self.null = nn.Parameter(torch.zeros(out_dim))
+        nn.init.normal_(self.token_table.weight, std=0.02)
+        nn.init.normal_(self.null, std=0.02)
+
+    @property
+    def null_label(self) -> int:
+        """The token that fills a "no caption" row (guidance's null condition)."""
+        return self.pad
+
+    def tokens_and_mask(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """(states (B, S, width), real (B, S) bool: the caption's tokens, not padding)."""
+        real = tokens != self.pad
+        b, s = tokens.shape
+        h = self.token_table(tokens)
+        # bidirectional over the real tokens; an all-padding row attends to itself (its output
+        # is replaced by the null vector, this only keeps the softmax finite)
+        keys = real | ~real.any(1, keepdim=True)
+        mask = (keys[:, None, None, :]).expand(b, 1, s, s)
+        rope = rope_tables(torch.arange(s, device=tokens.device)[None], self.width // self.heads)
+        for block in self.blocks:
+            h = block(h, rope, mask)
+        return self.norm(h), real
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        states, real = self.tokens_and_mask(tokens)
+        w = real.to(states.dtype).unsqueeze(-1)
+        pooled = (states * w).sum(1) / w.sum(1).clamp_min(1.0)
+        out = self.proj(pooled)
+        empty = ~real.any(1, keepdim=True)
+        return torch.where(empty, self.null.to(out.dtype).expand_as(out), out)
