@@ -31,6 +31,15 @@ class MultimodalDataConfig:
     seed: int = 0
     caption_dropout: float = 0.1  # text->image sequences whose caption is dropped (for CFG)
     image_first: float = 0.5  # share of sequences laid out image -> caption (captioning)
+    # image -> caption sequences: the image's diffusion time at most this share of the schedule
+    # (the Transfusion paper's captioning recipe: 0.5, so captions read mostly-clean images)
+    caption_max_t: float = 1.0
+    # share of sequences whose image is fed clean (t = 0, no diffusion loss): what decoding
+    # feeds back after drawing an image and what captioning reads
+    clean_images: float = 0.0
+    text: str | None = None  # a plain-text file (UTF-8): text-only sequences mixed in
+    text_ratio: float = 0.0  # share of sequences that are text-only (needs data.text)
+    text_bytes: int = 128  # bytes per text-only sequence (a window of the file)
 
     def __post_init__(self) -> None:
         check_name_or_path(
@@ -44,6 +53,17 @@ class MultimodalDataConfig:
         check_at_least("data.seed", self.seed, 0)
         check_share("data.caption_dropout", self.caption_dropout)
         check_share("data.image_first", self.image_first)
+        check(
+            0 < self.caption_max_t <= 1,
+            f"data.caption_max_t must be in (0, 1], got {self.caption_max_t}",
+        )
+        check_share("data.clean_images", self.clean_images)
+        check_share("data.text_ratio", self.text_ratio)
+        check_at_least("data.text_bytes", self.text_bytes, 8)
+        check(
+            self.text_ratio == 0 or self.text is not None,
+            "data.text_ratio > 0 needs data.text=FILE (plain UTF-8 text)",
+        )
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,11 @@ class MultimodalModelConfig:
     patch: int = 4
     encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
     diffusion_weight: float = 5.0  # lambda: total loss = LM + lambda x diffusion
+    # ablations of seed 002: causal attention inside images (the paper: it hurts text-to-image)
+    image_attention: str = "bidirectional"  # bidirectional | causal
+    # the time embedding: added to the linear patch map's output (after) or to each patch
+    # vector before the map (before, the paper's wording)
+    time_embedding: str = "after"  # after | before
     latent: str = "none"  # none (pixels) | train (a small autoencoder trained first) | a folder
     latent_channels: int = 4  # latent: train
     latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
@@ -71,6 +96,8 @@ class MultimodalModelConfig:
             f"model.width {self.width} must split into {self.heads} heads of even width",
         )
         check_choice("model.encoder", self.encoder, ENCODERS)
+        check_choice("model.image_attention", self.image_attention, ("bidirectional", "causal"))
+        check_choice("model.time_embedding", self.time_embedding, ("after", "before"))
         check_at_least("model.diffusion_weight", self.diffusion_weight, 0)
         check_latent(self)
 

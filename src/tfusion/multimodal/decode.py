@@ -23,7 +23,7 @@ from torch import Tensor
 
 from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
-from tfusion.multimodal.model import MultimodalTransformer, attention_mask
+from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sequences import Packed, layout, pack
 from tfusion.multimodal.tokenizer import ByteTokenizer
 from tfusion.nn.llama import KVCache
@@ -79,7 +79,7 @@ class MultimodalGenerator:
         """Run a prefix through the model into a fresh cache; logits of the last position."""
         cache = KVCache(len(self.model.layers))
         t = torch.zeros(batch.image.shape)
-        mask = attention_mask(batch.image, batch.valid)
+        mask = self.model.mask(batch.image, batch.valid)
         logits, _ = self._forward(
             batch.tokens, batch.patches, batch.image, t, mask, batch.positions, cache
         )
@@ -186,7 +186,7 @@ class MultimodalGenerator:
             torch.cat([prefix.valid, torch.ones(b, n, dtype=torch.bool)], 1),
         )
         times = torch.cat([torch.zeros(prefix.image.shape), t], 1)
-        mask = attention_mask(batch.image, batch.valid)
+        mask = self.model.mask(batch.image, batch.valid)
         _, pred = self._forward(
             batch.tokens, batch.patches, batch.image, times, mask, batch.positions
         )
@@ -294,7 +294,7 @@ class MultimodalGenerator:
             for p, c in zip(patches, captions, strict=True)
         ]
         batch = self._pack(seqs, left=False)
-        mask = attention_mask(batch.image, batch.valid)
+        mask = self.model.mask(batch.image, batch.valid)
         logits, _ = self._forward(
             batch.tokens,
             batch.patches,
@@ -311,6 +311,35 @@ class MultimodalGenerator:
             pred = logits[i, end - n - 1 : end - 1]
             total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
             count += n
+        return float(np.exp(total / count))
+
+    @torch.no_grad()
+    def text_perplexity(self, text: bytes, window: int = 128, batch: int = 32) -> float:
+        """exp(mean cross-entropy per byte) of plain text, read in windows of `window` bytes
+        after BOS (each window's first byte is predicted from BOS alone), the way data.text
+        sequences are trained."""
+        ids = list(text)
+        chunks = [ids[i : i + window] for i in range(0, len(ids), window) if ids[i : i + window]]
+        if not chunks:
+            raise ValueError("no text to score")
+        total, count = 0.0, 0
+        for start in range(0, len(chunks), batch):
+            part = chunks[start : start + batch]
+            seqs = [[[self.tok.BOS], c] for c in part]
+            packed = self._pack(seqs, left=False)
+            logits, _ = self._forward(
+                packed.tokens,
+                packed.patches,
+                packed.image,
+                torch.zeros(packed.image.shape),
+                self.model.mask(packed.image, packed.valid),
+                packed.positions,
+            )
+            for i, c in enumerate(part):
+                targets = packed.tokens[i, 1 : 1 + len(c)]
+                pred = logits[i, : len(c)]
+                total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
+                count += len(c)
         return float(np.exp(total / count))
 
     @torch.no_grad()
@@ -353,7 +382,7 @@ class MultimodalGenerator:
         for _ in range(max_tokens):
             if not use_cache:
                 times = torch.zeros(seq.image.shape)
-                mask = attention_mask(seq.image, seq.valid)
+                mask = self.model.mask(seq.image, seq.valid)
                 logits, _ = self._forward(
                     seq.tokens, seq.patches, seq.image, times, mask, seq.positions
                 )

@@ -33,7 +33,7 @@ from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.images import train_scorer
 from tfusion.multimodal.decode import load_multimodal
-from tfusion.multimodal.train import captioned_images, saved_multimodal_config
+from tfusion.multimodal.train import captioned_images, saved_multimodal_config, text_split
 
 
 def evaluate_multimodal(
@@ -95,6 +95,9 @@ def evaluate_multimodal(
         "all": float(np.mean([all(a.values()) for a in attr])),  # a true description
     }
     perplexity = gen.caption_perplexity(test.images, test.captions)
+    text_perplexity = None
+    if cfg.data.text is not None:  # the held-out tail of data.text
+        text_perplexity = gen.text_perplexity(text_split(cfg.data.text)[1], cfg.data.text_bytes)
 
     labels = np.array([first_item_label(im) for im in train.images])
     test_labels = np.array([first_item_label(im) for im in test.images])
@@ -124,6 +127,7 @@ def evaluate_multimodal(
         "prompt_adherence": rows,
         "captioning": captioning,
         "perplexity": perplexity,
+        "text_perplexity": text_perplexity,
         "fid": {
             "samples_at_last_scale": fid,
             "train_vs_held_out": floor,
@@ -159,7 +163,12 @@ def _markdown(r: dict[str, Any]) -> str:
         f"Captioning (greedy), read back against the image: colour {c['colour']:.2f}, shape "
         f"{c['shape']:.2f}, position {c['position']:.2f}, all three {c['all']:.2f}"
         f" (the very words of the true caption: {c['exact']:.2f}; 'a above b' and the "
-        f"equivalent 'b below a' differ). Held-out caption perplexity {r['perplexity']:.3f}.",
+        f"equivalent 'b below a' differ). Held-out caption perplexity {r['perplexity']:.3f}."
+        + (
+            f" Held-out perplexity of data.text: {r['text_perplexity']:.3f} per byte."
+            if r.get("text_perplexity") is not None
+            else ""
+        ),
         f"FID (features of a CNN trained on the training images) of the images drawn at the last "
         f"guidance scale vs the held-out images: {r['fid']['samples_at_last_scale']:.3f}; for "
         f"reference, as many real training images vs the held-out ones: "

@@ -21,6 +21,9 @@ def transfusion_loss(
     diffusion_weight: float = 5.0,
     world: World | None = None,
     prediction: str = "eps",
+    bidirectional: bool = True,
+    t_cap: Tensor | None = None,
+    clean: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """LM cross-entropy per text token + diffusion_weight x noise MSE per image.
 
@@ -35,6 +38,13 @@ def transfusion_loss(
     global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
     exactly like one process with the whole batch.
 
+    Per row (global batch) options: `t_cap` (B,) caps the diffusion time of the row's images
+    (t drawn on the step grid, then rescaled into (0, cap]: the captioning recipe draws image
+    noise from the first half of the schedule only); `clean` (B,) bool feeds the row's images
+    clean, at t = 0, as decoding feeds a finished or given image back, and leaves them out of
+    the diffusion loss (there is no noise to predict). `bidirectional=False`: causal attention
+    inside images too (the paper's ablation).
+
     Everything is drawn and laid out on the CPU and moved to the model's device for the
     forward; `parts` (the two terms, per rank) stay device tensors, so reading them is the
     caller's choice (a read waits for the GPU).
@@ -47,6 +57,11 @@ def transfusion_loss(
     n_images = int(image.max().item()) + 1 if (image >= 0).any() else 0
     # one time per (sequence, image), spread to its patch positions
     t_img = schedule.sample_t(b * max(n_images, 1), generator).view(b, max(n_images, 1))
+    steps = schedule.num_steps
+    if t_cap is not None:  # (n + 1) cap, rounded up: the grid's first cap x T steps
+        t_img = torch.ceil(t_img * steps * t_cap.view(b, 1).float()).clamp(min=1) / steps
+    if clean is not None:
+        t_img = torch.where(clean.view(b, 1), torch.zeros_like(t_img), t_img)
     t = torch.where(image >= 0, t_img.gather(1, image.clamp(min=0)), torch.zeros(b, n))
     alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))  # (B, T): per position
     eps = torch.randn(x0.shape, generator=generator)
@@ -57,14 +72,16 @@ def transfusion_loss(
     text = (image < 0) & valid
     scored = text[:, :-1] & text[:, 1:]
     n_scored = int(scored.sum())  # global counts: the denominators of both means
-    n_drawn = sum(int(((image == i) & valid).any(1).sum()) for i in range(n_images))
+    noisy = valid if clean is None else valid & ~clean.view(b, 1)  # clean images: no loss
+    n_drawn = sum(int(((image == i) & noisy).any(1).sum()) for i in range(n_images))
     dev = device_of(model)
     rank_rows = world.shard if world is not None else (lambda v: v)
-    tokens, x_t, target, image, valid, t, scored, positions = (
+    tokens, x_t, target, image, valid, noisy, t, scored, positions = (
         to_device(rank_rows(v), dev)
-        for v in (tokens, x_t, target, image, valid, t, scored, batch.positions)
+        for v in (tokens, x_t, target, image, valid, noisy, t, scored, batch.positions)
     )
-    logits, pred = model(tokens, x_t, image, t, attention_mask(image, valid), positions)
+    mask = attention_mask(image, valid, bidirectional)
+    logits, pred = model(tokens, x_t, image, t, mask, positions)
     # DDP averages gradients over ranks: undo it for global means
     scale = world.size if world is not None else 1
 
@@ -79,7 +96,7 @@ def transfusion_loss(
     if n_drawn:
         diff = per_value.sum() * 0.0
         for i in range(n_images):
-            sel = (image == i) & valid
+            sel = (image == i) & noisy
             counts = sel.sum(1).clamp(min=1)
             diff = diff + ((per_value * sel).sum(1) / counts).sum()  # rows without it add 0
         diff = diff * (scale / n_drawn)

@@ -40,18 +40,26 @@ class MultimodalShape:
     channels: int = 3  # image geometry, needed by the U-Net coder
     image_size: int = 16
     patch: int = 4
+    # ablations (seed 002): causal attention inside images too (the paper's ablation; it hurts
+    # text-to-image), and the time embedding added to each patch vector before the linear
+    # patch map (the paper's wording) instead of to its output (tfusion's default)
+    image_attention: str = "bidirectional"  # bidirectional | causal
+    time_embedding: str = "after"  # after | before (linear encoder only)
 
 
-def attention_mask(image: Tensor, valid: Tensor) -> Tensor:
+def attention_mask(image: Tensor, valid: Tensor, bidirectional: bool = True) -> Tensor:
     """(B, 1, T, T) boolean, True = query i may attend to key j.
 
     Causal (j <= i), plus every pair of patches of the same image (bidirectional inside an
-    image), never to padding keys; a padding query attends to itself only (no empty rows).
+    image; `bidirectional=False`: causal there too), never to padding keys; a padding query
+    attends to itself only (no empty rows).
     """
     t = image.shape[1]
     idx = torch.arange(t, device=image.device)
     causal = idx[None, :, None] >= idx[None, None, :]  # (1, T, T)
     same = (image[:, :, None] == image[:, None, :]) & (image[:, :, None] >= 0)  # (B, T, T)
+    if not bidirectional:
+        same = torch.zeros_like(same)
     allowed = (causal | same) & valid[:, None, :] & valid[:, :, None]
     allowed = allowed | torch.eye(t, dtype=torch.bool, device=image.device)[None]
     return allowed[:, None]
@@ -66,7 +74,15 @@ class MultimodalTransformer(nn.Module):
         d = shape.width
         self.tok_embeddings = nn.Embedding(shape.vocab, d)
         self.patch_in = nn.Linear(shape.patch_dim, d)
-        self.t_embedder = TimestepEmbedder(d)
+        if shape.time_embedding not in ("after", "before"):
+            raise ValueError(f"unknown time_embedding {shape.time_embedding!r}: after | before")
+        if shape.image_attention not in ("bidirectional", "causal"):
+            raise ValueError(
+                f"unknown image_attention {shape.image_attention!r}: bidirectional | causal"
+            )
+        # "before": an embedding of t added to every patch vector (P values), then the linear map
+        self.before = shape.time_embedding == "before" and shape.encoder == "linear"
+        self.t_embedder = TimestepEmbedder(shape.patch_dim if self.before else d)
         self.layers = nn.ModuleList(
             LlamaBlock(d, shape.heads, shape.hidden, layer=i) for i in range(shape.depth)
         )
@@ -94,7 +110,10 @@ class MultimodalTransformer(nn.Module):
         b, n = image.shape
         if self.unet is None:
             time = self.t_embedder(t.reshape(-1)).view(b, n, -1)
-            pix = self.patch_in(patches) + time
+            if self.before:
+                pix = self.patch_in(patches + time.to(patches.dtype))
+            else:
+                pix = self.patch_in(patches) + time
             return torch.where(is_patch, pix, text), None
         sel = image >= 0
         count = int(sel.sum())
@@ -110,6 +129,10 @@ class MultimodalTransformer(nn.Module):
         h = text.clone()
         h[sel] = enc.reshape(count, -1).to(h.dtype)
         return h, (sel, skips, temb, groups)
+
+    def mask(self, image: Tensor, valid: Tensor) -> Tensor:
+        """The attention mask of this model (its shape.image_attention)."""
+        return attention_mask(image, valid, self.shape.image_attention == "bidirectional")
 
     def patch_head(self, h: Tensor, ctx: tuple | None) -> Tensor:
         """Noise predictions (B, T, P) at patch positions (zeros elsewhere with the U-Net)."""

@@ -60,6 +60,29 @@ def captioned_images(cfg: MultimodalRunConfig) -> tuple[CaptionedImages, Caption
     return full.subset(order[:cut]), full.subset(order[cut:])
 
 
+def text_split(path: str | None, held_out: float = 0.1) -> tuple[bytes, bytes]:
+    """A plain-text file's UTF-8 bytes, cut into training text and the last `held_out` share
+    (at a line break where there is one), on which evaluation reports perplexity."""
+    if path is None:
+        return b"", b""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"data.text {path} not found; pass a plain-text (UTF-8) file")
+    raw = p.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"data.text {path} is not UTF-8 text (byte {e.start}); convert it"
+        ) from None
+    if len(raw) < 64:
+        raise ConfigError(f"data.text {path} holds {len(raw)} bytes; give at least 64")
+    cut = int(len(raw) * (1 - held_out))
+    line = raw.rfind(b"\n", 0, cut)
+    cut = line + 1 if line > len(raw) // 2 else cut
+    return raw[:cut], raw[cut:]
+
+
 def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> MultimodalShape:
     m = cfg.model
     hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
@@ -76,6 +99,8 @@ def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> Multimoda
         channels=channels,
         image_size=size,
         patch=m.patch,
+        image_attention=m.image_attention,
+        time_embedding=m.time_embedding,
     )
 
 
@@ -121,14 +146,25 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
     d, bs = cfg.data, cfg.train.batch_size * world.size  # the global batch
+    text = text_split(d.text)[0] if d.text_ratio > 0 else b""
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
         draws = torch.rand(bs, 2, generator=gen)
-        sequences = []
+        # the recipe options draw only when they are on (so older runs resume the same)
+        clean = torch.rand(bs, generator=gen) < d.clean_images if d.clean_images > 0 else None
+        plain = None
+        if d.text_ratio > 0:
+            plain = torch.rand(bs, generator=gen) < d.text_ratio
+            starts = torch.randint(max(len(text) - d.text_bytes, 1), (bs,), generator=gen)
+        sequences, caps = [], torch.ones(bs)
         for k, i in enumerate(idx):
-            if draws[k, 0] < d.image_first:
+            if plain is not None and plain[k]:  # a window of the text file alone
+                s = int(starts[k])
+                segs = [list(text[s : s + d.text_bytes])]
+            elif draws[k, 0] < d.image_first:
                 segs = [patches[i], captions[i]]
+                caps[k] = d.caption_max_t
             elif draws[k, 1] < d.caption_dropout:
                 segs = [patches[i]]
             else:
@@ -136,7 +172,16 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
             sequences.append(layout(segs, tok))
         batch = pack(sequences, shape.patch_dim, tok.PAD)
         loss, _ = transfusion_loss(
-            m, batch, schedule, gen, cfg.model.diffusion_weight, world, cfg.diffusion.prediction
+            m,
+            batch,
+            schedule,
+            gen,
+            cfg.model.diffusion_weight,
+            world,
+            cfg.diffusion.prediction,
+            bidirectional=cfg.model.image_attention == "bidirectional",
+            t_cap=caps if d.caption_max_t < 1 else None,
+            clean=clean,
         )
         return loss
 

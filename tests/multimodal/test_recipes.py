@@ -1,0 +1,165 @@
+"""Transfusion's recipe switches: clean images fed back, the captioning noise cap, text-only
+data with held-out perplexity, causal attention inside images, the time embedding before the
+patch map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tfusion.config import TrainConfig
+from tfusion.diffusion import Schedule
+from tfusion.errors import ConfigError
+from tfusion.multimodal.config import (
+    MultimodalDataConfig,
+    MultimodalModelConfig,
+    MultimodalRunConfig,
+)
+from tfusion.multimodal.decode import load_multimodal
+from tfusion.multimodal.loss import transfusion_loss
+from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer, attention_mask
+from tfusion.multimodal.sequences import layout, pack
+from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.multimodal.train import text_split, train_multimodal
+
+TOK = ByteTokenizer()
+P = 12  # 2 x 2 x 3 patch values
+
+
+def model(**kw) -> MultimodalTransformer:
+    torch.manual_seed(0)
+    shape = MultimodalShape(vocab=261, patch_dim=P, width=16, depth=1, heads=2, hidden=32, **kw)
+    return MultimodalTransformer(shape)
+
+
+def batch(rows: int = 6, caption_first: bool = True):
+    rng = np.random.default_rng(0)
+    seqs = []
+    for _ in range(rows):
+        img = rng.normal(size=(4, P)).astype(np.float32)
+        segs = [TOK.encode("ab"), img] if caption_first else [img, TOK.encode("ab")]
+        seqs.append(layout(segs, TOK))
+    return pack(seqs, P, TOK.PAD)
+
+
+class Spy(torch.nn.Module):
+    """Wraps a model and keeps what it was given."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.seen = inner, {}
+
+    def forward(self, tokens, x_t, image, t, mask, positions):
+        self.seen = {"x_t": x_t, "image": image, "t": t, "mask": mask}
+        return self.inner(tokens, x_t, image, t, mask, positions)
+
+
+def test_causal_image_attention_removes_only_the_future_patches_of_the_same_image():
+    b = batch(1)
+    full, causal = attention_mask(b.image, b.valid), attention_mask(b.image, b.valid, False)
+    idx = torch.arange(b.image.shape[1])
+    future = idx[None, :] > idx[:, None]
+    same = (b.image[0][:, None] == b.image[0][None]) & (b.image[0][:, None] >= 0)
+    assert bool((full[0, 0] & future & same).any())  # bidirectional: patches see later ones
+    assert not bool((causal[0, 0] & future).any())  # causal everywhere
+    assert torch.equal(full[0, 0] & ~(future & same), causal[0, 0])
+    m = model(image_attention="causal")
+    assert torch.equal(m.mask(b.image, b.valid), causal)
+
+
+def test_the_time_embedding_before_the_patch_map_is_added_to_the_patch_values():
+    m = model(time_embedding="before")
+    assert m.t_embedder.mlp[-1].out_features == P  # an embedding per patch value
+    patches, t = torch.randn(1, 3, P), torch.tensor([[0.3, 0.3, 0.3]])
+    image = torch.zeros(1, 3, dtype=torch.long)
+    h, _ = m.embed(torch.zeros(1, 3, dtype=torch.long), patches, image, t)
+    want = m.patch_in(patches + m.t_embedder(t.reshape(-1)).view(1, 3, P))
+    torch.testing.assert_close(h, want)
+    after = model()
+    assert after.t_embedder.mlp[-1].out_features == 16
+
+
+def test_the_caption_cap_keeps_image_noise_in_the_first_part_of_the_schedule():
+    schedule = Schedule.create("cosine", 1000)
+    spy = Spy(model())
+    b = batch(64, caption_first=False)
+    times = []
+    for seed in range(4):
+        transfusion_loss(
+            spy, b, schedule, torch.Generator().manual_seed(seed), t_cap=torch.full((64,), 0.5)
+        )
+        times.append(spy.seen["t"][spy.seen["image"] >= 0])
+    t = torch.cat(times)
+    assert float(t.max()) <= 0.5 and float(t.min()) >= 1 / 1000
+    assert float(t.max()) > 0.45 and float(t.min()) < 0.05  # the whole first half is drawn
+    transfusion_loss(spy, b, schedule, torch.Generator().manual_seed(0))
+    assert float(spy.seen["t"][spy.seen["image"] >= 0].max()) > 0.5  # uncapped: the rest too
+
+
+def test_clean_images_are_fed_at_t_0_and_left_out_of_the_diffusion_loss():
+    schedule = Schedule.create("cosine", 1000)
+    spy = Spy(model())
+    b = batch(6)
+    clean = torch.tensor([True, False, True, False, False, False])
+    _, parts = transfusion_loss(spy, b, schedule, torch.Generator().manual_seed(0), clean=clean)
+    is_patch = spy.seen["image"] >= 0
+    t, x_t = spy.seen["t"], spy.seen["x_t"]
+    assert bool((t[clean][is_patch[clean]] == 0).all())
+    assert bool((t[~clean][is_patch[~clean]] > 0).all())
+    torch.testing.assert_close(x_t[clean], b.patches[clean])  # no noise added
+    assert not torch.allclose(x_t[~clean], b.patches[~clean])
+    # with every image clean there is nothing left for the diffusion term to score
+    _, all_noisy = transfusion_loss(model(), b, schedule, torch.Generator().manual_seed(0))
+    _, none = transfusion_loss(
+        model(), b, schedule, torch.Generator().manual_seed(0), clean=torch.ones(6, dtype=bool)
+    )
+    assert torch.isnan(none["diffusion"])  # no image left to score
+    assert torch.isfinite(parts["diffusion"]) and torch.isfinite(all_noisy["diffusion"])
+
+
+def test_text_split_cuts_at_a_line_and_refuses_bad_files(tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text("".join(f"line {i} of the text\n" for i in range(50)))
+    train, held = text_split(str(f))
+    assert train + held == f.read_bytes() and train.endswith(b"\n")
+    assert 0.05 < len(held) / len(f.read_bytes()) < 0.15
+    (tmp_path / "bin").write_bytes(b"\xff\xfe" * 100)
+    with pytest.raises(ConfigError, match="UTF-8"):
+        text_split(str(tmp_path / "bin"))
+    with pytest.raises(ConfigError, match="not found"):
+        text_split(str(tmp_path / "missing.txt"))
+    with pytest.raises(ConfigError, match=r"data\.text"):
+        MultimodalDataConfig(text_ratio=0.3)
+
+
+def tiny(tmp_path, steps: int, **data) -> MultimodalRunConfig:
+    return MultimodalRunConfig(
+        data=MultimodalDataConfig(samples=200, size=16, **data),
+        model=MultimodalModelConfig(width=32, depth=2, heads=2, patch=4),
+        train=TrainConfig(
+            steps=steps,
+            batch_size=8,
+            lr=3e-3,
+            warmup=5,
+            progress=False,
+            log_every=10,
+            checkpoint_every=steps,
+            betas=(0.9, 0.95),
+            weight_decay=0.1,
+        ),
+    )
+
+
+def test_text_only_data_trains_the_language_model_on_it(tmp_path):
+    """A model trained with data.text (half the sequences) reads held-out text of the same
+    kind with a lower perplexity than the same model trained on captions alone."""
+    f = tmp_path / "t.txt"
+    f.write_text("the cat sat on the mat. " * 60 + "\n" + "the cat sat on the mat. " * 10 + "\n")
+    with_text, without = tmp_path / "with", tmp_path / "without"
+    train_multimodal(tiny(tmp_path, 150, text=str(f), text_ratio=0.5, text_bytes=48), with_text)
+    train_multimodal(tiny(tmp_path, 150), without)
+    held = text_split(str(f))[1]
+    a = load_multimodal(with_text).text_perplexity(held, 48)
+    b = load_multimodal(without).text_perplexity(held, 48)
+    assert a < 0.5 * b, (a, b)
