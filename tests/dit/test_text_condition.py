@@ -160,3 +160,19 @@ def test_a_text_conditioned_run_draws_what_its_captions_say(tmp_path):
         dit.generate([0, 1])
     with pytest.raises(DataError, match="max_caption"):
         dit.generate(["a caption far too long"])
+
+
+def test_a_text_run_holds_out_the_same_captions_as_the_transfusion_family():
+    from tfusion.config import apply_overrides as over
+    from tfusion.dit.train import image_split
+    from tfusion.multimodal.config import MultimodalDataConfig, MultimodalRunConfig
+    from tfusion.multimodal.train import captioned_images
+
+    dit = over(
+        DiTRunConfig(),
+        ["data.source=shapes", "data.samples=300", "data.image_size=16", "model.condition=text"],
+    )
+    mm = MultimodalRunConfig(data=MultimodalDataConfig(samples=300, size=16, test_fraction=0.1))
+    (a_train, a_test), (b_train, b_test) = image_split(dit), captioned_images(mm)
+    assert list(a_test.captions) == b_test.captions and len(a_test) == 30
+    np.testing.assert_array_equal(a_train.images, b_train.images)

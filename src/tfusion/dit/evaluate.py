@@ -150,6 +150,7 @@ def evaluate_dit_text(
     scorer_steps: int = 1500,
     extra: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
+    eta: float | None = None,
 ) -> dict[str, Any]:
     """Score a text-conditioned DiT on the shapes set: for the first n held-out captions, one
     image each per guidance scale; prompt adherence (colour, shape, position and all three,
@@ -172,7 +173,9 @@ def evaluate_dit_text(
     rows, last = [], None
     for scale in scales:
         t1 = time.perf_counter()
-        images = dit.generate(captions, guidance=scale, sampler=sampler, steps=steps, seed=seed)
+        images = dit.generate(
+            captions, guidance=scale, sampler=sampler, steps=steps, seed=seed, eta=eta
+        )
         seconds = time.perf_counter() - t1
         row = {"guidance": scale, **adherence(images, captions)}
         rows.append({**row, "seconds_per_image": seconds / len(images)})
@@ -197,6 +200,7 @@ def evaluate_dit_text(
         "prompts": len(captions),
         "sampler": sampler or dit.cfg.sample.sampler,
         "sampler_steps": steps or dit.cfg.sample.steps,
+        "eta": dit.cfg.sample.eta if eta is None else eta,
         "prompt_adherence": rows,
         "fid": {
             "samples_at_last_scale": scorer.fid(ref, last),

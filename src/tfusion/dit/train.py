@@ -68,15 +68,19 @@ def image_split(cfg: DiTRunConfig) -> tuple[ImageSet, ImageSet]:
     """The training and held-out images of a run config (model.condition text: captioned
     images, one pseudo-class, so the split is a seeded random one)."""
     d = cfg.data
+    if not 0.0 <= d.test_fraction < 1.0:
+        raise ConfigError(f"data.test_fraction must be in [0, 1), got {d.test_fraction}")
     if cfg.model.condition == "text":
+        # the Transfusion family's split of the same pairs (a seeded permutation, the last
+        # share held out), so both families are scored on the same held-out captions
         default = {"shapes": 16, "mnist": 28}.get(d.source, 32)
         pixels, captions = load_captioned(d.source, d.image_size or default, d.samples, d.seed)
-        images = ImageSet(pixels, np.zeros(len(pixels), np.int64), ("captioned",), tuple(captions))
-    else:
-        images = load_images(cfg.data.source, cfg.data.image_size)
-    if not 0.0 <= cfg.data.test_fraction < 1.0:
-        raise ConfigError(f"data.test_fraction must be in [0, 1), got {cfg.data.test_fraction}")
-    return images.split(cfg.data.test_fraction, cfg.data.seed)
+        full = ImageSet(pixels, np.zeros(len(pixels), np.int64), ("captioned",), tuple(captions))
+        order = np.random.default_rng(d.seed).permutation(len(pixels))
+        cut = len(pixels) - round(len(pixels) * d.test_fraction)
+        return full.subset(order[:cut]), full.subset(order[cut:])
+    images = load_images(d.source, d.image_size)
+    return images.split(d.test_fraction, d.seed)
 
 
 def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitResult:

@@ -143,9 +143,12 @@ class MultimodalGenerator:
         steps: int,
         noise: Tensor,
         use_cache: bool,
+        eta: float = 0.0,
+        seed: int = 0,
     ) -> Tensor:
-        """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI)."""
-        settings = SampleSettings(sampler, steps, clip=self.clip, guidance=guidance)
+        """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI); `eta`
+        is the sampler noise (DDIM / DPM-Solver++: 0 = ODE, 1 = SDE)."""
+        settings = SampleSettings(sampler, steps, eta=eta, clip=self.clip, guidance=guidance)
         b, n, p = noise.shape
         rows = list(prefixes)
         guided = settings.guidance != 1.0
@@ -171,8 +174,15 @@ class MultimodalGenerator:
             c, u = pred.chunk(2)
             return u + settings.guidance * (c - u)
 
+        gen = torch.Generator().manual_seed(seed + 1_000_003)  # the SDE's noise after the start
         return sample_loop(
-            denoise, (b, n, p), self.schedule, self.prediction, settings, x_init=noise
+            denoise,
+            (b, n, p),
+            self.schedule,
+            self.prediction,
+            settings,
+            generator=gen,
+            x_init=noise,
         )
 
     def _full_pass(self, prefix: Packed, x: Tensor, t: Tensor) -> Tensor:
@@ -201,9 +211,11 @@ class MultimodalGenerator:
         steps: int = 250,
         seed: int = 0,
         use_cache: bool = True,
+        eta: float = 0.0,
     ) -> np.ndarray:
         """One image per caption (B, C, H, W) in [-1, 1]; sample i starts from the noise of
-        Generator(seed + i), so a batch equals its captions drawn one by one."""
+        Generator(seed + i), so a batch equals its captions drawn one by one (with eta > 0 the
+        later noise comes from the sampler's own generator)."""
         s = self.spec
         noise = torch.stack(
             [
@@ -214,7 +226,7 @@ class MultimodalGenerator:
             ]
         )
         prefixes = [[[self.tok.BOS], self.tok.encode(c), [self.tok.BOI]] for c in captions]
-        patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache)
+        patches = self._draw_image(prefixes, guidance, sampler, steps, noise, use_cache, eta, seed)
         return self._to_images(patches)
 
     # ------------------------------------------------------------------ interleaved

@@ -47,6 +47,7 @@ def evaluate_multimodal(
     extra: dict[str, Any] | None = None,
     scorer_steps: int = 1500,
     device: str | torch.device | None = None,
+    eta: float = 0.0,
 ) -> dict[str, Any]:
     """Score a shapes run (see the module docstring); the model and the FID scorer run on
     `device` (default the CPU)."""
@@ -69,7 +70,7 @@ def evaluate_multimodal(
     rows = []
     for scale in scales:
         t1 = time.perf_counter()
-        images = gen.text_to_image(test.captions, scale, sampler, steps, seed)
+        images = gen.text_to_image(test.captions, scale, sampler, steps, seed, eta=eta)
         seconds = time.perf_counter() - t1
         checks = [check_caption(im, c) for im, c in zip(images, test.captions, strict=True)]
         row = {k: float(np.mean([c[k] for c in checks])) for k in ("colour", "shape", "position")}
@@ -124,6 +125,7 @@ def evaluate_multimodal(
         "prompts": len(test.captions),
         "sampler": sampler,
         "sampler_steps": steps,
+        "eta": eta,
         "prompt_adherence": rows,
         "captioning": captioning,
         "perplexity": perplexity,
