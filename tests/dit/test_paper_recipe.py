@@ -74,3 +74,19 @@ def test_flips_mirror_about_half_the_drawn_images(tmp_path, monkeypatch):
         assert bool((same ^ mirrored).all())  # every image is one or the other
         counts[flip] = float(mirrored.float().mean())
     assert 0.35 < counts[True] < 0.65 and counts[False] == 0.0
+
+
+def test_the_shapes_text_config_is_the_benchmark_arm():
+    """configs/dit-shapes-text.yaml and benchmarks/shapes_text.py's DiT arm are one recipe."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import shapes_text
+
+    cfg = load_config(ROOT / "configs" / "dit-shapes-text.yaml", (), DiTRunConfig)
+    arm = shapes_text.dit_config(1.0, 144)
+    assert cfg.model == arm.model and cfg.diffusion == arm.diffusion
+    assert (cfg.data.source, cfg.data.samples, cfg.data.image_size) == ("shapes", 20000, 16)
+    for key in ("batch_size", "lr", "warmup", "min_lr_ratio", "weight_decay", "ema_decay"):
+        assert getattr(cfg.train, key) == getattr(arm.train, key), key
+    assert tuple(cfg.train.betas) == tuple(arm.train.betas)
