@@ -176,3 +176,57 @@ def test_a_text_run_holds_out_the_same_captions_as_the_transfusion_family():
     (a_train, a_test), (b_train, b_test) = image_split(dit), captioned_images(mm)
     assert list(a_test.captions) == b_test.captions and len(a_test) == 30
     np.testing.assert_array_equal(a_train.images, b_train.images)
+
+
+def tiny_clip(folder: Path) -> Path:
+    """A randomly initialised CLIP text model (2 layers of 32) and a character-level tokenizer,
+    saved the way a user's local copy of a real one is."""
+    import json
+
+    transformers = pytest.importorskip("transformers")
+    chars = [chr(c) for c in range(33, 127)]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tok = transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    tok.save_pretrained(folder)
+    cfg = transformers.CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=16,
+        bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+    )
+    torch.manual_seed(0)
+    transformers.CLIPTextModel(cfg).save_pretrained(folder)
+    return folder
+
+
+def test_a_clip_text_model_from_a_folder_conditions_the_run(tmp_path):
+    from tfusion.text_encoders import ClipText
+
+    clip = ClipText(tiny_clip(tmp_path / "clip"))
+    pooled = clip.encode(["day", "", "night"])
+    assert pooled.shape == (3, 32) and np.isnan(pooled[1]).all()
+    assert np.isfinite(pooled[[0, 2]]).all() and np.abs(pooled[0] - pooled[2]).max() > 1e-3
+    cfg = apply_overrides(
+        tiny_text_config(captioned_folder(tmp_path / "data")),
+        [f"model.text_encoder={tmp_path / 'clip'}"],
+    )
+    run = tmp_path / "run"
+    train_dit(cfg, run)
+    dit = DiTRun.load(run)
+    names = set(dit.model.state_dict())
+    assert "y_embedder.proj.weight" in names and not any("token_table" in n for n in names)
+    x = dit.generate(["night"] * 8 + ["day"] * 8, seed=0)
+    night, day = x[:8].mean(), x[8:].mean()
+    assert night < -0.4 and day > 0.4, (night, day)
+    with pytest.raises(ConfigError, match="config.json"):
+        ClipText(tmp_path / "data")

@@ -72,6 +72,10 @@ class DiTModelConfig:
     text_depth: int = 2
     text_heads: int = 4
     max_caption: int = 64  # condition text: bytes per caption
+    # condition text: train (the encoder above, trained with the DiT) | a folder holding a CLIP
+    # text model and tokenizer saved with transformers' save_pretrained (frozen; its pooled
+    # embedding of each caption is computed once and mapped into the adaLN condition)
+    text_encoder: str = "train"
     latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
     # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
     latent_channels: int = 4  # latent: train
@@ -85,6 +89,10 @@ class DiTModelConfig:
         check_share("model.class_dropout", self.class_dropout, closed=False)
         check(self.vlb_weight >= 0, f"model.vlb_weight must be 0 or more, got {self.vlb_weight}")
         check_choice("model.condition", self.condition, ("class", "text"))
+        check(
+            self.text_encoder == "train" or self.condition == "text",
+            "model.text_encoder is for model.condition=text; set the condition or leave it out",
+        )
         for key in ("text_width", "text_depth", "text_heads", "max_caption"):
             check_at_least(f"model.{key}", getattr(self, key), 1)
         check(

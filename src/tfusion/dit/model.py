@@ -27,7 +27,7 @@ from tfusion.data.text import ByteTokenizer
 from tfusion.devices import to_device
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
-from tfusion.nn.text import TextEmbedder
+from tfusion.nn.text import PooledEmbedder, TextEmbedder
 
 # Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
 DIT_SIZES: dict[str, dict[str, int]] = {
@@ -66,6 +66,7 @@ class DiTShape:
     text_width: int = 128  # condition text: the caption encoder's width, depth and heads
     text_depth: int = 2
     text_heads: int = 4
+    text_dim: int = 0  # > 0: captions arrive as an external encoder's pooled embeddings (E)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> DiTShape:
@@ -127,7 +128,9 @@ class DiT(nn.Module):
         self.grid = shape.image_size // shape.patch
         self.x_embedder = PatchEmbed(shape.patch, shape.channels, d)
         self.t_embedder = TimestepEmbedder(d, time_scale=float(shape.num_timesteps))
-        if shape.condition == "text":  # captions: byte tokens, encoded and pooled
+        if shape.condition == "text" and shape.text_dim > 0:  # a frozen encoder's embeddings
+            self.y_embedder = PooledEmbedder(shape.text_dim, d)
+        elif shape.condition == "text":  # captions: byte tokens, encoded and pooled
             tok = ByteTokenizer()
             self.y_embedder: nn.Module = TextEmbedder(
                 tok.vocab_size, tok.PAD, d, shape.text_width, shape.text_depth, shape.text_heads
@@ -156,7 +159,7 @@ class DiT(nn.Module):
         nn.init.zeros_(self.x_embedder.proj.bias)
         if isinstance(self.y_embedder, LabelEmbedder):
             nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
-        else:
+        elif isinstance(self.y_embedder, TextEmbedder):
             nn.init.normal_(self.y_embedder.token_table.weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)

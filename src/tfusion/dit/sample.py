@@ -14,9 +14,10 @@ from tfusion.devices import device_of, load_device, sampling_autocast
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.dit.config import DiTRunConfig
 from tfusion.dit.model import DiT
-from tfusion.dit.train import dit_shape, saved_dit_config
+from tfusion.dit.train import dit_shape, saved_dit_config, text_encoder
 from tfusion.errors import ConfigError
 from tfusion.latents import run_coder
+from tfusion.text_encoders import ClipText
 from tfusion.training.checkpoint import load_weights
 
 
@@ -30,6 +31,7 @@ class DiTRun:
     schedule: Schedule
     classes: tuple[str, ...]
     coder: torch.nn.Module | None = None  # latent runs: latents <-> images
+    encoder: ClipText | None = None  # model.text_encoder=FOLDER, loaded at the first captions
 
     @classmethod
     def load(
@@ -39,15 +41,16 @@ class DiTRun:
         (and a latent run's autoencoder) go to `device` (default the CPU)."""
         path = runs.open_run(run)
         cfg = saved_dit_config(path)
-        classes, size, channels = runs.read_data_state(
+        classes, size, channels, text_dim = runs.read_data_state(
             path,
             lambda s: (
                 tuple(s["classes"]),
                 int(s.get("model_size", s["image_size"])),
                 int(s.get("model_channels", s["channels"])),
+                int(s.get("text_dim", 0)),
             ),
         )
-        model = DiT(dit_shape(cfg.model, size, channels, len(classes)))
+        model = DiT(dit_shape(cfg.model, size, channels, len(classes), text_dim))
         load_weights(model, runs.weights_path(path, ema))
         dev = load_device(device)
         model.eval().to(dev)
@@ -83,7 +86,12 @@ class DiTRun:
         if self.text:
             if isinstance(labels, str) or not all(isinstance(c, str) for c in labels):
                 raise ConfigError("this run is conditioned on text: give a list of captions")
-            labels = encode_captions(list(labels), self.cfg.model.max_caption)
+            if self.cfg.model.text_encoder != "train":  # a frozen encoder: pooled embeddings
+                if self.encoder is None:
+                    self.encoder = text_encoder(self.cfg.model)
+                labels = self.encoder.encode(list(labels))
+            else:
+                labels = encode_captions(list(labels), self.cfg.model.max_caption)
             if len(labels) < 1:
                 raise ConfigError("give at least one caption to generate")
         else:

@@ -27,13 +27,17 @@ from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.latents import encode_images, latent_coder
 from tfusion.runs import check_run_folder, check_same_sections
+from tfusion.text_encoders import ClipText
 from tfusion.training.distributed import current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
 
-def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: int) -> DiTShape:
-    """The DiTShape of a model config for images of `image_size` x `channels` and `classes`."""
+def dit_shape(
+    model: DiTModelConfig, image_size: int, channels: int, classes: int, text_dim: int = 0
+) -> DiTShape:
+    """The DiTShape of a model config for images of `image_size` x `channels` and `classes`
+    (`text_dim`: the pooled width of an external text encoder, model.text_encoder=FOLDER)."""
     base = DiTShape.preset(
         model.preset,
         image_size=image_size,
@@ -44,6 +48,7 @@ def dit_shape(model: DiTModelConfig, image_size: int, channels: int, classes: in
         text_width=model.text_width,
         text_depth=model.text_depth,
         text_heads=model.text_heads,
+        text_dim=text_dim,
     )
     overrides = {
         k: getattr(model, k)
@@ -104,7 +109,9 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
             mirrored = encode_images(coder, mirrored)
     size, channels = pixels.shape[2], pixels.shape[1]
     text = cfg.model.condition == "text"
-    shape = dit_shape(cfg.model, size, channels, 0 if text else len(train.classes))
+    encoder = text_encoder(cfg.model) if text else None
+    text_dim = encoder.dim if encoder is not None else 0
+    shape = dit_shape(cfg.model, size, channels, 0 if text else len(train.classes), text_dim)
     torch.manual_seed(cfg.train.seed)
     model = DiT(shape)
     d = cfg.diffusion
@@ -112,6 +119,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     objective = Objective(d.prediction, d.loss, d.fourier_weight)
     state = {
         "condition": cfg.model.condition,
+        "text_dim": text_dim,
         "classes": [] if text else list(train.classes),
         "image_size": train.size,
         "channels": train.channels,
@@ -126,7 +134,9 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     flipped = None
     if mirrored is not None:
         flipped = torch.from_numpy(np.ascontiguousarray(mirrored, dtype=np.float32))
-    if text:  # caption tokens (N, max_caption), padded; a dropped caption is all padding
+    if encoder is not None:  # a frozen encoder's pooled embeddings, once; dropped: NaN rows
+        labels = torch.from_numpy(encoder.encode(list(train.captions or ())))
+    elif text:  # caption tokens (N, max_caption), padded; a dropped caption is all padding
         labels = torch.from_numpy(encode_captions(train.captions or (), cfg.model.max_caption))
     else:
         labels = torch.from_numpy(train.labels)
@@ -158,6 +168,11 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     if world.is_main:
         plot_loss_curve(run / "metrics.jsonl", run / "loss.png")
     return result
+
+
+def text_encoder(model: DiTModelConfig) -> ClipText | None:
+    """The frozen text encoder of model.text_encoder=FOLDER (None: tfusion's own, trained)."""
+    return None if model.text_encoder == "train" else ClipText(model.text_encoder)
 
 
 def saved_dit_config(run: str | Path) -> DiTRunConfig:

@@ -68,3 +68,24 @@ class TextEmbedder(nn.Module):
         out = self.proj(pooled)
         empty = ~real.any(1, keepdim=True)
         return torch.where(empty, self.null.to(out.dtype).expand_as(out), out)
+
+
+class PooledEmbedder(nn.Module):
+    """A caption's pooled embedding from an external, frozen encoder (B, E) -> (B, out_dim): a
+    linear map, or the learned null vector for a row of NaN (an empty or dropped caption; the
+    "null label" is NaN, so `torch.full_like(y, null_label)` is the null condition)."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_dim, out_dim)
+        self.null = nn.Parameter(torch.zeros(out_dim))
+        nn.init.normal_(self.null, std=0.02)
+
+    @property
+    def null_label(self) -> float:
+        return float("nan")
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        empty = torch.isnan(pooled).all(1, keepdim=True)
+        out = self.proj(torch.nan_to_num(pooled.to(self.proj.weight.dtype)))
+        return torch.where(empty, self.null.to(out.dtype).expand_as(out), out)
