@@ -228,5 +228,5 @@ def test_a_clip_text_model_from_a_folder_conditions_the_run(tmp_path):
     x = dit.generate(["night"] * 8 + ["day"] * 8, seed=0)
     night, day = x[:8].mean(), x[8:].mean()
     assert night < -0.4 and day > 0.4, (night, day)
-    with pytest.raises(ConfigError, match="config.json"):
+    with pytest.raises(ConfigError, match=r"config\.json"):
         ClipText(tmp_path / "data")
