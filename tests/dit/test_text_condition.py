@@ -230,3 +230,54 @@ def test_a_clip_text_model_from_a_folder_conditions_the_run(tmp_path):
     assert night < -0.4 and day > 0.4, (night, day)
     with pytest.raises(ConfigError, match=r"config\.json"):
         ClipText(tmp_path / "data")
+
+
+def test_cross_attention_starts_as_nothing_and_reads_the_caption_tokens(tmp_path):
+    from tfusion.nn.text import CrossAttention
+
+    torch.manual_seed(0)
+    shape = DiTShape(
+        image_size=8,
+        channels=1,
+        depth=2,
+        width=16,
+        heads=2,
+        patch=4,
+        condition="text",
+        text_width=16,
+        text_depth=1,
+        text_heads=2,
+        cross_attention=True,
+    )
+    model = DiT(shape).eval()
+    y = torch.from_numpy(encode_captions(["a red circle", ""], 16))
+    states, real = model.y_embedder.tokens_and_mask(y)
+    h = torch.randn(2, 4, 16)
+    for xattn in model.cross:
+        assert isinstance(xattn, CrossAttention)
+        assert torch.equal(xattn(h, states, real), torch.zeros_like(h))  # zero-initialised
+    # off the zero init: the output depends on the tokens, and a dropped caption stays finite
+    for p in model.cross.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    with torch.no_grad():
+        out = model.cross[0](h, states, real)
+        one_token = states.clone()
+        one_token[0, 3] += 1.0  # a real token of the first caption
+        padding = states.clone()
+        padding[0, 14] += 1.0  # a padding position: masked out
+        moved = model.cross[0](h, one_token, real)
+        unmoved = model.cross[0](h, padding, real)
+    assert torch.isfinite(out).all()  # the dropped caption reads the null token alone
+    assert (moved[0] - out[0]).abs().max() > 1e-4  # each token is read, not only the pool
+    torch.testing.assert_close(unmoved, out)
+    with pytest.raises(ConfigError, match="cross_attention"):
+        apply_overrides(DiTRunConfig(), ["model.cross_attention=true"])
+    cfg = apply_overrides(
+        tiny_text_config(captioned_folder(tmp_path / "data"), steps=200),
+        ["model.cross_attention=true"],
+    )
+    train_dit(cfg, tmp_path / "run")
+    dit = DiTRun.load(tmp_path / "run")
+    assert dit.model.cross is not None
+    x = dit.generate(["night"] * 8 + ["day"] * 8, seed=0)
+    assert x[:8].mean() < -0.4 and x[8:].mean() > 0.4

@@ -76,6 +76,8 @@ class DiTModelConfig:
     # text model and tokenizer saved with transformers' save_pretrained (frozen; its pooled
     # embedding of each caption is computed once and mapped into the adaLN condition)
     text_encoder: str = "train"
+    # condition text, trained encoder: each block also cross-attends to the caption's tokens
+    cross_attention: bool = False
     latent: str = "none"  # none (pixels) | train (an autoencoder trained first) | a folder
     # holding a diffusers AutoencoderKL (save_pretrained), e.g. the Stable Diffusion VAE
     latent_channels: int = 4  # latent: train
@@ -89,6 +91,11 @@ class DiTModelConfig:
         check_share("model.class_dropout", self.class_dropout, closed=False)
         check(self.vlb_weight >= 0, f"model.vlb_weight must be 0 or more, got {self.vlb_weight}")
         check_choice("model.condition", self.condition, ("class", "text"))
+        check(
+            not self.cross_attention or (self.condition == "text" and self.text_encoder == "train"),
+            "model.cross_attention reads the trained text encoder's tokens: it needs "
+            "model.condition=text and model.text_encoder=train",
+        )
         check(
             self.text_encoder == "train" or self.condition == "text",
             "model.text_encoder is for model.condition=text; set the condition or leave it out",

@@ -27,7 +27,7 @@ from tfusion.data.text import ByteTokenizer
 from tfusion.devices import to_device
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
-from tfusion.nn.text import PooledEmbedder, TextEmbedder
+from tfusion.nn.text import CrossAttention, PooledEmbedder, TextEmbedder
 
 # Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
 DIT_SIZES: dict[str, dict[str, int]] = {
@@ -67,6 +67,7 @@ class DiTShape:
     text_depth: int = 2
     text_heads: int = 4
     text_dim: int = 0  # > 0: captions arrive as an external encoder's pooled embeddings (E)
+    cross_attention: bool = False  # text (trained encoder): blocks also attend to the tokens
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> DiTShape:
@@ -144,6 +145,13 @@ class DiT(nn.Module):
             AdaLNZeroBlock(d, shape.heads, hidden) for _ in range(shape.depth)
         )
         self.final_layer = AdaLNFinal(d, shape.patch * shape.patch * self.out_channels)
+        self.cross: nn.ModuleList | None = None
+        if shape.cross_attention:
+            if not isinstance(self.y_embedder, TextEmbedder):
+                raise ValueError("cross-attention needs the trained text encoder's token states")
+            self.cross = nn.ModuleList(
+                CrossAttention(d, shape.text_width, shape.heads) for _ in range(shape.depth)
+            )
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -169,6 +177,9 @@ class DiT(nn.Module):
         for layer in (self.final_layer.adaLN_modulation[1], self.final_layer.linear):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        for xattn in self.cross or ():  # a fresh cross-attention adds nothing
+            nn.init.zeros_(xattn.proj.weight)
+            nn.init.zeros_(xattn.proj.bias)
 
     @property
     def null_label(self) -> int:
@@ -187,9 +198,17 @@ class DiT(nn.Module):
         t, y = to_device(t, x.device), to_device(y, x.device)  # CPU-built labels follow x
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
         # released models embed the integer step n = t * T - 1
-        c = self.t_embedder(t - 1.0 / self.shape.num_timesteps) + self.y_embedder(y)  # (B, D)
-        for block in self.blocks:
-            h = block(h, c)
+        time = self.t_embedder(t - 1.0 / self.shape.num_timesteps)
+        if self.cross is None:
+            c = time + self.y_embedder(y)  # (B, D)
+            for block in self.blocks:
+                h = block(h, c)
+        else:  # captions: the pooled condition, and the token states for cross-attention
+            pooled, states, real = self.y_embedder.encode(y)
+            c = time + pooled
+            for block, xattn in zip(self.blocks, self.cross, strict=True):
+                h = block(h, c)
+                h = h + xattn(h, states, real)
         return self.unpatchify(self.final_layer(h, c))
 
     def guided(self, y: Tensor, scale: float) -> Callable[[Tensor, Tensor], Tensor]:

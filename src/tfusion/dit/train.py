@@ -49,6 +49,7 @@ def dit_shape(
         text_depth=model.text_depth,
         text_heads=model.text_heads,
         text_dim=text_dim,
+        cross_attention=model.cross_attention,
     )
     overrides = {
         k: getattr(model, k)

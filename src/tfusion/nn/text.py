@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from tfusion.nn.attention import attention
 from tfusion.nn.llama import LlamaBlock, RMSNorm, rope_tables
 
 
@@ -62,12 +63,17 @@ class TextEmbedder(nn.Module):
         return self.norm(h), real
 
     def forward(self, tokens: Tensor) -> Tensor:
+        return self.encode(tokens)[0]
+
+    def encode(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(pooled (B, out_dim), token states (B, S, width), real (B, S)): the pooled condition
+        and what cross-attention reads."""
         states, real = self.tokens_and_mask(tokens)
         w = real.to(states.dtype).unsqueeze(-1)
         pooled = (states * w).sum(1) / w.sum(1).clamp_min(1.0)
         out = self.proj(pooled)
         empty = ~real.any(1, keepdim=True)
-        return torch.where(empty, self.null.to(out.dtype).expand_as(out), out)
+        return torch.where(empty, self.null.to(out.dtype).expand_as(out), out), states, real
 
 
 class PooledEmbedder(nn.Module):
@@ -89,3 +95,36 @@ class PooledEmbedder(nn.Module):
         empty = torch.isnan(pooled).all(1, keepdim=True)
         out = self.proj(torch.nan_to_num(pooled.to(self.proj.weight.dtype)))
         return torch.where(empty, self.null.to(out.dtype).expand_as(out), out)
+
+
+class CrossAttention(nn.Module):
+    """Image tokens attend to a caption's token states: x (B, L, D), context (B, S, E), real
+    (B, S) bool -> (B, L, D), pre-norm, its output map zero-initialised (a fresh layer adds
+    nothing, as adaLN-Zero's gates). A learned null key/value is always attendable, so a
+    dropped caption (no real tokens) reads the null token alone."""
+
+    def __init__(self, dim: int, context_dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(context_dim, 2 * dim)
+        self.null_kv = nn.Parameter(torch.zeros(2, dim))
+        self.proj = nn.Linear(dim, dim)
+        nn.init.normal_(self.null_kv, std=0.02)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: Tensor, context: Tensor, real: Tensor) -> Tensor:
+        b, n, d = x.shape
+        h = self.heads
+        q = self.q(self.norm(x)).view(b, n, h, -1).transpose(1, 2)
+        k, v = self.kv(context.to(x.dtype)).chunk(2, dim=-1)
+        k = torch.cat([self.null_kv[0].to(k.dtype).expand(b, 1, d), k], 1)
+        v = torch.cat([self.null_kv[1].to(v.dtype).expand(b, 1, d), v], 1)
+        k, v = (z.view(b, -1, h, d // h).transpose(1, 2) for z in (k, v))
+        keys = torch.cat([real.new_ones(b, 1), real], 1)[:, None, None, :]  # (B, 1, 1, 1 + S)
+        out = attention(q, k, v, keys)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
