@@ -163,3 +163,21 @@ def test_text_only_data_trains_the_language_model_on_it(tmp_path):
     a = load_multimodal(with_text).text_perplexity(held, 48)
     b = load_multimodal(without).text_perplexity(held, 48)
     assert a < 0.5 * b, (a, b)
+
+
+def test_the_image_sampler_noise_is_a_setting(tmp_path):
+    """eta 0 (ODE) and 1 (SDE) draw different images from the same start noise; each is
+    reproducible by its seed; sample.eta is a checked config value."""
+    run = tmp_path / "run"
+    train_multimodal(tiny(tmp_path, 5), run)
+    gen = load_multimodal(run)
+    cap = ["a red circle on the left"]
+    ode = gen.text_to_image(cap, 2.0, "dpm++", 6, seed=3, eta=0.0)
+    sde = gen.text_to_image(cap, 2.0, "dpm++", 6, seed=3, eta=1.0)
+    again = gen.text_to_image(cap, 2.0, "dpm++", 6, seed=3, eta=1.0)
+    np.testing.assert_array_equal(sde, again)
+    assert np.abs(ode - sde).max() > 1e-3
+    from tfusion.multimodal.config import MultimodalSampleConfig
+
+    with pytest.raises(ConfigError, match="eta"):
+        MultimodalSampleConfig(eta=-1.0)

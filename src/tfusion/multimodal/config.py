@@ -109,6 +109,7 @@ class MultimodalSampleConfig:
     sampler: str = "ddpm"
     steps: int = 250  # trained on T = 1000
     guidance: float = 5.0
+    eta: float = 0.0  # image sampler noise (ddim / dpm++): 0 = the ODE, 1 = the SDE
     temperature: float = 0.0  # 0: greedy text
     top_k: int | None = None
     top_p: float | None = None

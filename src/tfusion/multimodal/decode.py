@@ -246,6 +246,7 @@ class MultimodalGenerator:
         force_image: bool = False,
         max_images: int = 4,
         use_cache: bool = True,
+        eta: float = 0.0,
     ) -> list[str | np.ndarray]:
         """Continue `prompt`, writing text and drawing an image wherever BOI comes.
 
@@ -267,7 +268,9 @@ class MultimodalGenerator:
                 noise = torch.randn(
                     1, s.patches, s.patch_dim, generator=torch.Generator().manual_seed(seed + drawn)
                 )
-                patches = self._draw_image([segs], guidance, sampler, steps, noise, use_cache)
+                patches = self._draw_image(
+                    [segs], guidance, sampler, steps, noise, use_cache, eta, seed + drawn
+                )
                 if self.coder is None:
                     patches = patches.clamp(-1, 1)
                 segs += [patches[0].numpy(), [tok.EOI]]  # the clean image is read again at t=0

@@ -47,7 +47,7 @@ def evaluate_multimodal(
     extra: dict[str, Any] | None = None,
     scorer_steps: int = 1500,
     device: str | torch.device | None = None,
-    eta: float = 0.0,
+    eta: float | None = None,
 ) -> dict[str, Any]:
     """Score a shapes run (see the module docstring); the model and the FID scorer run on
     `device` (default the CPU)."""
@@ -66,6 +66,7 @@ def evaluate_multimodal(
     test = test.subset(np.arange(min(n, len(test.captions))))
     sampler = sampler or cfg.sample.sampler
     steps = steps or cfg.sample.steps
+    eta = cfg.sample.eta if eta is None else eta
 
     rows = []
     for scale in scales:

@@ -21,7 +21,16 @@ from tfusion.families import EvaluateRequest, Family, SampleRequest
 from tfusion.io import atomic_path, atomic_write_text, check_out_path
 from tfusion.multimodal.config import MultimodalRunConfig
 
-TEXT_KEYS = ("sampler", "steps", "guidance", "max_tokens", "temperature", "top_k", "top_p")
+TEXT_KEYS = (
+    "sampler",
+    "steps",
+    "guidance",
+    "eta",
+    "max_tokens",
+    "temperature",
+    "top_k",
+    "top_p",
+)
 IMAGE_OUT = (".png", ".npz")
 TEXT_OUT = (".md", ".txt")
 
@@ -93,7 +102,9 @@ def _sample(run: Path, req: SampleRequest) -> str:
         n = 1 if req.n is None else req.n
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
-        images = gen.text_to_image([req.prompt] * n, guidance, sampler, steps, req.seed)
+        images = gen.text_to_image(
+            [req.prompt] * n, guidance, sampler, steps, req.seed, eta=cfg.eta
+        )
         write_images(images, np.zeros(n, dtype=np.int64), target)
         return f"drew {n} image(s) for {req.prompt!r} (guidance {guidance:g}); wrote {target}"
     story = target.suffix.lower() == ".md"
@@ -104,6 +115,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
         steps=steps,
         seed=req.seed,
         max_images=4 if story else 0,
+        eta=cfg.eta,
         **text,
     )
     return _write_story(target, req.prompt, segments, story)
@@ -205,7 +217,7 @@ FAMILY = Family(
     describe=_describe,
     presets=_presets,
     sample_options=frozenset(
-        {"n", "sampler", "steps", "guidance", "raw_weights", "prompt", "caption"}
+        {"n", "sampler", "steps", "eta", "guidance", "raw_weights", "prompt", "caption"}
         | {"max_tokens", "temperature", "top_k", "top_p"}
     ),
     demo_out="demo_multimodal_report",
