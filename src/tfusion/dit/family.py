@@ -129,11 +129,13 @@ def _describe(run: Path) -> list[str]:
     size = int(state.get("model_size", state.get("image_size", 0)))
     channels = int(state.get("model_channels", state.get("channels", 0)))
     shape = dit_shape(cfg.model, size, channels, len(classes))
-    cond = (
-        f"captions (text encoder {cfg.model.text_depth} x {cfg.model.text_width})"
-        if cfg.model.condition == "text"
-        else f"{len(classes)} classes"
-    )
+    m = cfg.model
+    cond = f"{len(classes)} classes"
+    if m.condition == "text" and m.text_encoder != "train":
+        cond = f"captions (frozen CLIP text model: {m.text_encoder})"
+    elif m.condition == "text":
+        cond = f"captions (text encoder {m.text_depth} x {m.text_width}, trained with the DiT"
+        cond += ", cross-attention)" if m.cross_attention else ")"
     s = cfg.sample
     return [
         f"model: preset {cfg.model.preset} (depth {shape.depth}, width {shape.width}, "
