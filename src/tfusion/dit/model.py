@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from tfusion.data.text import ByteTokenizer
 from tfusion.devices import to_device
-from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
 from tfusion.nn.text import CrossAttention, PooledEmbedder, TextEmbedder
 
@@ -192,45 +191,67 @@ class DiT(nn.Module):
         size = self.shape.image_size
         return unpatchify(tokens, self.shape.patch, size, size)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        y: Tensor | None,
+        encoded: tuple[Tensor, Tensor | None, Tensor | None] | None = None,
+    ) -> Tensor:
         """x (B, C, H, W), t (B,) diffusion time in (0, 1], y (B,) labels or (B, S) caption
-        tokens (condition text) -> (B, C_out, H, W)."""
-        t, y = to_device(t, x.device), to_device(y, x.device)  # CPU-built labels follow x
+        tokens (condition text) or (B, E) pooled embeddings -> (B, C_out, H, W). `encoded`:
+        `encode_condition(y)` computed once (sampling reuses it at every step)."""
+        t = to_device(t, x.device)
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
         # released models embed the integer step n = t * T - 1
         time = self.t_embedder(t - 1.0 / self.shape.num_timesteps)
+        if encoded is None:
+            assert y is not None
+            encoded = self.encode_condition(to_device(y, x.device))  # CPU-built labels follow x
+        pooled, states, real = encoded
+        c = time + pooled  # (B, D)
         if self.cross is None:
-            c = time + self.y_embedder(y)  # (B, D)
             for block in self.blocks:
                 h = block(h, c)
-        else:  # captions: the pooled condition, and the token states for cross-attention
-            pooled, states, real = self.y_embedder.encode(y)
-            c = time + pooled
+        else:  # captions: the token states for cross-attention too
             for block, xattn in zip(self.blocks, self.cross, strict=True):
                 h = block(h, c)
                 h = h + xattn(h, states, real)
         return self.unpatchify(self.final_layer(h, c))
 
+    def encode_condition(self, y: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(the condition vector (B, D), caption token states, their mask): the states only
+        with cross-attention."""
+        if self.cross is not None:
+            return self.y_embedder.encode(y)
+        return self.y_embedder(y), None, None
+
     def guided(self, y: Tensor, scale: float) -> Callable[[Tensor, Tensor], Tensor]:
-        """A denoiser (x, t) -> prediction for labels y under classifier-free guidance `scale`.
+        """A denoiser (x, t) -> prediction for labels y under classifier-free guidance `scale`:
+        uncond + scale (cond - uncond), the unconditional pass with the null label (caption).
 
         Guidance covers every channel of the prediction (the released code guided only the
         first three of four latent channels) and uses one batched conditional + unconditional
-        pass. With `learn_sigma` the variance half follows unguided, from the conditional pass
-        (as the released code samples), so the output has 2C channels: the samplers split it
-        (DDPM samples with the learned variance, DDIM and DPM-Solver++ ignore it).
+        pass. The condition (a caption through the text encoder) is encoded once, at the first
+        call, and reused at every step. With `learn_sigma` the variance half follows unguided,
+        from the conditional pass (as the released code samples), so the output has 2C
+        channels: the samplers split it (DDPM samples with the learned variance, DDIM and
+        DPM-Solver++ ignore it).
         """
         c = self.shape.channels
-        if not self.shape.learn_sigma:
-            null = torch.full_like(y, self.null_label)
-            return classifier_free_guidance(self.forward, y, null, scale)
+        learned = self.shape.learn_sigma
+        labels = y if scale == 1.0 else torch.cat([y, torch.full_like(y, self.null_label)])
+        cache: list = []
 
         def denoise(x: Tensor, t: Tensor) -> Tensor:
+            if not cache:
+                cache.append(self.encode_condition(to_device(labels, x.device)))
             if scale == 1.0:
-                return self.forward(x, t, y)
-            null = torch.full_like(y, self.null_label)
-            out = self.forward(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
+                return self.forward(x, t, None, cache[0])
+            out = self.forward(torch.cat([x, x]), torch.cat([t, t]), None, cache[0])
             cond, uncond = out.chunk(2)
+            if not learned:
+                return uncond + scale * (cond - uncond)
             mean = uncond[:, :c] + scale * (cond[:, :c] - uncond[:, :c])
             return torch.cat([mean, cond[:, c:]], dim=1)
 
