@@ -36,7 +36,7 @@ class Oracle:
         self.by_image = {im.tobytes(): c for im, c in zip(images, captions, strict=True)}
         self.blank = blank
 
-    def text_to_image(self, captions, guidance, sampler, steps, seed):
+    def text_to_image(self, captions, guidance, sampler, steps, seed, eta=0.0):
         out = np.stack([self.truth[c] for c in captions])
         return np.full_like(out, -1.0) if self.blank else out
 
