@@ -17,6 +17,8 @@ Transfusion's captioning too. JSON per arm: benchmarks/results/shapes_text/ARM_B
 Arms:
     transfusion        the demo's model and recipe (4 x 192, v-prediction, bf16)
     transfusion-clean  the same with data.clean_images=0.2 and data.caption_max_t=0.5
+    transfusion-causal the same with causal attention inside images (the paper's ablation)
+    transfusion-before the same with the time embedding added before the linear patch map
     dit-text           DiT (patch 4, adaLN-Zero) conditioned on captions through a 2-block
                        text encoder, width chosen so the parameters match Transfusion's
 """
@@ -36,7 +38,7 @@ import torch
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "benchmarks" / "results" / "shapes_text"
 RUNS = ROOT / "benchmarks" / "out" / "shapes_text"
-ARMS = ("transfusion", "transfusion-clean", "dit-text")
+ARMS = ("transfusion", "transfusion-clean", "transfusion-causal", "transfusion-before", "dit-text")
 SCALES = (1.0, 3.0, 5.0)
 
 
@@ -49,10 +51,14 @@ def transfusion_config(arm: str, budget: float) -> Any:
     train = replace(
         cfg.train, max_seconds=budget, clock="process", progress=False, checkpoint_every=10**6
     )
-    data = cfg.data
+    data, model = cfg.data, cfg.model
     if arm == "transfusion-clean":
         data = replace(data, clean_images=0.2, caption_max_t=0.5)
-    return replace(cfg, data=data, train=train)
+    if arm == "transfusion-causal":  # the paper's ablation: causal attention inside images
+        model = replace(model, image_attention="causal")
+    if arm == "transfusion-before":  # the time embedding added before the linear patch map
+        model = replace(model, time_embedding="before")
+    return replace(cfg, data=data, model=model, train=train)
 
 
 def dit_config(budget: float, width: int) -> Any:
@@ -116,7 +122,9 @@ def matched_width() -> int:
     return min(range(64, 257, 16), key=lambda w: abs(parameters("dit-text", w) - target))
 
 
-def run_arm(arm: str, budget: float, prompts: int = 100) -> dict[str, Any]:
+def run_arm(
+    arm: str, budget: float, prompts: int = 100, etas: tuple[float, ...] = (0.0, 1.0)
+) -> dict[str, Any]:
     torch.set_num_threads(1)
     run = RUNS / f"{arm}_B{budget:g}"
     if run.exists():
@@ -139,7 +147,7 @@ def run_arm(arm: str, budget: float, prompts: int = 100) -> dict[str, Any]:
     train_record = json.loads((run / "training.json").read_text())
     t1 = time.perf_counter()
     by_eta = {}
-    for eta in (0.0, 1.0):
+    for eta in etas:
         out = run / f"evaluation_eta{eta:g}"
         if arm == "dit-text":
             r = evaluate_dit_text(
@@ -219,13 +227,14 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=1200, help="CPU seconds of training per arm")
     ap.add_argument("--lanes", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=100, help="held-out captions scored")
+    ap.add_argument("--etas", type=float, nargs="+", default=[0.0, 1.0], help="sampler noise")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     if args.table:
         print(table(args.budget))
         return
     if args.arm:
-        run_arm(args.arm, args.budget, args.prompts)
+        run_arm(args.arm, args.budget, args.prompts, tuple(args.etas))
         print(table(args.budget))
         return
     todo = [a for a in args.arms if not (OUT / f"{a}_B{args.budget:g}.json").exists()]
@@ -236,7 +245,7 @@ def main() -> None:
             arm = todo.pop(0)
             log = open(RUNS / f"{arm}_B{args.budget:g}.log", "w")  # noqa: SIM115
             cmd = [sys.executable, __file__, "--arm", arm, "--budget", str(args.budget)]
-            cmd += ["--prompts", str(args.prompts)]
+            cmd += ["--prompts", str(args.prompts), "--etas", *map(str, args.etas)]
             running.append((arm, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
             print(f"start {arm}", flush=True)
         time.sleep(5)
