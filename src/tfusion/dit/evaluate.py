@@ -13,14 +13,14 @@ import torch
 from tfusion import __version__
 from tfusion.config import to_dict
 from tfusion.data.images import write_images, write_images_grid
-from tfusion.data.shapes import COLOURS, SHAPES, adherence, first_item_label
+from tfusion.data.shapes import adherence
 from tfusion.devices import load_device
 from tfusion.diffusion.guidance import class_balanced_labels
 from tfusion.dit.sample import DiTRun
 from tfusion.dit.train import image_split
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
-from tfusion.metrics.images import train_scorer
+from tfusion.metrics.images import shapes_scorer, train_scorer
 
 SCALES = (1.0, 1.5, 4.0)
 
@@ -181,18 +181,7 @@ def evaluate_dit_text(
         rows.append({**row, "seconds_per_image": seconds / len(images)})
         write_images_grid(images[:16], out / f"text_to_image_guidance_{scale:g}.png", 8)
         last = images
-    labels = np.array([first_item_label(im) for im in train.images])
-    test_labels = np.array([first_item_label(im) for im in test.images])
-    scorer = train_scorer(
-        train.images,
-        labels,
-        test.images,
-        test_labels,
-        len(COLOURS) * len(SHAPES),
-        seed=seed,
-        min_steps=scorer_steps,
-        device=dev,
-    )
+    scorer = shapes_scorer(train.images, test.images, seed, scorer_steps, dev)
     ref = test.images[: len(captions)]
     report = {
         "run": str(dit.path),

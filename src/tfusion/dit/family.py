@@ -40,34 +40,23 @@ def _sample(run: Path, req: SampleRequest) -> str:
             if loaded.text
             else "this run is class-conditional: pass --labels, not --prompt"
         )
+    conditions: list[str] | np.ndarray
     if req.prompt is not None:
         n = 16 if req.n is None else req.n
-        x = loaded.generate(
-            [req.prompt] * n,
-            req.guidance,
-            req.sampler,
-            req.steps,
-            req.seed,
-            req.eta,
-            bf16=req.bf16,
-            progress=True,
-            spacing=req.spacing,
-        )
-        write_images(x, np.zeros(n, dtype=np.int64), target)
-        return (
-            f"wrote {len(x)} images of {req.prompt!r}, shape {x.shape[1:]} (C, H, W), to {target}"
-        )
-    if req.labels:
+        conditions, labels = [req.prompt] * n, np.zeros(n, dtype=np.int64)
+    elif req.labels:
         try:
             labels = np.array([int(v) for v in req.labels.split(",")], dtype=np.int64)
         except ValueError:
             raise TfusionError(
                 f"--labels must be integers like 0,3,3, got {req.labels!r}"
             ) from None
+        conditions = labels
     else:
         labels = class_balanced_labels(1000 if req.n is None else req.n, len(loaded.classes))
+        conditions = labels
     x = loaded.generate(
-        labels,
+        conditions,
         req.guidance,
         req.sampler,
         req.steps,
@@ -78,6 +67,10 @@ def _sample(run: Path, req: SampleRequest) -> str:
         spacing=req.spacing,
     )
     write_images(x, labels, target)
+    if req.prompt is not None:
+        return (
+            f"wrote {len(x)} images of {req.prompt!r}, shape {x.shape[1:]} (C, H, W), to {target}"
+        )
     return f"wrote {len(x)} images of shape {x.shape[1:]} (C, H, W) to {target}"
 
 

@@ -160,3 +160,29 @@ def _shift(x: Tensor, max_shift: int = 1) -> Tensor:
     padded = F.pad(x, (p, p, p, p), mode="replicate")
     h, w = x.shape[2:]
     return padded[:, :, p + dy : p + dy + h, p + dx : p + dx + w]
+
+
+def shapes_scorer(
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int = 0,
+    min_steps: int = 1500,
+    device: str | torch.device | None = None,
+):
+    """The FID scorer of the shapes set: a CNN trained on the training images' colour x shape
+    of their first shape read back (12 classes), checked on the held-out images; DiT's and
+    Transfusion's text-to-image reports share it, so their FIDs compare."""
+    from tfusion.data.shapes import COLOURS, SHAPES, first_item_label
+
+    labels = np.array([first_item_label(im) for im in train])
+    test_labels = np.array([first_item_label(im) for im in test])
+    return train_scorer(
+        train,
+        labels,
+        test,
+        test_labels,
+        len(COLOURS) * len(SHAPES),
+        seed=seed,
+        min_steps=min_steps,
+        device=device,
+    )

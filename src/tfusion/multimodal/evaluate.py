@@ -22,16 +22,13 @@ import torch
 from tfusion.config import to_dict
 from tfusion.data.images import write_images_grid
 from tfusion.data.shapes import (
-    COLOURS,
-    SHAPES,
     check_caption,
-    first_item_label,
     make_shapes,
 )
 from tfusion.devices import load_device
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
-from tfusion.metrics.images import train_scorer
+from tfusion.metrics.images import shapes_scorer
 from tfusion.multimodal.decode import load_multimodal
 from tfusion.multimodal.train import captioned_images, saved_multimodal_config, text_split
 
@@ -101,18 +98,7 @@ def evaluate_multimodal(
     if cfg.data.text is not None:  # the held-out tail of data.text
         text_perplexity = gen.text_perplexity(text_split(cfg.data.text)[1], cfg.data.text_bytes)
 
-    labels = np.array([first_item_label(im) for im in train.images])
-    test_labels = np.array([first_item_label(im) for im in test.images])
-    scorer = train_scorer(
-        train.images,
-        labels,
-        test.images,
-        test_labels,
-        len(COLOURS) * len(SHAPES),
-        seed=seed,
-        min_steps=scorer_steps,
-        device=dev,
-    )
+    scorer = shapes_scorer(train.images, test.images, seed, scorer_steps, dev)
     fid = scorer.fid(test.images, last_images)
     floor = scorer.fid(test.images, train.images[: len(test.images)])
     examples = [
