@@ -42,23 +42,49 @@ ARMS = ("transfusion", "transfusion-clean", "transfusion-causal", "transfusion-b
 SCALES = (1.0, 3.0, 5.0)
 
 
-def transfusion_config(arm: str, budget: float) -> Any:
+# Transfusion switches an arm may combine: "transfusion+before+sincos" is the demo's model and
+# recipe with the time embedding before the patch map and the 2-D patch positions
+SWITCHES: dict[str, tuple[str, dict[str, Any]]] = {
+    "clean": ("data", {"clean_images": 0.2, "caption_max_t": 0.5}),
+    "causal": ("model", {"image_attention": "causal"}),
+    "before": ("model", {"time_embedding": "before"}),
+    "sincos": ("model", {"patch_positions": "sincos"}),
+    "after": ("model", {"time_embedding": "after"}),
+    "rope": ("model", {"patch_positions": "rope"}),
+}
+ALIASES = {f"transfusion-{k}": f"transfusion+{k}" for k in ("clean", "causal", "before")}
+
+
+def arm_type(name: str) -> str:
+    """argparse type: a known arm, or transfusion+SWITCH[+SWITCH...]."""
+    base, *switches = ALIASES.get(name, name).split("+")
+    if name in ARMS or (base == "transfusion" and switches and set(switches) <= set(SWITCHES)):
+        return name
+    raise argparse.ArgumentTypeError(
+        f"unknown arm {name!r}: {', '.join(ARMS)}, or transfusion+S[+S...] with S in "
+        f"{', '.join(SWITCHES)}"
+    )
+
+
+def transfusion_config(arm: str, budget: float, seed: int = 0) -> Any:
     from dataclasses import replace
 
     from tfusion.multimodal.demo import multimodal_demo_config
 
     cfg = multimodal_demo_config(steps=1_000_000)  # the budget stops it; the cosine follows
     train = replace(
-        cfg.train, max_seconds=budget, clock="process", progress=False, checkpoint_every=10**6
+        cfg.train,
+        max_seconds=budget,
+        clock="process",
+        progress=False,
+        checkpoint_every=10**6,
+        seed=cfg.train.seed + seed,
     )
-    data, model = cfg.data, cfg.model
-    if arm == "transfusion-clean":
-        data = replace(data, clean_images=0.2, caption_max_t=0.5)
-    if arm == "transfusion-causal":  # the paper's ablation: causal attention inside images
-        model = replace(model, image_attention="causal")
-    if arm == "transfusion-before":  # the time embedding added before the linear patch map
-        model = replace(model, time_embedding="before")
-    return replace(cfg, data=data, model=model, train=train)
+    sections = {"data": cfg.data, "model": cfg.model}
+    for switch in ALIASES.get(arm, arm).split("+")[1:]:
+        where, changes = SWITCHES[switch]
+        sections[where] = replace(sections[where], **changes)
+    return replace(cfg, train=train, **sections)
 
 
 def dit_config(budget: float, width: int) -> Any:
@@ -122,11 +148,24 @@ def matched_width() -> int:
     return min(range(64, 257, 16), key=lambda w: abs(parameters("dit-text", w) - target))
 
 
+def stem(arm: str, budget: float, seed: int = 0, prompts: int = 100) -> str:
+    """A result's file stem: ARM_B{budget}, with _s{seed} and _p{prompts} where not 0 / 100."""
+    return (
+        f"{arm}_B{budget:g}"
+        + (f"_s{seed}" if seed else "")
+        + (f"_p{prompts}" if prompts != 100 else "")
+    )
+
+
 def run_arm(
-    arm: str, budget: float, prompts: int = 100, etas: tuple[float, ...] = (0.0, 1.0)
+    arm: str,
+    budget: float,
+    prompts: int = 100,
+    etas: tuple[float, ...] = (0.0, 1.0),
+    seed: int = 0,
 ) -> dict[str, Any]:
     torch.set_num_threads(1)
-    run = RUNS / f"{arm}_B{budget:g}"
+    run = RUNS / stem(arm, budget, seed, prompts)
     if run.exists():
         import shutil
 
@@ -143,7 +182,7 @@ def run_arm(
         from tfusion.multimodal.evaluate import evaluate_multimodal
         from tfusion.multimodal.train import train_multimodal
 
-        fit = train_multimodal(transfusion_config(arm, budget), run)
+        fit = train_multimodal(transfusion_config(arm, budget, seed), run)
     train_record = json.loads((run / "training.json").read_text())
     t1 = time.perf_counter()
     by_eta = {}
@@ -165,6 +204,8 @@ def run_arm(
         }
     result = {
         "arm": arm,
+        "seed": seed,
+        "prompts": prompts,
         "budget_cpu_seconds": budget,
         "parameters": parameters(arm, width),
         "transfusion_parameters": parameters("transfusion"),
@@ -178,7 +219,7 @@ def run_arm(
         "date": time.strftime("%Y-%m-%d"),
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{arm}_B{budget:g}.json"
+    path = OUT / f"{stem(arm, budget, seed, prompts)}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2, default=str))
     tmp.replace(path)
@@ -198,11 +239,9 @@ def table(budget: float) -> str:
         "position at 3 | FID at 5 (real floor) | captioning all three |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for arm in ARMS:
-        path = OUT / f"{arm}_B{budget:g}.json"
-        if not path.exists():
-            continue
+    for path in sorted(OUT.glob(f"*_B{budget:g}*.json")):
         r = json.loads(path.read_text())
+        arm = path.stem.split(f"_B{budget:g}")[0] + path.stem.split(f"_B{budget:g}")[1]
         for eta, s in r["scores"].items():
             rows = {row["guidance"]: row for row in s["prompt_adherence"]}
             alls = " / ".join(f"{rows[g]['all']:.2f}" for g in SCALES if g in rows)
@@ -222,8 +261,9 @@ def table(budget: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--arm", choices=ARMS, default=None, help="run one arm in this process")
-    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    ap.add_argument("--arm", type=arm_type, default=None, help="run one arm in this process")
+    ap.add_argument("--arms", nargs="+", type=arm_type, default=list(ARMS))
+    ap.add_argument("--seed", type=int, default=0, help="added to train.seed (0: as before)")
     ap.add_argument("--budget", type=float, default=1200, help="CPU seconds of training per arm")
     ap.add_argument("--lanes", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=100, help="held-out captions scored")
@@ -234,17 +274,23 @@ def main() -> None:
         print(table(args.budget))
         return
     if args.arm:
-        run_arm(args.arm, args.budget, args.prompts, tuple(args.etas))
+        run_arm(args.arm, args.budget, args.prompts, tuple(args.etas), args.seed)
         print(table(args.budget))
         return
-    todo = [a for a in args.arms if not (OUT / f"{a}_B{args.budget:g}.json").exists()]
+    done = {
+        a
+        for a in args.arms
+        if (OUT / f"{stem(a, args.budget, args.seed, args.prompts)}.json").exists()
+    }
+    todo = [a for a in args.arms if a not in done]
     running: list[tuple[str, subprocess.Popen]] = []
     RUNS.mkdir(parents=True, exist_ok=True)
     while todo or running:
         while todo and len(running) < args.lanes:
             arm = todo.pop(0)
-            log = open(RUNS / f"{arm}_B{args.budget:g}.log", "w")  # noqa: SIM115
+            log = open(RUNS / f"{stem(arm, args.budget, args.seed, args.prompts)}.log", "w")  # noqa: SIM115
             cmd = [sys.executable, __file__, "--arm", arm, "--budget", str(args.budget)]
+            cmd += ["--seed", str(args.seed)]
             cmd += ["--prompts", str(args.prompts), "--etas", *map(str, args.etas)]
             running.append((arm, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
             print(f"start {arm}", flush=True)

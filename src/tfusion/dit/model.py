@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from tfusion.data.text import ByteTokenizer
 from tfusion.devices import to_device
 from tfusion.nn import AdaLNFinal, AdaLNZeroBlock, LabelEmbedder, TimestepEmbedder, unpatchify
+from tfusion.nn.embeddings import sincos_2d
 from tfusion.nn.text import CrossAttention, PooledEmbedder, TextEmbedder
 
 # Named sizes (Table 1 of the paper): depth, width, heads; the patch size is the name's suffix
@@ -76,25 +76,6 @@ class DiTShape:
 
             raise ConfigError(f"unknown DiT preset {name!r}; choose from {', '.join(DIT_PRESETS)}")
         return cls(**DIT_PRESETS[name], **kw)  # type: ignore[arg-type]
-
-
-def sincos_2d(width: int, grid: int) -> np.ndarray:
-    """Fixed 2-D sin-cos positions (grid * grid, width), tokens in row-major (row, column) order.
-
-    The first half of the channels encodes the column, the second half the row, each as
-    [sin | cos] of position * 10000^(-i / (width / 4)) (the layout of DiT's and MAE's tables).
-    """
-    if width % 4:
-        raise ValueError(f"DiT width must be divisible by 4 for 2-D positions, got {width}")
-    quarter = width // 4
-    omega = 1.0 / 10000 ** (np.arange(quarter, dtype=np.float64) / quarter)  # (D/4,)
-    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
-
-    def axis(pos: np.ndarray) -> np.ndarray:
-        out = pos.reshape(-1)[:, None].astype(np.float64) * omega[None]  # (N, D/4)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)  # (N, D/2)
-
-    return np.concatenate([axis(cols), axis(rows)], axis=1)  # (N, D)
 
 
 class PatchEmbed(nn.Module):

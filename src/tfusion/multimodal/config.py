@@ -82,6 +82,9 @@ class MultimodalModelConfig:
     # the time embedding: added to the linear patch map's output (after) or to each patch
     # vector before the map (before, the paper's wording)
     time_embedding: str = "after"  # after | before
+    # where a patch sits in its image: RoPE's 1-D raster offsets only (the paper's layout), or
+    # also a fixed 2-D sin-cos table added to each patch embedding (as DiT does)
+    patch_positions: str = "rope"  # rope | sincos
     latent: str = "none"  # none (pixels) | train (a small autoencoder trained first) | a folder
     latent_channels: int = 4  # latent: train
     latent_factor: int = 2  # latent: train; spatial downsampling 2 or 4
@@ -98,6 +101,7 @@ class MultimodalModelConfig:
         check_choice("model.encoder", self.encoder, ENCODERS)
         check_choice("model.image_attention", self.image_attention, ("bidirectional", "causal"))
         check_choice("model.time_embedding", self.time_embedding, ("after", "before"))
+        check_choice("model.patch_positions", self.patch_positions, ("rope", "sincos"))
         check_at_least("model.diffusion_weight", self.diffusion_weight, 0)
         check_latent(self)
 

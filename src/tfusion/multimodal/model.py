@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tfusion.nn.embeddings import TimestepEmbedder
+from tfusion.nn.embeddings import TimestepEmbedder, sincos_2d
 from tfusion.nn.llama import KVCache, LlamaBlock, RMSNorm, rope_tables
 from tfusion.nn.patchify import patchify, unpatchify
 from tfusion.nn.unet import UNetPatchCoder
@@ -45,6 +45,9 @@ class MultimodalShape:
     # patch map (the paper's wording) instead of to its output (tfusion's default)
     image_attention: str = "bidirectional"  # bidirectional | causal
     time_embedding: str = "after"  # after | before (linear encoder only)
+    # where a patch sits in its image: "rope" only the 1-D raster offsets RoPE gives every
+    # position; "sincos" also DiT's fixed 2-D sin-cos table added to each patch embedding
+    patch_positions: str = "rope"  # rope | sincos (linear encoder only)
 
 
 def attention_mask(image: Tensor, valid: Tensor, bidirectional: bool = True) -> Tensor:
@@ -65,6 +68,20 @@ def attention_mask(image: Tensor, valid: Tensor, bidirectional: bool = True) -> 
     return allowed[:, None]
 
 
+def patch_index(image: Tensor) -> Tensor:
+    """(B, T) long: each patch's raster index inside its own image (0 at text positions).
+
+    Patches of one image are consecutive; a new image starts where the image id changes. Within
+    a row the index is the running count of patches minus the count before the image's start
+    (those counts never decrease, so a running maximum carries each start forward)."""
+    is_patch = image >= 0
+    count = is_patch.long().cumsum(1)  # patches up to and including this position
+    prev = torch.cat([torch.full_like(image[:, :1], -1), image[:, :-1]], 1)
+    start = is_patch & (image != prev)
+    base = torch.where(start, count - 1, torch.zeros_like(count)).cummax(1).values
+    return torch.where(is_patch, count - 1 - base, torch.zeros_like(count))
+
+
 class MultimodalTransformer(nn.Module):
     """forward(tokens, x_t patches, image ids, per-position time, mask) -> (logits, patch preds)."""
 
@@ -83,6 +100,14 @@ class MultimodalTransformer(nn.Module):
         # "before": an embedding of t added to every patch vector (P values), then the linear map
         self.before = shape.time_embedding == "before" and shape.encoder == "linear"
         self.t_embedder = TimestepEmbedder(shape.patch_dim if self.before else d)
+        if shape.patch_positions not in ("rope", "sincos"):
+            raise ValueError(f"unknown patch_positions {shape.patch_positions!r}: rope | sincos")
+        self.grid = shape.image_size // shape.patch
+        table = None
+        if shape.patch_positions == "sincos" and shape.encoder == "linear":
+            table = torch.from_numpy(sincos_2d(d, self.grid)).float()  # (grid^2, D), fixed
+        self.pos2d: Tensor | None
+        self.register_buffer("pos2d", table, persistent=False)  # not in the checkpoint
         self.layers = nn.ModuleList(
             LlamaBlock(d, shape.heads, shape.hidden, layer=i) for i in range(shape.depth)
         )
@@ -114,6 +139,8 @@ class MultimodalTransformer(nn.Module):
                 pix = self.patch_in(patches + time.to(patches.dtype))
             else:
                 pix = self.patch_in(patches) + time
+            if self.pos2d is not None:
+                pix = pix + self.pos2d[patch_index(image)].to(pix.dtype)
             return torch.where(is_patch, pix, text), None
         sel = image >= 0
         count = int(sel.sum())

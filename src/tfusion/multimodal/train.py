@@ -101,6 +101,7 @@ def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> Multimoda
         patch=m.patch,
         image_attention=m.image_attention,
         time_embedding=m.time_embedding,
+        patch_positions=m.patch_positions,
     )
 
 

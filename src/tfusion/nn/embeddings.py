@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -39,6 +40,25 @@ def position_table(length: int, dim: int, device: torch.device | None = None) ->
     if dim % 2:
         return sinusoidal(pos, dim + 1, interleave=True)[:, :dim]
     return sinusoidal(pos, dim, interleave=True)
+
+
+def sincos_2d(width: int, grid: int) -> np.ndarray:
+    """Fixed 2-D sin-cos positions (grid * grid, width), tokens in row-major (row, column) order.
+
+    The first half of the channels encodes the column, the second half the row, each as
+    [sin | cos] of position * 10000^(-i / (width / 4)) (the layout of DiT's and MAE's tables).
+    """
+    if width % 4:
+        raise ValueError(f"the width must be divisible by 4 for 2-D positions, got {width}")
+    quarter = width // 4
+    omega = 1.0 / 10000 ** (np.arange(quarter, dtype=np.float64) / quarter)  # (D/4,)
+    rows, cols = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+
+    def axis(pos: np.ndarray) -> np.ndarray:
+        out = pos.reshape(-1)[:, None].astype(np.float64) * omega[None]  # (N, D/4)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)  # (N, D/2)
+
+    return np.concatenate([axis(cols), axis(rows)], axis=1)  # (N, D)
 
 
 class TimestepEmbedder(nn.Module):
