@@ -181,3 +181,60 @@ def test_the_image_sampler_noise_is_a_setting(tmp_path):
 
     with pytest.raises(ConfigError, match="eta"):
         MultimodalSampleConfig(eta=-1.0)
+
+
+def test_patch_index_counts_within_each_image_and_restarts_at_the_next():
+    from tfusion.multimodal.model import patch_index
+
+    # text, image 0 (3 patches), text, image 1 right after image 2 (no text between), padding
+    image = torch.tensor(
+        [[-1, 0, 0, 0, -1, 1, 1, 2, 2, 2, -1], [3, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1]]
+    )
+    want = torch.tensor([[0, 0, 1, 2, 0, 0, 1, 0, 1, 2, 0], [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    assert torch.equal(patch_index(image), want)
+
+
+def test_sincos_patch_positions_add_the_2d_table_row_of_each_patch_and_nothing_at_text():
+    from tfusion.nn.embeddings import sincos_2d
+
+    kw = {"image_size": 4, "patch": 2}  # a 2 x 2 grid: 4 patches per image
+    rope, pos = model(**kw), model(patch_positions="sincos", **kw)
+    pos.load_state_dict(rope.state_dict())  # same weights; the table is not a parameter
+    assert "pos2d" not in pos.state_dict()  # checkpoints keep their keys
+    b = batch(2)
+    t = torch.full(b.image.shape, 0.4)
+    h_rope, _ = rope.embed(b.tokens, b.patches, b.image, t)
+    h_pos, _ = pos.embed(b.tokens, b.patches, b.image, t)
+    is_patch = b.image >= 0
+    table = torch.from_numpy(sincos_2d(16, 2)).float()
+    diff = h_pos - h_rope
+    torch.testing.assert_close(diff[~is_patch], torch.zeros_like(diff[~is_patch]))
+    for row in range(2):
+        got = diff[row][is_patch[row]]
+        torch.testing.assert_close(got, table, atol=1e-6, rtol=1e-6)  # patches 0..3 in order
+    # two patch contents swapped: the sincos model's inputs see where each one now sits
+    swapped = b.patches.clone()
+    first = int(is_patch[0].nonzero()[0])
+    swapped[0, [first, first + 3]] = swapped[0, [first + 3, first]]
+    h2, _ = pos.embed(b.tokens, swapped, b.image, t)
+    assert not torch.allclose(h2[0, first], h_pos[0, first + 3])
+    with pytest.raises(ValueError, match="patch_positions"):
+        model(patch_positions="learned")
+    with pytest.raises(ConfigError, match="patch_positions"):
+        MultimodalModelConfig(patch_positions="2d")
+
+
+def test_sincos_decoding_cached_equals_uncached():
+    from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator
+
+    m = model(patch_positions="sincos", image_size=4, patch=2)
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    gen = MultimodalGenerator(m.eval(), ImageSpec(3, 4, 2), Schedule.create("cosine", 1000), "v")
+    a = gen.text_to_image(["ab", "abc"], 2.0, "dpm++", 3, use_cache=True)
+    b = gen.text_to_image(["ab", "abc"], 2.0, "dpm++", 3, use_cache=False)
+    assert np.abs(a - b).max() < 2e-4
+    # the table changes what is drawn (the same weights without it draw something else)
+    m.pos2d = None
+    c = gen.text_to_image(["ab", "abc"], 2.0, "dpm++", 3, use_cache=True)
+    assert np.abs(a - c).max() > 1e-3
