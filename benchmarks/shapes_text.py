@@ -51,6 +51,8 @@ SWITCHES: dict[str, tuple[str, dict[str, Any]]] = {
     "sincos": ("model", {"patch_positions": "sincos"}),
     "after": ("model", {"time_embedding": "after"}),
     "rope": ("model", {"patch_positions": "rope"}),
+    "unet": ("model", {"encoder": "unet"}),  # the paper's U-Net down / up blocks around the patches
+    "t2i": ("data", {"image_first": 0.25}),  # a quarter of the pairs image-first (default half)
 }
 ALIASES = {f"transfusion-{k}": f"transfusion+{k}" for k in ("clean", "causal", "before")}
 
