@@ -157,3 +157,15 @@ def test_info_run_for_every_family(mm_run, ts_run, tmp_path, capsys):
         assert summarise(run).parameters == _state_count(net)
     assert main(["info", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_resuming_a_finished_run_says_so_instead_of_a_nan_loss(ts_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(ts_run, run)
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert "no step left to train" in said and "nan" not in said.lower()

@@ -7,6 +7,7 @@ the logic is in the library.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -33,11 +34,16 @@ def _train(a: argparse.Namespace) -> None:
     else:
         cfg = fam.new_config(a.config, a.overrides)
     result = fam.train(cfg, Path(a.out), a.resume)
+    # a resumed run that had nothing left to do trained no step here, so it has no loss
+    loss = (
+        f"final loss {result.final_loss:.4f}"
+        if math.isfinite(result.final_loss)
+        else "no step left to train (the run was already finished)"
+    )
     _say(
         f"trained {result.steps} steps in {result.seconds:.0f} s "
         f"({result.windows_per_second:.0f} {fam.unit}/s, {result.device} {result.precision}), "
-        f"final loss {result.final_loss:.4f}; "
-        f"run folder: {result.run}"
+        f"{loss}; run folder: {result.run}"
     )
 
 
