@@ -61,8 +61,42 @@ def arm_config(arm: str, budget: float, preset: str) -> Any:
     )
 
 
-def run_arm(arm: str, budget: float, preset: str, n: int) -> dict[str, Any]:
+def evaluation_plan(arm: str, cfg: Any) -> list[tuple[str, int, bool]]:
+    """(sampler, steps, EMA weights?) per evaluation: each recipe's own sampler; the paper arm
+    also with DPM-Solver++ 20, and with its raw weights (EMA 0.9999 from the first step is
+    still mostly the initial weights after a few thousand steps)."""
+    plan = [(cfg.sample.sampler, cfg.sample.steps, True)]
+    if arm == "paper":
+        plan += [("dpm++", 20, True), (cfg.sample.sampler, cfg.sample.steps, False)]
+    return plan
+
+
+def evaluate(run: Path, sampler: str, steps: int, ema: bool, n: int) -> dict[str, Any]:
     from tfusion.dit.evaluate import evaluate_dit
+
+    name = f"{sampler} {steps}" + ("" if ema else " raw weights")
+    out = run / f"evaluation_{sampler}{steps}{'' if ema else '_raw'}"
+    r = evaluate_dit(run, out, n=n, scales=SCALES, sampler=sampler, steps=steps, ema=ema)
+    return {
+        name: {"by_guidance": r["by_guidance"], "fid_train_vs_held_out": r["fid_train_vs_held_out"]}
+    }
+
+
+def complete(arm: str, budget: float, preset: str, n: int) -> None:
+    """Add the evaluations a finished arm's JSON lacks (its run folder must still be there)."""
+    path = OUT / f"{arm}_B{budget:g}.json"
+    result = json.loads(path.read_text())
+    run = RUNS / f"{arm}_B{budget:g}"
+    for sampler, steps, ema in evaluation_plan(arm, arm_config(arm, budget, preset)):
+        name = f"{sampler} {steps}" + ("" if ema else " raw weights")
+        if name not in result["evaluations"]:
+            result["evaluations"].update(evaluate(run, sampler, steps, ema, n))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.replace(path)
+
+
+def run_arm(arm: str, budget: float, preset: str, n: int) -> dict[str, Any]:
     from tfusion.dit.train import train_dit
 
     torch.set_num_threads(1)
@@ -76,23 +110,9 @@ def run_arm(arm: str, budget: float, preset: str, n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     fit = train_dit(cfg, run)
     record = json.loads((run / "training.json").read_text())
-    samplers = [(cfg.sample.sampler, cfg.sample.steps)]
-    if arm == "paper":
-        samplers.append(("dpm++", 20))
     evaluations = {}
-    for sampler, steps in samplers:
-        r = evaluate_dit(
-            run,
-            run / f"evaluation_{sampler}{steps}",
-            n=n,
-            scales=SCALES,
-            sampler=sampler,
-            steps=steps,
-        )
-        evaluations[f"{sampler} {steps}"] = {
-            "by_guidance": r["by_guidance"],
-            "fid_train_vs_held_out": r["fid_train_vs_held_out"],
-        }
+    for sampler, steps, ema in evaluation_plan(arm, cfg):
+        evaluations.update(evaluate(run, sampler, steps, ema, n))
     result = {
         "arm": arm,
         "config": CONFIGS[arm],
@@ -152,6 +172,8 @@ def main() -> None:
         for arm in args.arms:
             if not (OUT / f"{arm}_B{args.budget:g}.json").exists():
                 run_arm(arm, args.budget, args.preset, args.n)
+            else:
+                complete(arm, args.budget, args.preset, args.n)
     print(table(args.budget))
 
 

@@ -180,3 +180,17 @@ def test_learned_variance_is_trained_by_the_hybrid_loss_and_sampled_by_ddpm(tmp_
             assert x[:8].mean() < -0.5 < 0.5 < x[8:].mean(), (x[:8].mean(), x[8:].mean())
     assert outputs[0.0].abs().max() == 0
     assert outputs[1.0].abs().max() > 0.01
+
+
+def test_evaluate_scores_the_raw_weights_when_asked(trained, tmp_path):
+    from tfusion.dit.evaluate import evaluate_dit
+
+    _, run = trained
+    reports, samples = {}, {}
+    for ema in (True, False):
+        out = tmp_path / f"ema_{ema}"
+        reports[ema] = evaluate_dit(run, out, n=8, scales=(1.0,), ema=ema)
+        samples[ema] = np.load(out / "samples.npz")["images"]
+    assert reports[True]["weights"] == "ema" and reports[False]["weights"] == "raw"
+    # the same labels and seed: the two weight sets draw different images
+    assert np.abs(samples[True].astype(int) - samples[False].astype(int)).max() >= 2

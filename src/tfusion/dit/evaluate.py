@@ -36,20 +36,22 @@ def evaluate_dit(
     grid_columns: int = 8,
     extra: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
+    ema: bool = True,
 ) -> dict[str, Any]:
     """Sample n class-balanced images per guidance scale and score them against held-out images.
 
     The scorer (feature extractor + classifier) is trained on the run's training images with
     `seed`; FID compares the samples with the held-out images, beside the FID of the training
     images against the same held-out images (what a perfect generator would get with this
-    extractor and this many images). The model samples and the scorer trains on `device`
+    extractor and this many images). `ema=False` scores the raw weights instead of the EMA ones.
+    The model samples and the scorer trains on `device`
     (default the CPU).
     """
     t0 = time.perf_counter()
     dev = load_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dit = DiTRun.load(run, device=dev)
+    dit = DiTRun.load(run, ema=ema, device=dev)
     train, test = image_split(dit.cfg)
     ref = test if len(test) >= 2 else train
     classes = len(dit.classes)
@@ -88,6 +90,7 @@ def evaluate_dit(
         "images": {"train": len(train), "held_out": len(test), "generated_per_scale": n},
         "sampler": sampler or dit.cfg.sample.sampler,
         "sampler_steps": steps or dit.cfg.sample.steps,
+        "weights": "ema" if ema else "raw",
         "scorer": {
             "kind": "CNN trained on this data set's training images (no Inception weights)",
             "held_out_accuracy": scorer.test_accuracy,
