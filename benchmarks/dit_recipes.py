@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from tfusion.io import atomic_write_text
+
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "benchmarks" / "results" / "dit_recipes"
 RUNS = ROOT / "benchmarks" / "out" / "dit_recipes"
@@ -91,9 +93,7 @@ def complete(arm: str, budget: float, preset: str, n: int) -> None:
         name = f"{sampler} {steps}" + ("" if ema else " raw weights")
         if name not in result["evaluations"]:
             result["evaluations"].update(evaluate(run, sampler, steps, ema, n))
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result, indent=2, default=str))
 
 
 def run_arm(arm: str, budget: float, preset: str, n: int) -> dict[str, Any]:
@@ -126,9 +126,7 @@ def run_arm(arm: str, budget: float, preset: str, n: int) -> dict[str, Any]:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{arm}_B{budget:g}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result, indent=2, default=str))
     print(f"wrote {path}", flush=True)
     return result
 

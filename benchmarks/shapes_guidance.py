@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tfusion.data.shapes import COLOURS, adherence, read_back
+from tfusion.io import atomic_write_text
 from tfusion.multimodal.decode import load_multimodal
 from tfusion.multimodal.train import captioned_images, saved_multimodal_config
 
@@ -104,7 +105,7 @@ def main() -> None:
     stem = "guidance_errors" + (f"_{args.name}" if args.name else "")
     path = ROOT / "benchmarks" / "results" / "shapes_text" / f"{stem}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
+    atomic_write_text(path, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from tfusion.io import atomic_write_text
+
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "benchmarks" / "results" / "shapes_text"
 RUNS = ROOT / "benchmarks" / "out" / "shapes_text"
@@ -222,9 +224,7 @@ def run_arm(
     }
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{stem(arm, budget, seed, prompts)}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result, indent=2, default=str))
     print(f"wrote {path}")
     return result
 

@@ -222,6 +222,8 @@ def test_sincos_patch_positions_add_the_2d_table_row_of_each_patch_and_nothing_a
         model(patch_positions="learned")
     with pytest.raises(ConfigError, match="patch_positions"):
         MultimodalModelConfig(patch_positions="2d")
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        MultimodalModelConfig(patch_positions="sincos", width=18, heads=3)
 
 
 def test_sincos_decoding_cached_equals_uncached():

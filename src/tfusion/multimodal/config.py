@@ -102,6 +102,10 @@ class MultimodalModelConfig:
         check_choice("model.image_attention", self.image_attention, ("bidirectional", "causal"))
         check_choice("model.time_embedding", self.time_embedding, ("after", "before"))
         check_choice("model.patch_positions", self.patch_positions, ("rope", "sincos"))
+        check(
+            self.patch_positions != "sincos" or self.width % 4 == 0,
+            f"model.patch_positions=sincos needs model.width divisible by 4, got {self.width}",
+        )
         check_at_least("model.diffusion_weight", self.diffusion_weight, 0)
         check_latent(self)
 

@@ -102,10 +102,10 @@ class MultimodalTransformer(nn.Module):
         self.t_embedder = TimestepEmbedder(shape.patch_dim if self.before else d)
         if shape.patch_positions not in ("rope", "sincos"):
             raise ValueError(f"unknown patch_positions {shape.patch_positions!r}: rope | sincos")
-        self.grid = shape.image_size // shape.patch
         table = None
         if shape.patch_positions == "sincos" and shape.encoder == "linear":
-            table = torch.from_numpy(sincos_2d(d, self.grid)).float()  # (grid^2, D), fixed
+            grid = shape.image_size // shape.patch
+            table = torch.from_numpy(sincos_2d(d, grid)).float()  # (grid^2, D), fixed
         self.pos2d: Tensor | None
         self.register_buffer("pos2d", table, persistent=False)  # not in the checkpoint
         self.layers = nn.ModuleList(
