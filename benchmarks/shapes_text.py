@@ -55,6 +55,7 @@ SWITCHES: dict[str, tuple[str, dict[str, Any]]] = {
     "rope": ("model", {"patch_positions": "rope"}),
     "unet": ("model", {"encoder": "unet"}),  # the paper's U-Net down / up blocks around the patches
     "t2i": ("data", {"image_first": 0.25}),  # a quarter of the pairs image-first (default half)
+    "bpe": ("model", {"tokenizer": "bpe"}),  # BPE learned from the captions: ~7 tokens, not ~32
 }
 ALIASES = {f"transfusion-{k}": f"transfusion+{k}" for k in ("clean", "causal", "before")}
 

@@ -133,10 +133,10 @@ def test_text_split_cuts_at_a_line_and_refuses_bad_files(tmp_path):
         MultimodalDataConfig(text_ratio=0.3)
 
 
-def tiny(tmp_path, steps: int, **data) -> MultimodalRunConfig:
+def tiny(tmp_path, steps: int, tokenizer: str = "bytes", **data) -> MultimodalRunConfig:
     return MultimodalRunConfig(
         data=MultimodalDataConfig(samples=200, size=16, **data),
-        model=MultimodalModelConfig(width=32, depth=2, heads=2, patch=4),
+        model=MultimodalModelConfig(width=32, depth=2, heads=2, patch=4, tokenizer=tokenizer),
         train=TrainConfig(
             steps=steps,
             batch_size=8,
@@ -151,14 +151,17 @@ def tiny(tmp_path, steps: int, **data) -> MultimodalRunConfig:
     )
 
 
-def test_text_only_data_trains_the_language_model_on_it(tmp_path):
+@pytest.mark.parametrize("tokenizer", ["bytes", "bpe"])
+def test_text_only_data_trains_the_language_model_on_it(tmp_path, tokenizer):
     """A model trained with data.text (half the sequences) reads held-out text of the same
-    kind with a lower perplexity than the same model trained on captions alone."""
+    kind with a lower perplexity (per byte, whatever the tokenizer) than the same model
+    trained on captions alone."""
     f = tmp_path / "t.txt"
     f.write_text("the cat sat on the mat. " * 60 + "\n" + "the cat sat on the mat. " * 10 + "\n")
     with_text, without = tmp_path / "with", tmp_path / "without"
-    train_multimodal(tiny(tmp_path, 150, text=str(f), text_ratio=0.5, text_bytes=48), with_text)
-    train_multimodal(tiny(tmp_path, 150), without)
+    cfg = tiny(tmp_path, 150, tokenizer, text=str(f), text_ratio=0.5, text_bytes=48)
+    train_multimodal(cfg, with_text)
+    train_multimodal(tiny(tmp_path, 150, tokenizer), without)
     held = text_split(str(f))[1]
     a = load_multimodal(with_text).text_perplexity(held, 48)
     b = load_multimodal(without).text_perplexity(held, 48)
@@ -240,3 +243,33 @@ def test_sincos_decoding_cached_equals_uncached():
     m.pos2d = None
     c = gen.text_to_image(["ab", "abc"], 2.0, "dpm++", 3, use_cache=True)
     assert np.abs(a - c).max() > 1e-3
+
+
+def test_a_bpe_run_learns_its_merges_saves_them_and_reads_them_back(tmp_path):
+    """model.tokenizer=bpe: the merges come from the training captions (a shapes caption is
+    a handful of tokens), the model's vocabulary is the tokenizer's, the run keeps
+    tokenizer.json, resuming and loading read it, and a run without it is refused in one line."""
+    from tfusion.errors import CheckpointError
+    from tfusion.multimodal.tokenizer import run_tokenizer
+
+    run = tmp_path / "run"
+    train_multimodal(tiny(tmp_path, 4, "bpe"), run)
+    tok = run_tokenizer(run, "bpe")
+    assert 261 < tok.vocab_size <= 1024
+    ids = tok.encode("a red circle on the left")
+    assert len(ids) <= 8 and tok.decode(ids) == "a red circle on the left"
+    gen = load_multimodal(run)
+    assert gen.model.tok_embeddings.num_embeddings == tok.vocab_size
+    assert gen.tok.merges == tok.merges
+    words = gen.caption(np.zeros((2, 3, 16, 16), np.float32), max_tokens=6)
+    assert all(isinstance(w, str) for w in words)
+    assert np.isfinite(gen.caption_perplexity(np.zeros((1, 3, 16, 16)), ["a red circle"]))
+    train_multimodal(tiny(tmp_path, 8, "bpe"), run, resume=True)
+    assert run_tokenizer(run, "bpe").merges == tok.merges
+    (run / "tokenizer.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"tokenizer\.json"):
+        load_multimodal(run)
+    with pytest.raises(ConfigError, match="tokenizer"):
+        MultimodalModelConfig(tokenizer="wordpiece")
+    with pytest.raises(ConfigError, match="vocab"):
+        MultimodalModelConfig(vocab=100)

@@ -76,6 +76,10 @@ class MultimodalModelConfig:
     hidden: int | None = None  # SwiGLU width; None: 8/3 x width rounded to a multiple of 8
     patch: int = 4
     encoder: str = "linear"  # linear (patch map + time embedding) | unet (U-Net down/up blocks)
+    # text tokens: UTF-8 bytes, or byte-level BPE learned from the training captions (and
+    # data.text) up to `vocab` ids, saved with the run (the paper uses Llama's BPE)
+    tokenizer: str = "bytes"  # bytes | bpe
+    vocab: int = 1024  # bpe: the most ids (256 bytes + 5 special + merges)
     diffusion_weight: float = 5.0  # lambda: total loss = LM + lambda x diffusion
     # ablations of seed 002: causal attention inside images (the paper: it hurts text-to-image)
     image_attention: str = "bidirectional"  # bidirectional | causal
@@ -99,6 +103,8 @@ class MultimodalModelConfig:
             f"model.width {self.width} must split into {self.heads} heads of even width",
         )
         check_choice("model.encoder", self.encoder, ENCODERS)
+        check_choice("model.tokenizer", self.tokenizer, ("bytes", "bpe"))
+        check_at_least("model.vocab", self.vocab, 262)
         check_choice("model.image_attention", self.image_attention, ("bidirectional", "causal"))
         check_choice("model.time_embedding", self.time_embedding, ("after", "before"))
         check_choice("model.patch_positions", self.patch_positions, ("rope", "sincos"))

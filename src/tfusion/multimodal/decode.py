@@ -25,7 +25,7 @@ from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sequences import Packed, layout, pack
-from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.multimodal.tokenizer import ByteTokenizer, run_tokenizer, token_window
 from tfusion.nn.llama import KVCache
 from tfusion.nn.patchify import patchify, unpatchify
 
@@ -302,12 +302,12 @@ class MultimodalGenerator:
 
     @torch.no_grad()
     def caption_perplexity(self, images: np.ndarray, captions: list[str]) -> float:
-        """exp(mean cross-entropy) of the caption tokens and EOS after BOS BOI image EOI."""
+        """exp(cross-entropy per byte) of the captions and EOS after BOS BOI image EOI: the
+        tokens' summed cross-entropy over the captions' UTF-8 bytes + 1 (EOS), so byte and BPE
+        models compare (for the byte tokenizer it is the mean per token)."""
         patches = self._to_patches(images)
-        seqs = [
-            layout([p, self.tok.encode(c)], self.tok)
-            for p, c in zip(patches, captions, strict=True)
-        ]
+        ids = [self.tok.encode(c) for c in captions]
+        seqs = [layout([p, c], self.tok) for p, c in zip(patches, ids, strict=True)]
         batch = self._pack(seqs, left=False)
         mask = self.model.mask(batch.image, batch.valid)
         logits, _ = self._forward(
@@ -319,25 +319,28 @@ class MultimodalGenerator:
             batch.positions,
         )
         total, count = 0.0, 0
-        for i, c in enumerate(captions):
-            n = len(self.tok.encode(c)) + 1  # caption bytes and EOS
+        for i, (c, row) in enumerate(zip(captions, ids, strict=True)):
+            n = len(row) + 1  # caption tokens and EOS
             end = int(batch.valid[i].sum())
             targets = batch.tokens[i, end - n : end]
             pred = logits[i, end - n - 1 : end - 1]
             total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
-            count += n
+            count += len(c.encode("utf-8")) + 1
         return float(np.exp(total / count))
 
     @torch.no_grad()
     def text_perplexity(self, text: bytes, window: int = 128, batch: int = 32) -> float:
-        """exp(mean cross-entropy per byte) of plain text, read in windows of `window` bytes
-        after BOS (each window's first byte is predicted from BOS alone), the way data.text
+        """exp(cross-entropy per byte) of plain text, read in windows of about `window` bytes
+        after BOS (each window's first token is predicted from BOS alone), the way data.text
         sequences are trained."""
-        ids = list(text)
-        chunks = [ids[i : i + window] for i in range(0, len(ids), window) if ids[i : i + window]]
+        plain = text.decode("utf-8", errors="ignore")
+        ids = self.tok.encode(plain)
+        n_bytes = len(plain.encode("utf-8"))
+        w = token_window(window, len(ids), n_bytes)
+        chunks = [ids[i : i + w] for i in range(0, len(ids), w) if ids[i : i + w]]
         if not chunks:
             raise ValueError("no text to score")
-        total, count = 0.0, 0
+        total = 0.0
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
             seqs = [[[self.tok.BOS], c] for c in part]
@@ -354,8 +357,7 @@ class MultimodalGenerator:
                 targets = packed.tokens[i, 1 : 1 + len(c)]
                 pred = logits[i, : len(c)]
                 total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
-                count += len(c)
-        return float(np.exp(total / count))
+        return float(np.exp(total / n_bytes))
 
     @torch.no_grad()
     def caption(
@@ -472,7 +474,8 @@ def load_multimodal(
     spec = runs.read_data_state(
         path, lambda s: ImageSpec(int(s["channels"]), int(s["size"]), int(s["patch"]))
     )
-    model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size))
+    tok = run_tokenizer(path, cfg.model.tokenizer)
+    model = MultimodalTransformer(model_shape(cfg, spec.channels, spec.size, tok.vocab_size))
     load_weights(model, runs.weights_path(path, ema))
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
     from tfusion.latents import run_coder
@@ -482,4 +485,6 @@ def load_multimodal(
     model.to(dev)
     if coder is not None:
         coder.to(dev)
-    return MultimodalGenerator(model.eval(), spec, schedule, cfg.diffusion.prediction, coder=coder)
+    return MultimodalGenerator(
+        model.eval(), spec, schedule, cfg.diffusion.prediction, tokenizer=tok, coder=coder
+    )

@@ -152,7 +152,8 @@ def _markdown(r: dict[str, Any]) -> str:
         f"Captioning (greedy), read back against the image: colour {c['colour']:.2f}, shape "
         f"{c['shape']:.2f}, position {c['position']:.2f}, all three {c['all']:.2f}"
         f" (the very words of the true caption: {c['exact']:.2f}; 'a above b' and the "
-        f"equivalent 'b below a' differ). Held-out caption perplexity {r['perplexity']:.3f}."
+        f"equivalent 'b below a' differ). Held-out caption perplexity "
+        f"{r['perplexity']:.3f} per byte."
         + (
             f" Held-out perplexity of data.text: {r['text_perplexity']:.3f} per byte."
             if r.get("text_perplexity") is not None

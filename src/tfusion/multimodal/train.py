@@ -28,7 +28,12 @@ from tfusion.multimodal.config import MultimodalRunConfig
 from tfusion.multimodal.loss import transfusion_loss
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
 from tfusion.multimodal.sequences import layout, pack
-from tfusion.multimodal.tokenizer import ByteTokenizer
+from tfusion.multimodal.tokenizer import (
+    learn_tokenizer,
+    run_tokenizer,
+    save_tokenizer,
+    token_window,
+)
 from tfusion.nn.patchify import patchify
 from tfusion.runs import check_run_folder, check_same_sections
 from tfusion.training.distributed import current_world
@@ -83,13 +88,17 @@ def text_split(path: str | None, held_out: float = 0.1) -> tuple[bytes, bytes]:
     return raw[:cut], raw[cut:]
 
 
-def model_shape(cfg: MultimodalRunConfig, channels: int, size: int) -> MultimodalShape:
+def model_shape(
+    cfg: MultimodalRunConfig, channels: int, size: int, vocab: int = 261
+) -> MultimodalShape:
+    """The model of a config for images of `channels` x `size` pixels and a tokenizer of
+    `vocab` ids (the byte tokenizer's 261 by default)."""
     m = cfg.model
     hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
     if m.width % m.heads or (m.width // m.heads) % 2:
         raise ConfigError(f"model.width {m.width} must split into {m.heads} heads of even width")
     return MultimodalShape(
-        vocab=ByteTokenizer().vocab_size,
+        vocab=vocab,
         patch_dim=m.patch * m.patch * channels,
         width=m.width,
         depth=m.depth,
@@ -127,10 +136,18 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
                 "patches; change model.patch, model.latent_factor or data.size"
             )
     channels, size = pixels.shape[1], pixels.shape[2]
-    tok = ByteTokenizer()
+    d, bs = cfg.data, cfg.train.batch_size * world.size  # the global batch
+    text = text_split(d.text)[0] if d.text_ratio > 0 else b""
+    plain_text = text.decode("utf-8", errors="ignore")
+    if resume:
+        tok = run_tokenizer(run, cfg.model.tokenizer)
+    else:  # every rank learns the same merges from the same data
+        tok = learn_tokenizer(cfg.model.tokenizer, cfg.model.vocab, [*train.captions, plain_text])
     patches = patchify(pixels, cfg.model.patch)  # (N, n, P)
     captions = [tok.encode(c) for c in train.captions]
-    shape = model_shape(cfg, channels, size)
+    text_ids = tok.encode(plain_text) if text else []
+    window = token_window(d.text_bytes, len(text_ids), len(text))
+    shape = model_shape(cfg, channels, size, tok.vocab_size)
     torch.manual_seed(cfg.train.seed)
     model = MultimodalTransformer(shape)
     schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
@@ -146,8 +163,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
     if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
-    d, bs = cfg.data, cfg.train.batch_size * world.size  # the global batch
-    text = text_split(d.text)[0] if d.text_ratio > 0 else b""
+        save_tokenizer(tok, run)
 
     def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
         idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
@@ -157,12 +173,12 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         plain = None
         if d.text_ratio > 0:
             plain = torch.rand(bs, generator=gen) < d.text_ratio
-            starts = torch.randint(max(len(text) - d.text_bytes, 1), (bs,), generator=gen)
+            starts = torch.randint(max(len(text_ids) - window, 1), (bs,), generator=gen)
         sequences, caps = [], torch.ones(bs)
         for k, i in enumerate(idx):
             if plain is not None and plain[k]:  # a window of the text file alone
                 s = int(starts[k])
-                segs = [list(text[s : s + d.text_bytes])]
+                segs = [text_ids[s : s + window]]
             elif draws[k, 0] < d.image_first:
                 segs = [patches[i], captions[i]]
                 caps[k] = d.caption_max_t
