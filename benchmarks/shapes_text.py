@@ -19,6 +19,7 @@ Arms:
     transfusion-clean  the same with data.clean_images=0.2 and data.caption_max_t=0.5
     transfusion-causal the same with causal attention inside images (the paper's ablation)
     transfusion-before the same with the time embedding added before the linear patch map
+    transfusion+S+...  the demo's model with switches S (see SWITCHES: bpe, text, before, ...)
     dit-text           DiT (patch 4, adaLN-Zero) conditioned on captions through a 2-block
                        text encoder, width chosen so the parameters match Transfusion's
 """
@@ -56,7 +57,24 @@ SWITCHES: dict[str, tuple[str, dict[str, Any]]] = {
     "unet": ("model", {"encoder": "unet"}),  # the paper's U-Net down / up blocks around the patches
     "t2i": ("data", {"image_first": 0.25}),  # a quarter of the pairs image-first (default half)
     "bpe": ("model", {"tokenizer": "bpe"}),  # BPE learned from the captions: ~7 tokens, not ~32
+    # a quarter of the sequences are windows of real English text: Python's own documentation
+    # (pydoc_data, 466 kB, shipped with Python; written to benchmarks/out/pydoc_topics.txt)
+    "text": ("data", {"text_ratio": 0.25}),
 }
+
+
+def pydoc_text() -> Path:
+    """Python's topic documentation (pydoc_data.topics) as one UTF-8 file: real English text
+    that every Python installation carries, for data.text."""
+    import pydoc_data.topics
+
+    path = RUNS.parent / "pydoc_topics.txt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "\n\n".join(pydoc_data.topics.topics.values()))
+    return path
+
+
 ALIASES = {f"transfusion-{k}": f"transfusion+{k}" for k in ("clean", "causal", "before")}
 
 
@@ -88,6 +106,8 @@ def transfusion_config(arm: str, budget: float, seed: int = 0) -> Any:
     sections = {"data": cfg.data, "model": cfg.model}
     for switch in ALIASES.get(arm, arm).split("+")[1:]:
         where, changes = SWITCHES[switch]
+        if switch == "text":
+            changes = {**changes, "text": str(pydoc_text())}
         sections[where] = replace(sections[where], **changes)
     return replace(cfg, train=train, **sections)
 
@@ -207,6 +227,13 @@ def run_arm(
             "captioning": r.get("captioning"),
             "perplexity": r.get("perplexity"),
         }
+    text_perplexity = None
+    if arm != "dit-text":  # every Transfusion arm reads the held-out documentation, per byte
+        from tfusion.multimodal.decode import load_multimodal
+        from tfusion.multimodal.train import text_split
+
+        held = text_split(str(pydoc_text()))[1]
+        text_perplexity = load_multimodal(run).text_perplexity(held, 128)
     result = {
         "arm": arm,
         "seed": seed,
@@ -220,6 +247,7 @@ def run_arm(
         "evaluate_wall_seconds": time.perf_counter() - t1,
         "total_wall_seconds": time.perf_counter() - t0,
         "scores": by_eta,
+        "pydoc_perplexity_per_byte": text_perplexity,
         "cpu": _cpu(),
         "date": time.strftime("%Y-%m-%d"),
     }
