@@ -103,7 +103,8 @@ def transfusion_config(arm: str, budget: float, seed: int = 0) -> Any:
         checkpoint_every=10**6,
         seed=cfg.train.seed + seed,
     )
-    sections = {"data": cfg.data, "model": cfg.model}
+    # the arms were measured with the byte tokenizer, which the demo used until session 32
+    sections = {"data": cfg.data, "model": replace(cfg.model, tokenizer="bytes")}
     for switch in ALIASES.get(arm, arm).split("+")[1:]:
         where, changes = SWITCHES[switch]
         if switch == "text":
