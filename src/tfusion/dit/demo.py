@@ -29,7 +29,7 @@ def dit_demo_config(steps: int = DIT_DEMO_STEPS, preset: str = DIT_DEMO_PRESET) 
             warmup=200,
             min_lr_ratio=0.05,
             ema_decay=0.999,
-            bf16=True,
+            bf16="auto",  # bf16 where the CPU or GPU computes it natively (AVX2: fp32)
             checkpoint_every=1000,
         ),
         sample=ImageSampleConfig(sampler="dpm++", steps=20, guidance=1.5),
