@@ -134,9 +134,11 @@ def evaluate_multimodal(
 
 def _markdown(r: dict[str, Any]) -> str:
     lines = [f"# Transfusion report: {r['run']}", "", str(r.get("title", "")), ""]
+    eta = r.get("eta") or 0.0
+    noise = "the ODE" if eta == 0 else "the SDE" if eta == 1 else "partly stochastic"
     lines += [
         f"{r['prompts']} held-out prompts and images; images drawn with {r['sampler']} "
-        f"({r['sampler_steps']} steps).",
+        f"({r['sampler_steps']} steps, eta {eta:g}: {noise}).",
         "",
         "| guidance | colour | shape | position | all three | s per image |",
         "|---|---|---|---|---|---|",
