@@ -49,6 +49,8 @@ SCALES = (1.0, 3.0, 5.0)
 # recipe with the time embedding before the patch map and the 2-D patch positions
 SWITCHES: dict[str, tuple[str, dict[str, Any]]] = {
     "clean": ("data", {"clean_images": 0.2, "caption_max_t": 0.5}),
+    "clean0": ("data", {"clean_images": 0.2}),  # item 5 alone: a fifth of the images fed clean
+    "capt": ("data", {"caption_max_t": 0.5}),  # item 6 alone: captioning noise capped at half
     "causal": ("model", {"image_attention": "causal"}),
     "before": ("model", {"time_embedding": "before"}),
     "sincos": ("model", {"patch_positions": "sincos"}),
