@@ -29,6 +29,7 @@ from tfusion.multimodal.loss import transfusion_loss
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
 from tfusion.multimodal.sequences import layout, pack
 from tfusion.multimodal.tokenizer import (
+    ByteTokenizer,
     learn_tokenizer,
     run_tokenizer,
     save_tokenizer,
@@ -89,16 +90,16 @@ def text_split(path: str | None, held_out: float = 0.1) -> tuple[bytes, bytes]:
 
 
 def model_shape(
-    cfg: MultimodalRunConfig, channels: int, size: int, vocab: int = 261
+    cfg: MultimodalRunConfig, channels: int, size: int, vocab: int | None = None
 ) -> MultimodalShape:
     """The model of a config for images of `channels` x `size` pixels and a tokenizer of
-    `vocab` ids (the byte tokenizer's 261 by default)."""
+    `vocab` ids (default: the byte tokenizer's)."""
     m = cfg.model
     hidden = m.hidden or 8 * ((8 * m.width // 3 + 7) // 8)
     if m.width % m.heads or (m.width // m.heads) % 2:
         raise ConfigError(f"model.width {m.width} must split into {m.heads} heads of even width")
     return MultimodalShape(
-        vocab=vocab,
+        vocab=vocab or ByteTokenizer().vocab_size,
         patch_dim=m.patch * m.patch * channels,
         width=m.width,
         depth=m.depth,
