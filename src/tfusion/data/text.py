@@ -45,20 +45,25 @@ class ByteTokenizer:
     def encode(self, text: str) -> list[int]:
         return list(text.encode("utf-8"))
 
+    # the bytes each id stands for (special ids: none; BPE appends one piece per merge)
+    pieces: tuple[bytes, ...] = tuple(bytes([i]) for i in range(256)) + (b"",) * 5
+
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of the byte ids; special tokens are written as <boi>, <eoi>, ... ."""
+        """Text of the ids; special tokens are written as <boi>, <eoi>, ... ."""
         names = {v: k for k, v in self.SPECIAL.items()}
         out, run = [], bytearray()
         for i in ids:
             i = int(i)
-            if 0 <= i < 256:
-                run.append(i)
-                continue
-            if i not in names:
-                raise DataError(f"token id {i} is outside the byte tokenizer's vocabulary (261)")
-            out.append(run.decode("utf-8", errors="replace"))
-            run = bytearray()
-            out.append(names[i])
+            if i in names:
+                out.append(run.decode("utf-8", errors="replace"))
+                run = bytearray()
+                out.append(names[i])
+            elif 0 <= i < self.vocab_size:
+                run += self.pieces[i]
+            else:
+                raise DataError(
+                    f"token id {i} is outside the tokenizer's vocabulary ({self.vocab_size})"
+                )
         out.append(run.decode("utf-8", errors="replace"))
         return "".join(out)
 
@@ -75,7 +80,7 @@ class BPETokenizer(ByteTokenizer):
 
     def __init__(self, merges: Sequence[tuple[int, int]]) -> None:
         self.merges = [(int(a), int(b)) for a, b in merges]
-        self.pieces: list[bytes] = [bytes([i]) for i in range(256)] + [b""] * 5
+        pieces = list(ByteTokenizer.pieces)
         for k, (a, b) in enumerate(self.merges):
             if (
                 not (0 <= a < 261 + k and 0 <= b < 261 + k)
@@ -83,7 +88,8 @@ class BPETokenizer(ByteTokenizer):
                 or b in range(256, 261)
             ):
                 raise DataError(f"BPE merge {k} ({a}, {b}) joins ids that are not text tokens")
-            self.pieces.append(self.pieces[a] + self.pieces[b])
+            pieces.append(pieces[a] + pieces[b])
+        self.pieces = tuple(pieces)
         self.rank = {pair: k for k, pair in enumerate(self.merges)}
         self._cache: dict[bytes, list[int]] = {}
 
@@ -118,24 +124,6 @@ class BPETokenizer(ByteTokenizer):
 
     def encode(self, text: str) -> list[int]:
         return [i for w in _words(text) for i in self._encode_word(w)]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        names = {v: k for k, v in self.SPECIAL.items()}
-        out, run = [], bytearray()
-        for i in ids:
-            i = int(i)
-            if i in names:
-                out.append(run.decode("utf-8", errors="replace"))
-                run = bytearray()
-                out.append(names[i])
-            elif 0 <= i < self.vocab_size:
-                run += self.pieces[i]
-            else:
-                raise DataError(
-                    f"token id {i} is outside the tokenizer's vocabulary ({self.vocab_size})"
-                )
-        out.append(run.decode("utf-8", errors="replace"))
-        return "".join(out)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "bpe", "merges": [list(m) for m in self.merges]}
