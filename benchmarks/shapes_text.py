@@ -156,7 +156,9 @@ def dit_config(budget: float, width: int) -> Any:
     )
 
 
-def parameters(arm: str, width: int = 128) -> int:
+def parameters(arm: str, width: int = 128, run: Path | None = None) -> int:
+    """Parameters of an arm's model; a Transfusion arm with `run` counts that run's model (a
+    BPE run's vocabulary is what its tokenizer learned, up to model.vocab)."""
     from tfusion.dit.model import DiT, count_parameters
 
     if arm == "dit-text":
@@ -167,7 +169,13 @@ def parameters(arm: str, width: int = 128) -> int:
     from tfusion.multimodal.model import MultimodalTransformer
     from tfusion.multimodal.train import model_shape
 
-    return count_parameters(MultimodalTransformer(model_shape(transfusion_config(arm, 1.0), 3, 16)))
+    cfg = transfusion_config(arm, 1.0)
+    vocab = None
+    if run is not None:
+        from tfusion.multimodal.tokenizer import run_tokenizer
+
+        vocab = run_tokenizer(run, cfg.model.tokenizer).vocab_size
+    return count_parameters(MultimodalTransformer(model_shape(cfg, 3, 16, vocab)))
 
 
 def matched_width() -> int:
@@ -242,7 +250,7 @@ def run_arm(
         "seed": seed,
         "prompts": prompts,
         "budget_cpu_seconds": budget,
-        "parameters": parameters(arm, width),
+        "parameters": parameters(arm, width, None if arm == "dit-text" else run),
         "transfusion_parameters": parameters("transfusion"),
         "dit_width": width if arm == "dit-text" else None,
         "training": train_record,
