@@ -263,6 +263,32 @@ def test_one_sampler_serves_interleaved_batches(make_gaussian_denoiser: Gaussian
     torch.testing.assert_close(torch.cat([first, second]), whole, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("sampler", [DDPM(), DPMSolverPP(eta=1.0)], ids=["ddpm", "dpm++sde"])
+def test_a_generator_per_row_makes_stochastic_rows_independent_of_the_batch(
+    make_gaussian_denoiser: GaussianDenoiser, sampler: DDPM | DPMSolverPP
+) -> None:
+    """With one generator per row, a stochastic sampler's batch equals its rows drawn alone
+    (start noise and every later draw); one shared generator does not give that."""
+    sched = SCHEDULES["cosine"]
+    denoise = make_gaussian_denoiser(sched, "eps", MU, S)
+
+    def gens(seeds: list[int]) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(k) for k in seeds]
+
+    whole = sample_loop(denoise, (3, 4), sched, "eps", sampler, 8, generator=gens([7, 8, 9]))
+    rows = [
+        sample_loop(denoise, (1, 4), sched, "eps", sampler, 8, generator=gens([k]))
+        for k in (7, 8, 9)
+    ]
+    torch.testing.assert_close(torch.cat(rows), whole, rtol=1e-6, atol=1e-6)
+    shared = sample_loop(
+        denoise, (3, 4), sched, "eps", sampler, 8, generator=torch.Generator().manual_seed(7)
+    )
+    assert not torch.allclose(shared[1:], whole[1:])  # rows 2 and 3 differ from their own streams
+    with pytest.raises(ValueError, match="2 generators for a batch of 3 rows"):
+        sample_loop(denoise, (3, 4), sched, "eps", sampler, 8, generator=gens([1, 2]))
+
+
 def test_x_init_is_the_start_and_is_not_modified() -> None:
     sched = SCHEDULES["linear"]
     x_init = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +174,18 @@ def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
     raise ConfigError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
 
 
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-    device = generator.device if generator is not None else None
-    return torch.randn(shape, generator=generator, device=device)
+# one generator for the whole batch, or one per row (row i's noise then does not depend on
+# which other rows share the batch: a batch draws what its rows draw one by one)
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def _randn(shape: tuple[int, ...], generator: Generators) -> Tensor:
+    if generator is None or isinstance(generator, torch.Generator):
+        device = generator.device if generator is not None else None
+        return torch.randn(shape, generator=generator, device=device)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators for a batch of {shape[0]} rows")
+    return torch.stack([torch.randn(shape[1:], generator=g, device=g.device) for g in generator])
 
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x_t (B, ...), t (B,)) -> raw prediction
@@ -190,7 +199,7 @@ def sample_loop(
     prediction: str,
     sampler: DDPM | DDIM | DPMSolverPP | SampleSettings,
     steps: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     x_init: Tensor | None = None,
     clip_x0: float | None = None,
     progress: bool = False,
@@ -203,7 +212,8 @@ def sample_loop(
 
     Noise is drawn from `generator` where it lives (the CPU by default: the same numbers on
     every device) and the whole loop runs on `device` (default: the generator's device), where
-    the denoiser's model should be.
+    the denoiser's model should be. A sequence of generators, one per row, draws each row's
+    noise from its own stream, so a batch draws what its rows draw one by one.
 
     `sampler` is a sampler object, or a `SampleSettings` value (anything without a `step`
     method is taken for one), which then also gives the step count (`SampleSettings.num_steps`),
@@ -260,7 +270,7 @@ def _loop(
     prediction: str,
     sampler: DDPM | DDIM | DPMSolverPP,
     steps: int | None,
-    generator: torch.Generator | None,
+    generator: Generators,
     x_init: Tensor | None,
     clip_x0: float | None,
     progress: bool,
@@ -313,7 +323,7 @@ def _replacement(
     x: Tensor,
     schedule: Schedule,
     sampler: DDPM | DDIM | DPMSolverPP,
-    generator: torch.Generator | None,
+    generator: Generators,
 ) -> Callable[[Tensor, float], Tensor]:
     """x -> x with the known entries set to their noised values at time t (see sample_loop)."""
     if known is None:

@@ -23,11 +23,14 @@ from torch import Tensor
 
 from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
+from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sequences import Packed, layout, pack
 from tfusion.multimodal.tokenizer import ByteTokenizer, run_tokenizer, token_window
 from tfusion.nn.llama import KVCache
 from tfusion.nn.patchify import patchify, unpatchify
+
+_DEFAULT = MultimodalSampleConfig()  # the keyword defaults of the public drawing methods
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,9 @@ class MultimodalGenerator:
             c, u = pred.chunk(2)
             return u + settings.guidance * (c - u)
 
-        gen = torch.Generator().manual_seed(seed + 1_000_003)  # the SDE's noise after the start
+        # the SDE's noise after the start: row i's own stream (seed + i), so a batch draws what
+        # its rows draw one by one at any eta
+        gen = [torch.Generator().manual_seed(seed + i + 1_000_003) for i in range(b)]
         return sample_loop(
             denoise,
             (b, n, p),
@@ -206,16 +211,16 @@ class MultimodalGenerator:
     def text_to_image(
         self,
         captions: list[str],
-        guidance: float = 5.0,
-        sampler: str = "ddpm",
-        steps: int = 250,
+        guidance: float = _DEFAULT.guidance,
+        sampler: str = _DEFAULT.sampler,
+        steps: int = _DEFAULT.steps,
         seed: int = 0,
         use_cache: bool = True,
-        eta: float = 0.0,
+        eta: float = _DEFAULT.eta,
     ) -> np.ndarray:
         """One image per caption (B, C, H, W) in [-1, 1]; sample i starts from the noise of
-        Generator(seed + i), so a batch equals its captions drawn one by one (with eta > 0 the
-        later noise comes from the sampler's own generator)."""
+        Generator(seed + i), and with eta > 0 its later noise from a stream of its own, so a batch
+        equals its captions drawn one by one."""
         s = self.spec
         noise = torch.stack(
             [
@@ -239,14 +244,14 @@ class MultimodalGenerator:
         temperature: float = 0.0,
         top_k: int | None = None,
         top_p: float | None = None,
-        guidance: float = 5.0,
-        sampler: str = "ddpm",
-        steps: int = 250,
+        guidance: float = _DEFAULT.guidance,
+        sampler: str = _DEFAULT.sampler,
+        steps: int = _DEFAULT.steps,
         seed: int = 0,
         force_image: bool = False,
         max_images: int = 4,
         use_cache: bool = True,
-        eta: float = 0.0,
+        eta: float = _DEFAULT.eta,
     ) -> list[str | np.ndarray]:
         """Continue `prompt`, writing text and drawing an image wherever BOI comes.
 
