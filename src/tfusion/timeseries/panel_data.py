@@ -24,6 +24,7 @@ from tfusion.errors import ConfigError, DataError
 from tfusion.timeseries.config import DataConfig
 from tfusion.timeseries.prepared import (
     Prepared,
+    check_scaled,
     class_ids,
     keep_windows,
     scale_parts,
@@ -110,12 +111,7 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         panel = {"frequency": table.frequency}
         if cfg.entity is not None:
             panel["entities"] = {"count": len(lengths), "kept": kept}
-        if table.starts is not None:  # what regenerating the time column needs (sample output)
-            long_enough = lengths >= cfg.window
-            panel["time_kind"] = table.time_kind
-            panel["time_step"] = table.step
-            cast = int if table.time_kind == "datetime" else float  # ns since 1970 stay exact
-            panel["start_times"] = [cast(v) for v in table.starts[long_enough]]
+        panel.update(time_state(table, lengths >= cfg.window))
     train_attrs = test_attrs = test_attributes = attr_rows = None
     if codec is not None and table.attributes is not None:
         # levels and ranges of the entities that have windows (a level only a left-out entity
@@ -199,12 +195,7 @@ def prepare_whole(
     for pos, k in enumerate(idx):  # scaled sequence by sequence: no scaled copy of the table
         with np.errstate(over="ignore"):
             padded[pos, : kept_len[pos]] = scaler.transform(raw[bounds[k] : bounds[k + 1]])
-    if not np.isfinite(padded).all():
-        j = int(np.flatnonzero(~np.isfinite(padded).all(axis=(0, 1)))[0])
-        raise DataError(
-            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
-            f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
-        )
+    check_scaled(padded, columns, cfg.scaler)
     attrs = None
     if table.attributes is not None:
         attrs = table.attributes.iloc[idx].reset_index(drop=True)
@@ -225,11 +216,7 @@ def prepare_whole(
             "count": len(lengths),
             "kept": [table.entities[k] for k in idx],
         }
-    if table.starts is not None:
-        cast = int if table.time_kind == "datetime" else float
-        panel["time_kind"] = table.time_kind
-        panel["time_step"] = table.step
-        panel["start_times"] = [cast(v) for v in table.starts[idx]]
+    panel.update(time_state(table, idx))
     return Prepared(
         train,
         test,
@@ -263,3 +250,16 @@ class _Rows:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         return self.data[self.index[rows]]
+
+
+def time_state(table: Table, kept: np.ndarray) -> dict[str, Any]:
+    """What regenerating the time column of the kept sequences needs (sample output): the time
+    kind, the step and each kept sequence's first time (none without a time column)."""
+    if table.starts is None:
+        return {}
+    cast = int if table.time_kind == "datetime" else float  # ns since 1970 stay exact
+    return {
+        "time_kind": table.time_kind,
+        "time_step": table.step,
+        "start_times": [cast(v) for v in table.starts[kept]],
+    }

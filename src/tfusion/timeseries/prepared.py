@@ -98,15 +98,21 @@ def scale_parts(
     scaler = Scaler.fit(train.covered_values(), cfg.scaler)
     with np.errstate(over="ignore"):
         scaled = scaler.transform(raw).astype(np.float32)
-    if not np.isfinite(scaled).all():
-        j = int(np.flatnonzero(~np.isfinite(scaled).all(axis=0))[0])
-        raise DataError(
-            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
-            f"{cfg.scaler}); use data.scaler=minmax or standard, or rescale the column"
-        )
+    check_scaled(scaled, columns, cfg.scaler)
     train_scaled = train.with_data(scaled)
     test_scaled = train_scaled if test is train else test.with_data(scaled)
     return scaler, train_scaled, test_scaled
+
+
+def check_scaled(scaled: np.ndarray, columns: tuple[str, ...], scaler: str) -> None:
+    """A column that left the float32 range once scaled (..., C) is one clear error."""
+    bad = ~np.isfinite(scaled)
+    if bad.any():
+        j = int(np.flatnonzero(bad.reshape(-1, bad.shape[-1]).any(axis=0))[0])
+        raise DataError(
+            f"column {columns[j]!r} leaves the float32 range once scaled (data.scaler="
+            f"{scaler}); use data.scaler=minmax or standard, or rescale the column"
+        )
 
 
 def class_ids(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
