@@ -153,7 +153,7 @@ def time_timeseries(
     data = torch.rand(2048, length, features) * 2 - 1
     sched, obj = Schedule.create("cosine", 1000), Objective("v")
 
-    def loss_fn(m: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(m: torch.nn.Module, gen: torch.Generator, world: Any = None) -> torch.Tensor:
         idx = torch.randint(len(data), (batch,), generator=gen)
         x0 = to_device(data[idx], next(m.parameters()).device)
         return diffusion_loss(m, x0, sched, obj, gen)
@@ -185,7 +185,7 @@ def time_dit(name: str, batch: int, steps: int, device: str, work: Path) -> dict
     labels = torch.randint(0, 1000, (1024,))
     sched, obj = Schedule.create("linear", 1000), Objective("eps")
 
-    def loss_fn(m: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(m: torch.nn.Module, gen: torch.Generator, world: Any = None) -> torch.Tensor:
         idx = torch.randint(len(data), (batch,), generator=gen)
         x0 = to_device(data[idx], next(m.parameters()).device)
         return diffusion_loss(

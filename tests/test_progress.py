@@ -93,7 +93,7 @@ def test_the_training_loop_prints_the_real_step_with_its_postfix(tmp_path, monke
     model = nn.Linear(2, 1)
     target = torch.tensor([[1.0]])
 
-    def loss_fn(net: nn.Module, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(net: nn.Module, gen: torch.Generator, world=None) -> torch.Tensor:
         out.step += 1  # the bar prints after this step's loss: the count must be this step
         x = torch.randn(4, 2, generator=gen)
         return ((net(x) - target) ** 2).mean()

@@ -139,6 +139,12 @@ class TrainConfig:
     # resolved steps are what the run's config.yaml records
     epochs: int | None = None
     batch_size: int = 64
+    # micro-batches per step: each step's batch is cut into this many equal parts, one forward
+    # and backward each, their gradients summed before the one optimiser step; the same step
+    # (up to float summation order) at about 1/accumulate of the activation memory, for a
+    # batch that does not fit (the published TransFusion recipe at L = 384: batch 256 needs
+    # ~47 GB in fp32)
+    accumulate: int = 1
     lr: float = 1e-3
     warmup: int = 100  # linear warm-up steps (0: none)
     min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio (1: a constant lr)
@@ -186,6 +192,12 @@ class TrainConfig:
             f"train.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}",
         )
         check_at_least("train.batch_size", self.batch_size, 1)
+        check_at_least("train.accumulate", self.accumulate, 1)
+        check(
+            self.batch_size % self.accumulate == 0,
+            f"train.batch_size ({self.batch_size}) must be a multiple of train.accumulate "
+            f"({self.accumulate}): each step's batch is cut into equal micro-batches",
+        )
         check(
             self.max_seconds is None or self.max_seconds > 0,
             f"train.max_seconds must be positive, got {self.max_seconds}; or unset it",

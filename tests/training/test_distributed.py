@@ -62,6 +62,14 @@ def test_two_processes_equal_one_process_with_the_doubled_batch(tmp_path):
     assert len(lines) == len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
+def test_two_processes_with_micro_batches_equal_one_process(tmp_path):
+    # each rank cuts its 4 windows into 2 micro-batches (DDP syncs on the second only)
+    train(tmp_path / "ddp", batch=4, processes=2, args=[*ARGS, "train.accumulate=2"])
+    train(tmp_path / "one", batch=8, processes=1)
+    assert_same_weights(tmp_path / "ddp", tmp_path / "one")
+
+
 def assert_same_weights(a, b) -> None:
     for name in ("model.safetensors", "ema.safetensors"):
         x, y = load_file(a / name), load_file(b / name)

@@ -36,7 +36,7 @@ def growing_loss():
     """A loss whose gradient norm grows tenfold every call (clipping would change every step)."""
     calls = [0]
 
-    def loss_fn(m: nn.Module, gen: torch.Generator) -> torch.Tensor:
+    def loss_fn(m: nn.Module, gen: torch.Generator, world=None) -> torch.Tensor:
         calls[0] += 1
         x = torch.randn(16, 4, generator=gen)
         y = torch.randn(16, 3, generator=gen)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:  # only `.size` and `.shard` are used; training/ is a sibling core layer
+if TYPE_CHECKING:  # only `.slices` and `.shard` are used; training/ is a sibling core layer
     from tfusion.training.distributed import World
 
 
@@ -27,7 +27,7 @@ def drop_condition(
     set to `null_label`. One uniform number is drawn per row, unless p <= 0 and not
     `always_draw` (then nothing is drawn and the labels come back as they are). With `world`,
     `labels` are this rank's share of a global batch: the numbers are drawn for the global
-    batch (world.size x as many rows) and `world.shard`ed, so every rank drops what one
+    batch (world.slices x as many rows) and `world.shard`ed, so every rank drops what one
     process would.
     """
     if p <= 0 and not always_draw:
@@ -35,7 +35,7 @@ def drop_condition(
     # Draw on the generator's device (CPU by default) so a seed gives the same mask everywhere,
     # then move the mask to the labels (which may live on a GPU).
     device = generator.device if generator is not None else labels.device
-    rows = labels.shape[0] * (1 if world is None else world.size)
+    rows = labels.shape[0] * (1 if world is None else world.slices)
     u = torch.rand(rows, generator=generator, device=device)
     if world is not None:
         u = world.shard(u)

@@ -14,7 +14,7 @@ from tfusion.diffusion.objectives import Objective, add_noise
 from tfusion.diffusion.schedules import Schedule
 from tfusion.diffusion.variance import vlb_bits_per_dim
 
-if TYPE_CHECKING:  # only `.size` and `.shard` are used; training/ is a sibling core layer
+if TYPE_CHECKING:  # only `.slices` and `.shard` are used; training/ is a sibling core layer
     from tfusion.training.distributed import World
 
 
@@ -48,7 +48,7 @@ def diffusion_loss(
     the variance half learns from it. With `vlb_weight` = 0 the second half is not scored.
 
     Data parallel: with `world`, x0 and cond are this rank's slice of the global batch; the
-    times, noise and dropout draws are made for the global batch (world.size x B) and
+    times, noise and dropout draws are made for the global batch (world.slices x B) and
     `world.shard`ed the same way, so the ranks together repeat one process's step.
     """
     x_t, t, target = noised(x0, schedule, objective, generator, world)
@@ -88,7 +88,7 @@ def noised(
     noise shaped like x0, both drawn for the global batch and sharded (see `diffusion_loss`).
     The draws come from `generator` wherever it lives (tfusion's trainers keep it on the CPU,
     so every device draws the same numbers) and are moved to x0's device."""
-    size = world.size if world is not None else 1
+    size = world.slices if world is not None else 1
     n = x0.shape[0] * size
     gen_device = generator.device if generator is not None else torch.device("cpu")
     t = _mine(schedule.sample_t(n, generator), world)

@@ -28,7 +28,7 @@ from tfusion.io import atomic_write_text
 from tfusion.latents import encode_images, latent_coder
 from tfusion.runs import check_run_folder, check_same_sections
 from tfusion.text_encoders import ClipText
-from tfusion.training.distributed import current_world
+from tfusion.training.distributed import World, current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -143,7 +143,7 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         labels = torch.from_numpy(train.labels)
     bs = cfg.train.batch_size
 
-    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> Tensor:
         idx = world.shard(torch.randint(len(images), (bs * world.size,), generator=gen))
         x0 = images[idx]
         if flipped is not None:  # one draw per image of the global batch, after the indices

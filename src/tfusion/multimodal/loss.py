@@ -35,8 +35,9 @@ def transfusion_loss(
 
     Data parallel: `batch` is the GLOBAL batch; times and noise are drawn for all of it (the
     same on every rank), the model runs on this rank's rows, and both means are taken over the
-    global counts (x world.size, which DDP's gradient averaging divides out), so N ranks step
-    exactly like one process with the whole batch.
+    global counts (x world.slices, which DDP's gradient averaging and the trainer's division
+    over micro-batches take out again), so N ranks, each in K micro-batches, step exactly like
+    one process with the whole batch.
 
     Per row (global batch) options: `t_cap` (B,) caps the diffusion time of the row's images
     (t drawn on the step grid, then rescaled into (0, cap]: the captioning recipe draws image
@@ -82,8 +83,9 @@ def transfusion_loss(
     )
     mask = attention_mask(image, valid, bidirectional)
     logits, pred = model(tokens, x_t, image, t, mask, positions)
-    # DDP averages gradients over ranks: undo it for global means
-    scale = world.size if world is not None else 1
+    # global means: DDP averages the ranks' gradients and the trainer divides each of a
+    # step's micro-batches by their count; undo both (the rows of every slice sum to the whole)
+    scale = world.slices if world is not None else 1
 
     lm = None
     if n_scored:

@@ -37,7 +37,7 @@ from tfusion.multimodal.tokenizer import (
 )
 from tfusion.nn.patchify import patchify
 from tfusion.runs import check_run_folder, check_same_sections
-from tfusion.training.distributed import current_world
+from tfusion.training.distributed import World, current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -166,7 +166,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         atomic_write_text(run / "data_state.json", json.dumps(state, indent=2))
         save_tokenizer(tok, run)
 
-    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> Tensor:
         idx = torch.randint(len(captions), (bs,), generator=gen).tolist()
         draws = torch.rand(bs, 2, generator=gen)
         # the recipe options draw only when they are on (so older runs resume the same)

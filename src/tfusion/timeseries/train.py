@@ -21,7 +21,7 @@ from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.data import Prepared, prepare
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.presets import resolve_model
-from tfusion.training.distributed import current_world
+from tfusion.training.distributed import World, current_world
 from tfusion.training.loop import FitResult, fit
 from tfusion.training.plots import plot_loss_curve
 
@@ -69,9 +69,9 @@ def train_timeseries(
     weights = channel_weights(data)  # moved to the model's device once, at the first step
     labels = torch.from_numpy(data.labels(train)) if classes else None
 
-    def loss_fn(m: nn.Module, gen: torch.Generator) -> Tensor:
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> Tensor:
         if attributes:
-            return panel_loss(m, gen)
+            return panel_loss(m, gen, world)
         idx = torch.randint(len(train), (bs * world.size,), generator=gen)
         mine = world.shard(idx).numpy()
         x0 = to_device(torch.from_numpy(np.ascontiguousarray(train.batch(mine))), device_of(m))
@@ -86,7 +86,7 @@ def train_timeseries(
     rows = None if data.train_attr_rows is None else torch.from_numpy(data.train_attr_rows)
     steps = torch.arange(train.length)
 
-    def panel_loss(m: nn.Module, gen: torch.Generator) -> Tensor:
+    def panel_loss(m: nn.Module, gen: torch.Generator, world: World) -> Tensor:
         """Sequences denoised given their attribute vectors (dropped to NaN with probability
         model.class_dropout, for guidance) and masked to their lengths; the attribute model
         denoises the attribute vectors of uniformly drawn training entities. One forward."""

@@ -17,6 +17,13 @@ take exactly the steps of one process with batch N x B (up to float summation or
 data, the same gradient (DDP averages the ranks' gradients), the same weights. Dropout uses each
 rank's own global RNG (seeded with seed + rank), the one thing that differs from a single process.
 
+**Micro-batches.** `train.accumulate=K` cuts each process's batch into K equal micro-batches, one
+forward and backward each, gradients summed before the one optimiser step (DDP synchronises on
+the last only): the step of the whole batch at about 1/K of the activation memory. It is the
+same slicing one level down: every micro-batch draws the whole global batch again from the same
+generator state and keeps its slice (`World.micro`), so K micro-batches repeat the step of one
+(up to float summation order).
+
 Rank 0 alone writes checkpoints, metrics and plots; the other ranks wait at a barrier, so a
 checkpoint on disk always reflects one step of all ranks.
 """
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import atexit
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.distributed as dist
@@ -34,21 +41,36 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class World:
-    """This process's place in the job: rank in [0, size)."""
+    """This process's place in the job: rank in [0, size); and, while a step accumulates
+    gradients over micro-batches (train.accumulate), which of the rank's `parts` micro-batches
+    a loss computes (`part`)."""
 
     rank: int = 0
     size: int = 1
+    parts: int = 1
+    part: int = 0
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def slices(self) -> int:
+        """How many equal slices the global batch is cut into: processes x micro-batches."""
+        return self.size * self.parts
+
     def shard(self, x: Tensor) -> Tensor:
-        """This rank's slice of a global batch (dimension 0 split into `size` equal parts)."""
-        if self.size == 1:
+        """This slice of a global batch: dimension 0 split into `slices` equal parts, the
+        rank's micro-batches side by side (rank r, part j: slice r x parts + j)."""
+        if self.slices == 1:
             return x
-        per = x.shape[0] // self.size
-        return x[self.rank * per : (self.rank + 1) * per]
+        per = x.shape[0] // self.slices
+        i = self.rank * self.parts + self.part
+        return x[i * per : (i + 1) * per]
+
+    def micro(self, part: int, parts: int) -> World:
+        """This process's view while it computes micro-batch `part` of `parts`."""
+        return replace(self, part=part, parts=parts)
 
     def barrier(self) -> None:
         if self.size > 1:

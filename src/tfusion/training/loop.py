@@ -12,6 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,20 @@ import torch
 from torch import Tensor, nn
 
 from tfusion.config import TrainConfig
-from tfusion.devices import configure_matmuls, resolve_device, resolve_precision
+from tfusion.devices import Precision, configure_matmuls, resolve_device, resolve_precision
 from tfusion.errors import TrainingError
 from tfusion.io import atomic_write_text
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
 from tfusion.training.checkpoint import load_train_state, load_weights, recover, save_checkpoint
-from tfusion.training.distributed import current_world
+from tfusion.training.distributed import World, current_world
 from tfusion.training.ema import EMA
 from tfusion.training.optim import lr_factor, make_optimizer
 
-LossFn = Callable[[nn.Module, torch.Generator], Tensor]  # (model, generator) -> scalar loss
+# (model, generator, world) -> scalar loss. The loss draws the GLOBAL batch from the generator
+# and computes `world.shard`'s slice of it: this rank's, or this micro-batch's of this rank's
+# (train.accumulate; see tfusion.training.distributed), as the mean over that slice.
+LossFn = Callable[[nn.Module, torch.Generator, World], Tensor]
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,7 @@ def _fit(
     cpu0 = time.process_time()
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
+    parts = cfg.accumulate  # micro-batches per step
     loss_value = float("nan")
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
@@ -227,17 +232,12 @@ def _fit(
             lr = cfg.lr * lr_factor(sched, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with precision.autocast():
-                loss = loss_fn(net, gen)
-            step_loss = loss.detach().float()
+            opt.zero_grad(set_to_none=True)
+            step_loss = micro_steps(loss_fn, net, gen, world, parts, precision, scaler)
             loss_sum += step_loss
             bad_loss += (~torch.isfinite(step_loss)).float()
-            opt.zero_grad(set_to_none=True)
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.unscale_(opt)  # clip the true gradients
-            else:
-                loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             )
@@ -320,6 +320,39 @@ def _fit(
         }
         atomic_write_text(run / "training.json", json.dumps(record, indent=2) + "\n")
     return result
+
+
+def micro_steps(
+    loss_fn: LossFn,
+    net: nn.Module,
+    gen: torch.Generator,
+    world: World,
+    parts: int,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
+) -> Tensor:
+    """The forward and backward passes of one step, in `parts` micro-batches whose gradients
+    add up to the whole batch's; returns the step's loss (detached). Every micro-batch starts
+    from the same generator state, so each draws the whole global batch and computes its own
+    slice, and the generator ends where one pass over the whole batch leaves it. DDP
+    synchronises gradients on the last micro-batch only."""
+    start = gen.get_state() if parts > 1 else None
+    total: Tensor | None = None
+    for j in range(parts):
+        if start is not None:
+            gen.set_state(start)
+        last = j == parts - 1
+        sync = nullcontext() if last or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            with precision.autocast():
+                loss = loss_fn(net, gen, world.micro(j, parts) if parts > 1 else world)
+            if parts > 1:
+                loss = loss / parts
+            value = loss.detach().float()
+            total = value if total is None else total + value
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+    assert total is not None
+    return total
 
 
 def _nonfinite(what: str, step: int, checked: int, value: Tensor, run: Path) -> str:

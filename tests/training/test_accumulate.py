@@ -1,0 +1,181 @@
+"""Gradient accumulation (train.accumulate=K): a step computed in K micro-batches reaches the
+weights of the step computed on the whole batch, for the time-series, DiT and Transfusion
+trainers, and the micro-batches partition the global batch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from helpers import TINY_TIMESERIES, error_of
+from tfusion.config import TrainConfig, apply_overrides
+from tfusion.errors import ConfigError
+from tfusion.training.distributed import World
+
+
+def test_micro_batches_partition_the_global_batch_in_rank_order():
+    x = torch.arange(24)
+    for size in (1, 2):
+        pieces = [World(r, size).micro(j, 3).shard(x) for r in range(size) for j in range(3)]
+        # every (rank, micro-batch) takes its own equal slice; together, the whole batch once
+        assert all(len(p) == 24 // (size * 3) for p in pieces)
+        assert torch.equal(torch.cat(pieces), x)
+        # a rank's micro-batches together are the rank's slice without micro-batches
+        for r in range(size):
+            mine = torch.cat([World(r, size).micro(j, 3).shard(x) for j in range(3)])
+            assert torch.equal(mine, World(r, size).shard(x))
+    assert World(1, 2).micro(2, 3).slices == 6 and World(1, 2).micro(2, 3).size == 2
+
+
+def test_batch_must_split_into_equal_micro_batches():
+    msg = error_of(TrainConfig, batch_size=10, accumulate=4, cls=ConfigError)
+    assert "train.batch_size (10)" in msg and "train.accumulate (4)" in msg
+    assert "train.accumulate" in error_of(TrainConfig, accumulate=0, cls=ConfigError)
+
+
+def same_weights(a, b, atol: float = 1e-6) -> None:
+    for name in ("model.safetensors", "ema.safetensors"):
+        x, y = load_file(a / name), load_file(b / name)
+        assert x.keys() == y.keys()
+        for k in y:
+            np.testing.assert_allclose(x[k], y[k], rtol=1e-4, atol=atol, err_msg=f"{name} {k}")
+
+
+def losses(run) -> list[float]:
+    return [json.loads(r)["loss"] for r in (run / "metrics.jsonl").open()]
+
+
+def test_timeseries_micro_batches_equal_the_whole_batch(tmp_path):
+    from tfusion.timeseries.config import RunConfig
+    from tfusion.timeseries.train import train_timeseries
+
+    args = [
+        *TINY_TIMESERIES,
+        "model.dropout=0",  # masks are drawn per micro-batch: the one thing that differs
+        "train.steps=5",
+        "train.warmup=1",
+        "train.log_every=1",
+        "train.bf16=false",
+        "train.batch_size=8",
+    ]
+    train_timeseries(apply_overrides(RunConfig(), args), tmp_path / "one")
+    train_timeseries(apply_overrides(RunConfig(), [*args, "train.accumulate=4"]), tmp_path / "k4")
+    same_weights(tmp_path / "k4", tmp_path / "one")
+    np.testing.assert_allclose(losses(tmp_path / "k4"), losses(tmp_path / "one"), rtol=1e-5)
+    # a different batch really gives different weights (the comparison can fail)
+    train_timeseries(apply_overrides(RunConfig(), [*args, "train.batch_size=4"]), tmp_path / "half")
+    with pytest.raises(AssertionError):
+        same_weights(tmp_path / "half", tmp_path / "one")
+
+
+def test_dit_micro_batches_with_class_dropout_and_flips_equal_the_whole_batch(tmp_path):
+    from tfusion.dit.config import DiTRunConfig
+    from tfusion.dit.train import train_dit
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(32) % 2
+    images = np.clip(
+        np.where(labels[:, None, None] == 1, 0.9, 0.1) + 0.05 * rng.standard_normal((32, 8, 8)),
+        0,
+        1,
+    )
+    np.savez(tmp_path / "two.npz", images=images, labels=labels)
+    args = [
+        f"data.source={tmp_path / 'two.npz'}",
+        "data.test_fraction=0.25",
+        "data.flip=true",
+        "model.preset=DiT-Mini/2",
+        "model.depth=2",
+        "model.heads=2",
+        "model.width=32",
+        "model.patch=4",
+        "model.class_dropout=0.3",
+        "train.steps=4",
+        "train.warmup=1",
+        "train.progress=false",
+        "train.log_every=1",
+        "train.bf16=false",
+        "train.batch_size=8",
+    ]
+    train_dit(apply_overrides(DiTRunConfig(), args), tmp_path / "one")
+    train_dit(apply_overrides(DiTRunConfig(), [*args, "train.accumulate=2"]), tmp_path / "k2")
+    same_weights(tmp_path / "k2", tmp_path / "one")
+    np.testing.assert_allclose(losses(tmp_path / "k2"), losses(tmp_path / "one"), rtol=1e-5)
+
+
+def test_transfusion_micro_batches_equal_the_whole_batch(tmp_path):
+    # sequences of different lengths and mixes (text tokens, images, caption dropout): the LM
+    # and diffusion means use the whole batch's counts, so the split changes nothing
+    from tfusion.multimodal.config import MultimodalRunConfig
+    from tfusion.multimodal.train import train_multimodal
+
+    args = [
+        "data.source=shapes",
+        "data.size=16",
+        "data.samples=200",
+        "model.width=32",
+        "model.depth=2",
+        "model.heads=2",
+        "model.patch=4",
+        "train.steps=4",
+        "train.warmup=1",
+        "train.progress=false",
+        "train.log_every=1",
+        "train.bf16=false",
+        "train.batch_size=8",
+    ]
+    train_multimodal(apply_overrides(MultimodalRunConfig(), args), tmp_path / "one")
+    k4 = [*args, "train.accumulate=4"]
+    train_multimodal(apply_overrides(MultimodalRunConfig(), k4), tmp_path / "k4")
+    same_weights(tmp_path / "k4", tmp_path / "one")
+    np.testing.assert_allclose(losses(tmp_path / "k4"), losses(tmp_path / "one"), rtol=1e-5)
+    assert losses(tmp_path / "one")[-1] < losses(tmp_path / "one")[0]
+
+
+def test_panel_micro_batches_with_padding_and_attributes_equal_the_whole_batch(tmp_path):
+    # whole sequences of 4..8 steps (padded, masked per sample) with static attributes, a
+    # categorical channel and the attribute model's own batch: all sliced the same way
+    import pandas as pd
+
+    from tfusion.cli.main import main
+
+    rows = [
+        {
+            "id": f"e{k:02d}",
+            "day": i,
+            "sector": ("bank", "tech")[k % 2],
+            "state": "abc"[(i + k) % 3],
+            "power": k + i / 10,
+        }
+        for k in range(16)
+        for i in range(4 + k % 5)
+    ]
+    src = tmp_path / "panel.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    args = [
+        f"data.source={src}",
+        "data.entity=id",
+        "data.time=day",
+        "data.static=[sector]",
+        "data.categorical=[state]",
+        "data.whole=true",
+        "model.preset=tiny",
+        "model.width=32",
+        "model.depth=1",
+        "model.ff=64",
+        "model.dropout=0",
+        "train.steps=4",
+        "train.warmup=1",
+        "train.log_every=1",
+        "train.batch_size=8",
+        "train.bf16=false",
+        "train.progress=false",
+    ]
+    assert main(["train", "--out", str(tmp_path / "one"), *args]) == 0
+    assert main(["train", "--out", str(tmp_path / "k2"), *args, "train.accumulate=2"]) == 0
+    same_weights(tmp_path / "k2", tmp_path / "one")
+    np.testing.assert_allclose(losses(tmp_path / "k2"), losses(tmp_path / "one"), rtol=1e-5)
