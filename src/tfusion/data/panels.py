@@ -15,27 +15,25 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tfusion.data.readers import RawTable, SequenceArray
-from tfusion.data.tables import (
-    MISSING_POLICIES,
+from tfusion.data.cells import (
     NUMERIC_SHARE,
-    Table,
-    _Column,
-    _find_column,
-    _frozen_table,
-    _texts,
+    Column,
     cell_codes,
-    drop_missing_columns,
+    cell_texts,
+    find_column,
     kind_of,
     need_cells,
     shown,
 )
+from tfusion.data.missing import MISSING_POLICIES, drop_missing_columns
+from tfusion.data.readers import RawTable, SequenceArray
+from tfusion.data.tables import Table, frozen_table
 from tfusion.errors import ConfigError, DataError
 
 
 def group_rows(
     raw: RawTable,
-    parsed: list[_Column],
+    parsed: list[Column],
     ent: int | None,
     tim: int | None,
     rows: np.ndarray,
@@ -77,7 +75,7 @@ def group_rows(
 
 
 def _parse_times(
-    raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str
+    raw: RawTable, j: int, col: Column, rows: np.ndarray, label: str
 ) -> tuple[np.ndarray, str]:
     """The time column over all file rows: numbers (float64) when the cells are numbers,
     else datetimes as int64 nanoseconds (pandas to_datetime); an unparseable value is an
@@ -232,8 +230,8 @@ def panel_columns(
 ) -> tuple[list[int], list[int], set[int]]:
     """Positions of the data.static columns, of the time-varying data.categorical ones, and of
     the static columns that data.categorical makes categories (numbers as levels)."""
-    static_cols = [_find_column(c, raw.names, label) for c in static]
-    listed_cat = [_find_column(c, raw.names, label) for c in categorical]
+    static_cols = [find_column(c, raw.names, label) for c in static]
+    listed_cat = [find_column(c, raw.names, label) for c in categorical]
     for key, cols in (("static", static_cols), ("categorical", listed_cat)):
         if len(set(cols)) < len(cols):
             raise ConfigError(f"a column is listed twice in data.{key}; list it once")
@@ -266,7 +264,7 @@ def categories(codes: np.ndarray, names: list) -> tuple[tuple[str, ...], np.ndar
 
 def attribute_rows(
     raw: RawTable,
-    parsed: list[_Column],
+    parsed: list[Column],
     cols: list[int],
     categorical: set[int],
     rows: np.ndarray,
@@ -282,7 +280,7 @@ def attribute_rows(
         name, col = raw.names[j], parsed[j]
         numeric = j not in categorical and kind_of(raw, j, col) != "text"
         blank = col.blank[rows]
-        v = col.values[rows] if numeric else _texts(raw, j, col, rows)
+        v = col.values[rows] if numeric else cell_texts(raw, j, col, rows)
         present = np.flatnonzero(~blank)
         firsts = np.full(len(bounds) - 1, len(rows), dtype=np.int64)
         np.minimum.at(firsts, seg[present], present)  # each sequence's first present row
@@ -358,7 +356,7 @@ def load_sequences(
             f"{label}; (N, L, C) arrays hold numbers only: list categories in data.static too"
         )
     if columns is not None:
-        chosen = [_find_column(k, names, label) for k in columns]
+        chosen = [find_column(k, names, label) for k in columns]
         if len(set(chosen)) < len(chosen):
             raise DataError("a column is selected twice in data.columns; list it once")
         x, names = x[:, :, chosen], tuple(names[j] for j in chosen)
@@ -418,7 +416,7 @@ def load_sequences(
     labels = None
     if label_column is not None:
         labels = np.repeat(seq.labels[kept], lens)
-    table = _frozen_table(values, names, notices, labels, filled, bounds)
+    table = frozen_table(values, names, notices, labels, filled, bounds)
     if not static:
         return table
     return _sequence_attributes(table, seq, static, categorical, kept)
@@ -434,7 +432,7 @@ def _sequence_attributes(
     """`Table.attributes` from per-sequence arrays of an .npz (`labels` included)."""
     import dataclasses
 
-    from tfusion.data.tables import number_text
+    from tfusion.data.cells import number_text
 
     arrays = {**seq.attributes, **({} if seq.labels is None else {"labels": seq.labels})}
     out, kinds = {}, {}

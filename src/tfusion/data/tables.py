@@ -33,7 +33,6 @@ Rows in messages count data rows from 0 as in the file; CSV messages add the fil
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +41,19 @@ import numpy as np
 import pandas as pd
 
 from tfusion.data.builtin import BUILTIN, goog_frame
+from tfusion.data.cells import (
+    NUMERIC_SHARE,
+    Column,
+    cell_codes,
+    cell_texts,
+    find_column,
+    kind_of,
+    need_cells,
+    parse_cells,
+)
+from tfusion.data.missing import MISSING_POLICIES, apply_missing, drop_missing_columns, need_rows
 from tfusion.data.readers import RawTable, from_frame, read_raw, resolve_path
 from tfusion.errors import ConfigError, DataError
-
-MISSING_POLICIES = ("drop", "interpolate", "error", "keep")  # keep: NaN stays (to impute)
-MISSING_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none"})
-NUMERIC_SHARE = 0.9  # a column is numeric when >= 90% of its non-missing cells are numbers
-_MAX_NAMES = 30  # columns listed in an "unknown column" message
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,13 +106,6 @@ class Table:
         return out
 
 
-@dataclass(frozen=True, eq=False)
-class _Column:
-    values: np.ndarray  # (N,) float64, NaN where missing or not a number
-    blank: np.ndarray  # (N,) bool, the cell is missing
-    bad: np.ndarray  # (N,) bool, the cell is present but not a number
-
-
 def load_table(
     source: str | Path | pd.DataFrame,
     columns: Sequence[str | int] | None = None,
@@ -138,13 +136,13 @@ def load_table(
     if not 0.0 <= max_missing <= 1.0:
         raise ConfigError(f"data.max_missing must be a share in [0, 1], got {max_missing}")
     raw, label = _open(source)
-    _need_rows(raw.rows, label, "")
+    need_rows(raw.rows, label, "")
     notices: list[str] = []
-    parsed = [_parse(cells, raw.decimal_comma) for cells in raw.cells]
+    parsed = [parse_cells(cells, raw.decimal_comma) for cells in raw.cells]
     special = {}  # data.label / data.entity / data.time: position of a column that is no feature
     for key, name in (("label", label_column), ("entity", entity_column), ("time", time_column)):
         if name is not None:
-            j = _find_column(name, raw.names, label)
+            j = find_column(name, raw.names, label)
             if j in special.values():
                 other = next(k for k, v in special.items() if v == j)
                 raise ConfigError(
@@ -164,7 +162,7 @@ def load_table(
     static_cols, cat_cols, cat_static = panel_columns(
         raw, static_columns, categorical_columns, special, ent, label
     )
-    chosen = None if columns is None else [_find_column(c, raw.names, label) for c in columns]
+    chosen = None if columns is None else [find_column(c, raw.names, label) for c in columns]
     for key, j in special.items():
         if chosen is not None and j in chosen:
             raise ConfigError(
@@ -186,7 +184,7 @@ def load_table(
     x = np.empty((len(rows), len(keep)))  # (N, C), filled column by column: no second copy
     for k, j in enumerate(keep):
         np.take(parsed[j].values, rows, out=x[:, k])
-    _need_rows(len(x), label, " after dropping empty rows")
+    need_rows(len(x), label, " after dropping empty rows")
 
     x, names = drop_missing_columns(x, names, missing_values, max_missing, label, notices)
     inf = np.isinf(x)
@@ -201,7 +199,7 @@ def load_table(
         x, rows, t_rows = fill_gaps(x, rows, codes[rows], t_rows, time_kind, missing, notices)
     nan = np.isnan(x)
     groups = None if codes is None else codes[rows]
-    x, rows = _apply_policy(x, nan, rows, names, missing, raw, label, notices, groups)
+    x, rows = apply_missing(x, nan, rows, names, missing, raw, label, notices, groups)
     if t_rows is not None and missing == "drop":
         t_rows = times[rows]
     filled = nan if missing == "interpolate" and nan.any() else None
@@ -224,7 +222,7 @@ def load_table(
         x = x[order]
         labels = None if labels is None else labels[order].copy()
         filled = None if filled is None else filled[order]
-    table = _frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
+    table = frozen_table(x, names, notices, labels, filled, bounds, entity_names, frequency)
     extra: dict = {
         "kinds": {
             raw.names[j]: kind_of(raw, j, parsed[j])
@@ -255,36 +253,7 @@ def load_table(
     return dataclasses.replace(table, **extra)
 
 
-def kind_of(raw: RawTable, j: int, col: _Column) -> str:
-    """How a column was written: int or float numbers, or text. A typed source (Parquet, a
-    DataFrame) says whether a column held ints; in a CSV, whole numbers written without a
-    decimal point or exponent are ints."""
-    present = ~col.blank
-    if col.bad[present].any() or not present.any():
-        return "text"
-    cells = raw.cells[j]
-    if cells.dtype == np.float64:
-        return "int" if raw.integer and raw.integer[j] else "float"
-    values = col.values[present]
-    if not np.all(values == np.round(values)):
-        return "float"
-    written = pd.Series(cells[present], dtype=object).astype(str)
-    return "float" if written.str.contains(r"[.eE]", regex=True).any() else "int"
-
-
-def number_text(value: float) -> str:
-    """A number as a level or label: no trailing .0, all 15 significant digits kept."""
-    return f"{value:.15g}"
-
-
-def shown(value: object) -> str:
-    """A cell in a message: numbers as written, text quoted."""
-    if isinstance(value, float | np.floating):
-        return number_text(float(value))
-    return repr(str(value))
-
-
-def _frozen_table(
+def frozen_table(
     x: np.ndarray,
     names: tuple[str, ...],
     notices: list[str],
@@ -302,58 +271,10 @@ def _frozen_table(
     return Table(x, names, tuple(notices), labels, filled, bounds, entities, frequency)
 
 
-def cell_codes(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> tuple[np.ndarray, list]:
-    """The cells of column j at `rows` as codes into their texts (first-seen order): numbers
-    without a trailing .0, text stripped, blank cells "". Only the distinct cells are turned
-    into text, so a column of millions of ids costs one code per row."""
-    codes, uniques = pd.factorize(raw.cells[j][rows])  # missing cells (None, NaN) -> -1
-    uniques = np.asarray(uniques, dtype=object)
-    u = _parse(uniques, raw.decimal_comma) if len(uniques) else None
-    texts = []
-    for i, cell in enumerate(uniques.tolist()):
-        if u is not None and u.blank[i]:
-            texts.append("")
-        elif not u.bad[i] and np.isfinite(u.values[i]):  # type: ignore[union-attr]
-            texts.append(number_text(float(u.values[i])))  # type: ignore[union-attr]
-        else:
-            texts.append(str(cell).strip())
-    texts.append("")  # code -1 (a missing cell) indexes this last entry
-    merged, names = pd.factorize(np.asarray(texts, dtype=object))
-    return merged[codes], [str(v) for v in names]
-
-
-def _texts(raw: RawTable, j: int, col: _Column, rows: np.ndarray) -> np.ndarray:
-    """A column's cells at `rows` as text (object array sharing one string per distinct
-    cell); numbers print without a trailing .0, blank cells are ""."""
-    codes, names = cell_codes(raw, j, col, rows)
-    return np.asarray(names, dtype=object)[codes]
-
-
-def need_cells(
-    raw: RawTable,
-    j: int,
-    col: _Column,
-    rows: np.ndarray,
-    label: str,
-    role: str,
-    what: str,
-    why: str,
-) -> None:
-    """A one-line error naming the first empty cell of a column that every row needs (the
-    entity, time or label column: `role`), with how many `what` are missing."""
-    blank = col.blank[rows]
-    if blank.any():
-        i = int(rows[np.flatnonzero(blank)[0]])
-        raise DataError(
-            f"{role} column {raw.names[j]!r} of {label} is empty at {raw.where(i)} "
-            f"({int(blank.sum())} missing {what}); {why}"
-        )
-
-
-def _labels(raw: RawTable, j: int, col: _Column, rows: np.ndarray, label: str) -> np.ndarray:
+def _labels(raw: RawTable, j: int, col: Column, rows: np.ndarray, label: str) -> np.ndarray:
     """The label column's text at the kept file rows; numbers print without a trailing .0."""
     need_cells(raw, j, col, rows, label, "label", "labels", "every time step needs a label")
-    return _texts(raw, j, col, rows)
+    return cell_texts(raw, j, col, rows)
 
 
 def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
@@ -371,39 +292,9 @@ def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
     return read_raw(path), str(path)
 
 
-def _parse(cells: np.ndarray, decimal_comma: bool) -> _Column:
-    """Numbers, missing cells and non-numbers of one raw column."""
-    if cells.dtype == np.float64:  # shared with the RawTable, never written to (no copy)
-        blank = np.isnan(cells)
-        return _Column(cells, blank, np.zeros_like(blank))
-    # each distinct cell is parsed once (a column of ids repeats a few texts millions of times)
-    codes, uniques = pd.factorize(cells)  # missing cells (None, NaN) -> -1
-    text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).str.strip()
-    blank = text.str.lower().isin(MISSING_TEXT).to_numpy()
-    if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=np.float64)
-    values = np.append(values, np.nan)[codes]  # code -1 takes the appended missing entry
-    blank = np.append(blank, True)[codes]
-    return _Column(values, blank, ~blank & np.isnan(values))
-
-
-def _find_column(key: str | int, names: tuple[str, ...], label: str) -> int:
-    """Position of a column given by name, or by position as int or digit text."""
-    text = str(key).strip()
-    if text in names:
-        return names.index(text)
-    if text.isdigit() and int(text) < len(names):
-        return int(text)
-    shown = ", ".join(repr(n) for n in names[:_MAX_NAMES]) + (
-        " ..." if len(names) > _MAX_NAMES else ""
-    )
-    raise DataError(f"unknown column {key!r} in {label}; available columns: {shown}")
-
-
 def _numeric_columns(
     raw: RawTable,
-    parsed: list[_Column],
+    parsed: list[Column],
     chosen: list[int] | None,
     label: str,
     notices: list[str],
@@ -447,103 +338,3 @@ def _numeric_columns(
             "pass a table of numbers"
         )
     return keep
-
-
-def _apply_policy(
-    x: np.ndarray,
-    nan: np.ndarray,
-    rows: np.ndarray,
-    names: tuple[str, ...],
-    missing: str,
-    raw: RawTable,
-    label: str,
-    notices: list[str],
-    groups: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop, interpolate or refuse the missing values of x (N, C), `nan` its missing mask;
-    returns x and its file rows. `groups` (N,) (sorted entity numbers): interpolation stays
-    within each group."""
-    if not nan.any():
-        return x, rows
-    count = int(nan.sum())
-    if missing == "keep":
-        notices.append(f"kept {count} missing values as NaN")
-        return x, rows
-    if missing == "error":
-        i, j = np.argwhere(nan)[0]
-        raise DataError(
-            f"{label} has {count} missing values, the first in column {names[j]!r} at "
-            f"{raw.where(rows[i])}; fill them or set data.missing=interpolate or drop"
-        )
-    if missing == "drop":
-        ok = ~nan.any(axis=1)
-        notices.append(f"dropped {int((~ok).sum())} rows with missing values")
-        _need_rows(int(ok.sum()), label, " after dropping rows with missing values")
-        return x[ok], rows[ok]
-    t = np.arange(len(x), dtype=np.float64)
-    cuts = [0, len(x)]
-    if groups is not None:
-        cuts = [0, *(np.flatnonzero(np.diff(groups)) + 1).tolist(), len(x)]
-    for j in np.flatnonzero(nan.any(axis=0)):
-        for a, b in itertools.pairwise(cuts):
-            gap = nan[a:b, j]
-            if not gap.any():
-                continue
-            if gap.all():
-                raise DataError(
-                    f"column {names[j]!r} of {label} has no value in the sequence starting at "
-                    f"{raw.where(rows[a])}, nothing to interpolate from; set data.missing=drop "
-                    "or fill it"
-                )
-            # np.interp holds the first/last known value beyond the ends: nearest-value edges
-            x[a:b, j][gap] = np.interp(t[a:b][gap], t[a:b][~gap], x[a:b, j][~gap])
-        notices.append(f"interpolated {int(nan[:, j].sum())} missing values in column {names[j]!r}")
-    return x, rows
-
-
-def _need_rows(n: int, label: str, why: str) -> None:
-    if n < 2:
-        raise DataError(
-            f"{label} has {n} usable rows{why}; a time series needs at least 2 "
-            "(check the file, or use data.missing=interpolate)"
-        )
-
-
-def drop_missing_columns(
-    x: np.ndarray,
-    names: tuple[str, ...],
-    missing_values: Sequence[float],
-    max_missing: float,
-    label: str,
-    notices: list[str],
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Steps 4 and 5b for values (..., C), a series or (N, L, C) sequences: sentinels become
-    NaN (in place); a column left with no value is an error; columns with a larger share of
-    NaN than `max_missing` are dropped with a notice."""
-    flat = x.reshape(-1, x.shape[-1])  # a view: sentinels are set in x itself
-    if len(missing_values):
-        shown = ", ".join(f"{v:g}" for v in missing_values)
-        hit = np.isin(flat, np.asarray(missing_values, dtype=np.float64))
-        if hit.any():
-            flat[hit] = np.nan
-            notices.append(f"{int(hit.sum())} values equal to {shown} treated as missing")
-        for j in np.flatnonzero(np.isnan(flat).all(axis=0)):
-            raise DataError(
-                f"column {names[j]!r} of {label} has no value left once {shown} mean missing; "
-                "check data.missing_values or leave the column out with data.columns"
-            )
-    share = np.isnan(flat).mean(axis=0)
-    high = share > max_missing
-    if not high.any():
-        return x, names
-    if high.all():
-        raise DataError(
-            f"every column of {label} has more than {max_missing:.0%} missing values; "
-            "raise data.max_missing"
-        )
-    for j in np.flatnonzero(high):
-        notices.append(
-            f"dropped column {names[j]!r}: {share[j]:.0%} missing "
-            f"(data.max_missing={max_missing:g})"
-        )
-    return np.ascontiguousarray(x[..., ~high]), tuple(n for n, h in zip(names, high) if not h)

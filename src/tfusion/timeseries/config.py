@@ -15,8 +15,8 @@ from tfusion.config import (
     check_share,
 )
 from tfusion.data.builtin import BUILTIN
+from tfusion.data.missing import MISSING_POLICIES
 from tfusion.data.scalers import KINDS
-from tfusion.data.tables import MISSING_POLICIES
 from tfusion.timeseries.presets import ARCHS, TIMESERIES_PRESETS
 
 # NaN policies of a run's data: the table loader's, less `keep` (NaN stays: series to impute)
