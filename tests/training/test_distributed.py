@@ -63,11 +63,14 @@ def test_two_processes_equal_one_process_with_the_doubled_batch(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_with_micro_batches_equal_one_process(tmp_path):
-    # each rank cuts its 4 windows into 2 micro-batches (DDP syncs on the second only)
-    train(tmp_path / "ddp", batch=4, processes=2, args=[*ARGS, "train.accumulate=2"])
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_processes_with_micro_batches_equal_one_process(tmp_path, parallel):
+    # each rank cuts its 4 windows into 2 micro-batches (DDP syncs on the second only; FSDP
+    # reduce-scatters each, keeping gradients sharded)
+    args = [*ARGS, "train.accumulate=2", f"train.parallel={parallel}"]
+    train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1)
-    assert_same_weights(tmp_path / "ddp", tmp_path / "one")
+    assert_same_weights(tmp_path / "two", tmp_path / "one")
 
 
 def assert_same_weights(a, b) -> None:
