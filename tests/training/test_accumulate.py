@@ -179,3 +179,39 @@ def test_panel_micro_batches_with_padding_and_attributes_equal_the_whole_batch(t
     assert main(["train", "--out", str(tmp_path / "k2"), *args, "train.accumulate=2"]) == 0
     same_weights(tmp_path / "k2", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k2"), losses(tmp_path / "one"), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory"
+        ),
+    ],
+)
+def test_a_step_out_of_memory_is_one_line_that_names_train_accumulate(tmp_path, error):
+    from torch import nn
+
+    from tfusion.errors import TrainingError
+    from tfusion.training.loop import fit
+
+    calls = [0]
+
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
+        calls[0] += 1
+        if calls[0] == 3:  # the third step: after the checkpoint of step 2
+            raise error
+        return m(torch.randn(8, 2, generator=gen)).pow(2).mean()
+
+    cfg = TrainConfig(steps=5, batch_size=8, checkpoint_every=2, progress=False, warmup=0)
+    msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path, {}, cls=TrainingError)
+    assert "step 3 ran out of cpu memory with micro-batches of 8" in msg
+    assert "train.accumulate=2 or more" in msg and str(tmp_path) in msg
+    assert (tmp_path / "train_state.pt").exists()  # the step-2 checkpoint is kept
+    # other errors pass through unchanged
+    calls[0] = 0
+    error = ValueError("a bug")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(ValueError, match="a bug"):
+        fit(nn.Linear(2, 1), loss_fn, cfg, tmp_path / "b", {})

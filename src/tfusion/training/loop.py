@@ -233,7 +233,12 @@ def _fit(
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            step_loss = micro_steps(loss_fn, net, gen, world, parts, precision, scaler)
+            try:
+                step_loss = micro_steps(loss_fn, net, gen, world, parts, precision, scaler)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+                if not _out_of_memory(err):
+                    raise
+                raise TrainingError(_oom_message(step + 1, device, cfg, run)) from None
             loss_sum += step_loss
             bad_loss += (~torch.isfinite(step_loss)).float()
             if scaler is not None:
@@ -353,6 +358,35 @@ def micro_steps(
             (scaler.scale(loss) if scaler is not None else loss).backward()
     assert total is not None
     return total
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether an error from a training step is an allocation failure (CUDA, MPS or CPU)."""
+    if isinstance(err, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(err).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def _oom_message(step: int, device: torch.device, cfg: TrainConfig, run: Path) -> str:
+    """The one-line message for a step that did not fit the device's memory: the micro-batch
+    count that halves (or more) the micro-batch, if the batch divides."""
+    micro = cfg.batch_size // cfg.accumulate
+    more = next(
+        (k for k in range(cfg.accumulate + 1, cfg.batch_size + 1) if cfg.batch_size % k == 0), None
+    )
+    saved = (run / "train_state.pt").exists()
+    kept = f"the last checkpoint is kept in {run}" if saved else "no checkpoint was written"
+    fix = (
+        f"set train.accumulate={more} or more (the same steps in smaller micro-batches; "
+        "--resume continues from the checkpoint) or lower train.batch_size"
+        if more is not None
+        else "lower train.batch_size or model.preset"
+    )
+    return (
+        f"training step {step} ran out of {device.type} memory with micro-batches of {micro} "
+        f"(train.batch_size={cfg.batch_size}, train.accumulate={cfg.accumulate}); {kept}; {fix}"
+    )
 
 
 def _nonfinite(what: str, step: int, checked: int, value: Tensor, run: Path) -> str:
