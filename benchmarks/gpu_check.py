@@ -15,6 +15,8 @@ Sections (each runs whatever happened before it; a failure is recorded and the n
    `train.bf16=auto`, trained by tfusion's own loop (`fit`: autocast, EMA, AdamW, clipping) on
    generated sines; windows/s of the last logged interval, model FLOP/s (matmuls, forward +
    backward = 3 x forward) against the bf16 peak, peak GPU memory. Target: base >= 10x paper.
+   Then the published recipe's batch (256, fp32) whole and as train.accumulate=8 (micro-batches
+   of 32): the same step, its peak memory against the whole batch's.
 3. **DiT-B/2 at 32 x 32 x 4, batch 256**: the same loop on random latents; images/s and the
    share of the bf16 peak. Target: >= 40% of the dense bf16 peak.
 4. **kill and resume, every family** (`tfusion train` in a subprocess, SIGKILL after its first
@@ -138,9 +140,17 @@ def train_cfg(steps: int, batch: int, device: str, bf16: bool | str, **kw: Any) 
 
 
 def time_timeseries(
-    preset: str, length: int, batch: int, steps: int, device: str, bf16: bool | str, work: Path
+    preset: str,
+    length: int,
+    batch: int,
+    steps: int,
+    device: str,
+    bf16: bool | str,
+    work: Path,
+    accumulate: int = 1,
 ) -> dict[str, Any]:
-    """One time-series model trained by `fit` on random windows (speed only)."""
+    """One time-series model trained by `fit` on random windows (speed only); `accumulate`
+    micro-batches per step."""
     from tfusion.timeseries.model import TimeSeriesDenoiser
 
     p = TIMESERIES_PRESETS[preset]
@@ -153,15 +163,16 @@ def time_timeseries(
     data = torch.rand(2048, length, features) * 2 - 1
     sched, obj = Schedule.create("cosine", 1000), Objective("v")
 
-    def loss_fn(m: torch.nn.Module, gen: torch.Generator, world: Any = None) -> torch.Tensor:
-        idx = torch.randint(len(data), (batch,), generator=gen)
+    def loss_fn(m: torch.nn.Module, gen: torch.Generator, world: Any) -> torch.Tensor:
+        idx = world.shard(torch.randint(len(data), (batch,), generator=gen))
         x0 = to_device(data[idx], next(m.parameters()).device)
-        return diffusion_loss(m, x0, sched, obj, gen)
+        return diffusion_loss(m, x0, sched, obj, gen, world)
 
     run = Path(tempfile.mkdtemp(dir=work))
     dev = resolve_device(device)[0]
     reset_memory(dev)
-    result = fit(model, loss_fn, train_cfg(steps, batch, device, bf16), run, {})
+    cfg = train_cfg(steps, batch, device, bf16, accumulate=accumulate)
+    result = fit(model, loss_fn, cfg, run, {})
     rate = steady_rate(run)
     flops = train_flops(p["width"], p["depth"], p["ff"], length, 1)  # per window
     return {
@@ -169,6 +180,7 @@ def time_timeseries(
         "arch": p["arch"],
         "length": length,
         "batch": batch,
+        "accumulate": accumulate,
         "precision": result.precision,
         "windows_per_s": rate,
         "tflops": rate * flops / 1e12,
@@ -420,6 +432,10 @@ def main() -> None:
         ]
         if not args.smoke:  # the batch a GPU wants
             rows.append(time_timeseries("base", L, 256, S // 2, dev, "auto", work))
+        # the published recipe's batch of 256 in fp32 (~47 GB), whole and in 8 micro-batches
+        pb = 16 if args.smoke else 256
+        for k in (1, 8):
+            rows.append(time_timeseries("transfusion-paper", L, pb, 6, dev, False, work, k))
         paper = rows[0]["windows_per_s"]
         for r in rows:
             r["vs_paper"] = r["windows_per_s"] / paper
@@ -453,8 +469,11 @@ def print_table(r: dict[str, Any]) -> None:
     for row in r.get("ts", []) if isinstance(r.get("ts"), list) else []:
         pct = row.get("pct_bf16_peak")
         mem = row.get("peak_mem_gb")
+        k = row.get("accumulate", 1)
+        micro = f" (x{k} micro)" if k > 1 else ""
         print(
-            f"| {row['preset']} L={row['length']} b={row['batch']} | {row['precision']} | "
+            f"| {row['preset']} L={row['length']} b={row['batch']}{micro} | "
+            f"{row['precision']} | "
             f"{row['windows_per_s']:.1f} win/s | {row['tflops']:.2f} | "
             f"{'' if pct is None else f'{pct:.1f}'} | {'' if mem is None else f'{mem:.2f}'} | "
             f"{row['vs_paper']:.1f}x |"
