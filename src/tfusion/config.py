@@ -194,11 +194,6 @@ class TrainConfig:
         check_at_least("train.batch_size", self.batch_size, 1)
         check_at_least("train.accumulate", self.accumulate, 1)
         check(
-            self.batch_size % self.accumulate == 0,
-            f"train.batch_size ({self.batch_size}) must be a multiple of train.accumulate "
-            f"({self.accumulate}): each step's batch is cut into equal micro-batches",
-        )
-        check(
             self.max_seconds is None or self.max_seconds > 0,
             f"train.max_seconds must be positive, got {self.max_seconds}; or unset it",
         )
@@ -219,10 +214,23 @@ class TrainConfig:
         check_at_least("train.log_every", self.log_every, 1)
         check_choice("train.parallel", self.parallel, PARALLEL)
 
+    @property
+    def micro_batch(self) -> int:
+        """The examples of one micro-batch, batch_size / accumulate; a ConfigError unless the
+        batch divides (checked on the finished config: overrides apply one at a time)."""
+        check(
+            self.batch_size % self.accumulate == 0,
+            f"train.batch_size ({self.batch_size}) must be a multiple of train.accumulate "
+            f"({self.accumulate}): each step's batch is cut into equal micro-batches",
+        )
+        return self.batch_size // self.accumulate
+
     def for_examples(self, examples: int, world_size: int = 1) -> TrainConfig:
         """This config with train.steps resolved from train.epochs over `examples` training
         examples drawn in global batches of batch_size x world_size (unchanged when epochs
-        is unset): every epoch counts its last, partial batch as a step."""
+        is unset): every epoch counts its last, partial batch as a step. Checks that the
+        batch splits into train.accumulate micro-batches."""
+        _ = self.micro_batch
         if self.epochs is None:
             return self
         per_epoch = math.ceil(examples / (self.batch_size * world_size))

@@ -31,10 +31,39 @@ def test_micro_batches_partition_the_global_batch_in_rank_order():
     assert World(1, 2).micro(2, 3).slices == 6 and World(1, 2).micro(2, 3).size == 2
 
 
-def test_batch_must_split_into_equal_micro_batches():
-    msg = error_of(TrainConfig, batch_size=10, accumulate=4, cls=ConfigError)
+def test_batch_must_split_into_equal_micro_batches_whatever_the_override_order():
+    msg = error_of(lambda: TrainConfig(batch_size=10, accumulate=4).micro_batch, cls=ConfigError)
     assert "train.batch_size (10)" in msg and "train.accumulate (4)" in msg
     assert "train.accumulate" in error_of(TrainConfig, accumulate=0, cls=ConfigError)
+    # overrides apply one at a time: the half-applied config (64 / 3) is not refused
+    from tfusion.timeseries.config import RunConfig
+
+    for order in (["train.accumulate=3", "train.batch_size=12"], ["train.batch_size=12"]):
+        cfg = apply_overrides(RunConfig(), [*order, "train.accumulate=3"])
+        assert cfg.train.micro_batch == 4
+    # the trainer checks the finished config before it loads anything
+    bad = apply_overrides(RunConfig(), [*TINY_TIMESERIES, "train.accumulate=3"])
+    assert "train.accumulate (3)" in error_of(lambda: bad.train.for_examples(100), cls=ConfigError)
+
+
+def test_a_loss_of_model_and_generator_alone_runs_whole_but_not_in_micro_batches(tmp_path):
+    from torch import nn
+
+    from tfusion.training.loop import fit
+
+    seen = []
+
+    def loss_fn(m: nn.Module, gen: torch.Generator) -> torch.Tensor:
+        x = torch.randn(8, 2, generator=gen)
+        seen.append(len(x))
+        return m(x).pow(2).mean()
+
+    cfg = TrainConfig(steps=2, batch_size=8, progress=False, warmup=0)
+    fit(nn.Linear(2, 1), loss_fn, cfg, tmp_path, {})
+    assert seen == [8, 8]
+    cfg = TrainConfig(steps=2, batch_size=8, accumulate=2, progress=False, warmup=0)
+    msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path, {}, cls=ConfigError)
+    assert "(model, generator, world)" in msg
 
 
 def same_weights(a, b, atol: float = 1e-6) -> None:
@@ -206,8 +235,9 @@ def test_a_step_out_of_memory_is_one_line_that_names_train_accumulate(tmp_path, 
 
     cfg = TrainConfig(steps=5, batch_size=8, checkpoint_every=2, progress=False, warmup=0)
     msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path, {}, cls=TrainingError)
-    assert "step 3 ran out of cpu memory with micro-batches of 8" in msg
-    assert "train.accumulate=2 or more" in msg and str(tmp_path) in msg
+    assert "step 3 ran out of host (CPU) memory with micro-batches of 8" in msg
+    assert "train.accumulate=2 (the same steps in micro-batches of 4" in msg
+    assert str(tmp_path) in msg and str(error).split(".")[0][:40] in msg
     assert (tmp_path / "train_state.pt").exists()  # the step-2 checkpoint is kept
     # other errors pass through unchanged
     calls[0] = 0

@@ -7,6 +7,7 @@ the uninterrupted one exactly.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 
 from tfusion.config import TrainConfig
 from tfusion.devices import Precision, configure_matmuls, resolve_device, resolve_precision
-from tfusion.errors import TrainingError
+from tfusion.errors import ConfigError, TrainingError
 from tfusion.io import atomic_write_text
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
@@ -78,11 +79,36 @@ def fit(
     """Train `model` for cfg.steps optimiser steps, checkpointing into `run`; what ran (steps
     planned and done, the time budget, what stopped it, speed) is written to `training.json`.
 
-    Under torchrun (see `tfusion.training.distributed`) the model is wrapped in DDP, `loss_fn`
-    must take its rank's slice of the global batch, and rank 0 alone writes to `run`.
+    `loss_fn(model, generator, world)` draws the global batch from the generator and returns
+    the mean loss over `world.shard`'s slice of it: under torchrun (see
+    `tfusion.training.distributed`) the rank's slice, with train.accumulate > 1 the micro-batch's
+    slice of that. A `loss_fn(model, generator)` computes its whole batch (no micro-batches).
+    Under torchrun the model is wrapped in DDP (or sharded) and rank 0 alone writes to `run`.
     """
+    _ = cfg.micro_batch  # a ConfigError unless the batch splits into train.accumulate parts
+    loss = with_world(loss_fn, cfg.accumulate)
     with flush_denormals():
-        return _fit(model, loss_fn, cfg, run, metadata, resume, batch_size)
+        return _fit(model, loss, cfg, run, metadata, resume, batch_size)
+
+
+def with_world(loss_fn: Callable[..., Tensor], parts: int) -> LossFn:
+    """`loss_fn` as a LossFn. A loss written for (model, generator) alone computes the whole
+    batch: it runs as it is, and cannot be cut into micro-batches (a ConfigError if asked)."""
+    try:
+        params = inspect.signature(loss_fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): take it as a LossFn
+        return loss_fn
+    kinds = [p.kind for p in params]
+    Param = inspect.Parameter
+    positional = sum(k in (Param.POSITIONAL_ONLY, Param.POSITIONAL_OR_KEYWORD) for k in kinds)
+    if positional >= 3 or Param.VAR_POSITIONAL in kinds:
+        return loss_fn
+    if parts > 1:
+        raise ConfigError(
+            "train.accumulate needs a loss function that takes (model, generator, world) and "
+            "computes world.shard's slice of the batch; this one takes (model, generator)"
+        )
+    return lambda model, gen, world: loss_fn(model, gen)
 
 
 def _fit(
@@ -196,6 +222,7 @@ def _fit(
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
     parts = cfg.accumulate  # micro-batches per step
+    micro = cfg.batch_size // parts  # examples per micro-batch (divisibility checked in fit)
     loss_value = float("nan")
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
@@ -238,7 +265,7 @@ def _fit(
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
                 if not _out_of_memory(err):
                     raise
-                raise TrainingError(_oom_message(step + 1, device, cfg, run)) from None
+                raise TrainingError(_oom_message(err, step + 1, device, cfg, run)) from err
             loss_sum += step_loss
             bad_loss += (~torch.isfinite(step_loss)).float()
             if scaler is not None:
@@ -313,6 +340,8 @@ def _fit(
             "stopped_by": stopped_by,
             "epochs": cfg.epochs,
             "global_batch": bs,
+            "accumulate": parts,  # micro-batches per step, of `micro_batch` examples each
+            "micro_batch": micro,
             "max_seconds": cfg.max_seconds,  # the budget of each session (resumes restart it)
             "clock": cfg.clock,  # what the budget counts: wall seconds or process CPU seconds
             "cpu_seconds": time.process_time() - cpu0,  # this process, all threads
@@ -368,24 +397,32 @@ def _out_of_memory(err: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text
 
 
-def _oom_message(step: int, device: torch.device, cfg: TrainConfig, run: Path) -> str:
-    """The one-line message for a step that did not fit the device's memory: the micro-batch
-    count that halves (or more) the micro-batch, if the batch divides."""
+def _oom_message(
+    err: BaseException, step: int, device: torch.device, cfg: TrainConfig, run: Path
+) -> str:
+    """The one-line message for a step that did not fit in memory: which memory, the
+    micro-batch, and the micro-batch count that at least halves it (a divisor of the batch)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    host = isinstance(err, MemoryError) or "can't allocate memory" in text.lower()
+    where = "host (CPU)" if host or device.type == "cpu" else device.type
     micro = cfg.batch_size // cfg.accumulate
     more = next(
-        (k for k in range(cfg.accumulate + 1, cfg.batch_size + 1) if cfg.batch_size % k == 0), None
+        (k for k in range(2 * cfg.accumulate, cfg.batch_size + 1) if cfg.batch_size % k == 0),
+        None,
     )
     saved = (run / "train_state.pt").exists()
     kept = f"the last checkpoint is kept in {run}" if saved else "no checkpoint was written"
     fix = (
-        f"set train.accumulate={more} or more (the same steps in smaller micro-batches; "
-        "--resume continues from the checkpoint) or lower train.batch_size"
+        f"set train.accumulate={more} (the same steps in micro-batches of "
+        f"{cfg.batch_size // more}; --resume continues from the checkpoint) or lower "
+        "train.batch_size"
         if more is not None
         else "lower train.batch_size or model.preset"
     )
     return (
-        f"training step {step} ran out of {device.type} memory with micro-batches of {micro} "
-        f"(train.batch_size={cfg.batch_size}, train.accumulate={cfg.accumulate}); {kept}; {fix}"
+        f"training step {step} ran out of {where} memory with micro-batches of {micro} "
+        f"(train.batch_size={cfg.batch_size}, train.accumulate={cfg.accumulate}: "
+        f"{text[:160]}); {kept}; {fix}"
     )
 
 
