@@ -143,8 +143,10 @@ class TrainConfig:
     # and backward each, their gradients summed before the one optimiser step; the same step
     # (up to float summation order) at about 1/accumulate of the activation memory, for a
     # batch that does not fit (the published TransFusion recipe at L = 384: batch 256 needs
-    # ~47 GB in fp32)
-    accumulate: int = 1
+    # ~47 GB in fp32). auto: start whole and, when a step runs out of device memory, redo it
+    # in twice the micro-batches (or more), as often as needed (one process; the count found
+    # is printed and recorded in training.json)
+    accumulate: int | str = 1
     lr: float = 1e-3
     warmup: int = 100  # linear warm-up steps (0: none)
     min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio (1: a constant lr)
@@ -192,7 +194,13 @@ class TrainConfig:
             f"train.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}",
         )
         check_at_least("train.batch_size", self.batch_size, 1)
-        check_at_least("train.accumulate", self.accumulate, 1)
+        if self.accumulate != "auto":
+            check(
+                isinstance(self.accumulate, int)
+                and not isinstance(self.accumulate, bool)
+                and self.accumulate >= 1,
+                f"train.accumulate must be a whole number >= 1 or auto, got {self.accumulate!r}",
+            )
         check(
             self.max_seconds is None or self.max_seconds > 0,
             f"train.max_seconds must be positive, got {self.max_seconds}; or unset it",
@@ -216,8 +224,12 @@ class TrainConfig:
 
     @property
     def micro_batch(self) -> int:
-        """The examples of one micro-batch, batch_size / accumulate; a ConfigError unless the
-        batch divides (checked on the finished config: overrides apply one at a time)."""
+        """The examples of one micro-batch, batch_size / accumulate (auto: the whole batch to
+        start with); a ConfigError unless the batch divides (checked on the finished config:
+        overrides apply one at a time)."""
+        if self.accumulate == "auto":
+            return self.batch_size
+        assert isinstance(self.accumulate, int)
         check(
             self.batch_size % self.accumulate == 0,
             f"train.batch_size ({self.batch_size}) must be a multiple of train.accumulate "

@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from helpers import TINY_TIMESERIES, error_of
 from tfusion.config import TrainConfig, apply_overrides
-from tfusion.errors import ConfigError
+from tfusion.errors import ConfigError, TrainingError
 from tfusion.training.distributed import World
 
 
@@ -245,3 +245,60 @@ def test_a_step_out_of_memory_is_one_line_that_names_train_accumulate(tmp_path, 
     (tmp_path / "b").mkdir()
     with pytest.raises(ValueError, match="a bug"):
         fit(nn.Linear(2, 1), loss_fn, cfg, tmp_path / "b", {})
+
+
+def test_auto_redoes_a_step_that_does_not_fit_in_smaller_micro_batches(tmp_path, capsys):
+    # a loss that "runs out of memory" above 3 rows per micro-batch: auto goes 12 -> 6 -> 3
+    # rows (1 -> 2 -> 4 micro-batches) at the first step and then trains exactly like a run
+    # told accumulate=4 from the start
+    from torch import nn
+
+    from tfusion.training.loop import fit
+
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    tries = []
+
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
+        idx = world.shard(torch.randint(len(data), (12,), generator=gen))
+        tries.append(len(idx))
+        if len(idx) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        noise = world.shard(torch.randn(12, 1, generator=gen))
+        return (m(data[idx]) - noise).pow(2).mean()
+
+    def run(name: str, accumulate) -> dict:
+        torch.manual_seed(0)
+        model = nn.Linear(2, 1)
+        cfg = TrainConfig(
+            steps=4, batch_size=12, accumulate=accumulate, progress=False, warmup=0, bf16=False
+        )
+        (tmp_path / name).mkdir()
+        fit(model, loss_fn, cfg, tmp_path / name, {})
+        return json.loads((tmp_path / name / "training.json").read_text())
+
+    auto = run("auto", "auto")
+    assert tries[:2] == [12, 6] and tries[2:] == [3] * 16  # 4 steps x 4 micro-batches
+    assert auto["accumulate"] == 4 and auto["micro_batch"] == 3
+    out = capsys.readouterr().out
+    assert "step 1 did not fit in memory with micro-batches of 12" in out
+    assert "now uses 4 of 3" in out
+    run("fixed", 4)
+    same_weights(tmp_path / "auto", tmp_path / "fixed", atol=1e-7)
+    # not auto: the same loss stops with the one-line message
+    (tmp_path / "one").mkdir()
+    cfg = TrainConfig(steps=2, batch_size=12, progress=False, warmup=0)
+    msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path / "one", {}, cls=TrainingError)
+    assert "train.accumulate=2 (the same steps in micro-batches of 6" in msg
+
+
+def test_auto_gives_up_at_one_example_per_micro_batch(tmp_path):
+    from torch import nn
+
+    from tfusion.training.loop import fit
+
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
+        raise MemoryError()
+
+    cfg = TrainConfig(steps=2, batch_size=4, accumulate="auto", progress=False, warmup=0)
+    msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path, {}, cls=TrainingError)
+    assert "micro-batches of 1" in msg and "lower train.batch_size" in msg

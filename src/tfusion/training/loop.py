@@ -86,7 +86,12 @@ def fit(
     Under torchrun the model is wrapped in DDP (or sharded) and rank 0 alone writes to `run`.
     """
     _ = cfg.micro_batch  # a ConfigError unless the batch splits into train.accumulate parts
-    loss = with_world(loss_fn, cfg.accumulate)
+    if cfg.accumulate == "auto" and current_world().size > 1:
+        raise ConfigError(
+            "train.accumulate=auto works in one process (ranks could run out of memory at "
+            "different steps); under torchrun give a number"
+        )
+    loss = with_world(loss_fn, 1 if cfg.accumulate == "auto" else int(cfg.accumulate))
     with flush_denormals():
         return _fit(model, loss, cfg, run, metadata, resume, batch_size)
 
@@ -108,7 +113,12 @@ def with_world(loss_fn: Callable[..., Tensor], parts: int) -> LossFn:
             "train.accumulate needs a loss function that takes (model, generator, world) and "
             "computes world.shard's slice of the batch; this one takes (model, generator)"
         )
-    return lambda model, gen, world: loss_fn(model, gen)
+
+    def whole(model: nn.Module, gen: torch.Generator, world: World) -> Tensor:
+        return loss_fn(model, gen)
+
+    whole.whole_batch = True  # type: ignore[attr-defined]  (not to be cut by accumulate=auto)
+    return whole
 
 
 def _fit(
@@ -221,8 +231,8 @@ def _fit(
     cpu0 = time.process_time()
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
-    parts = cfg.accumulate  # micro-batches per step
-    micro = cfg.batch_size // parts  # examples per micro-batch (divisibility checked in fit)
+    auto = cfg.accumulate == "auto" and not getattr(loss_fn, "whole_batch", False)
+    parts = 1 if cfg.accumulate == "auto" else int(cfg.accumulate)  # micro-batches per step
     loss_value = float("nan")
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
@@ -259,13 +269,32 @@ def _fit(
             lr = cfg.lr * lr_factor(sched, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            try:
-                step_loss = micro_steps(loss_fn, net, gen, world, parts, precision, scaler)
-            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
-                if not _out_of_memory(err):
-                    raise
-                raise TrainingError(_oom_message(err, step + 1, device, cfg, run)) from err
+            before = gen.get_state() if auto else None
+            while True:
+                opt.zero_grad(set_to_none=True)
+                try:
+                    step_loss = micro_steps(loss_fn, net, gen, world, parts, precision, scaler)
+                    break
+                except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+                    if not _out_of_memory(err):
+                        raise
+                    more = more_parts(cfg.batch_size, parts)
+                    if before is None or more is None:
+                        msg = _oom_message(err, step + 1, device, cfg.batch_size, parts, run)
+                        raise TrainingError(msg) from err
+                # accumulate=auto: the same step again, in smaller micro-batches (leaving the
+                # except block dropped the error and the tensors its traceback held)
+                opt.zero_grad(set_to_none=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                gen.set_state(before)
+                if world.is_main:
+                    print(
+                        f"note: step {step + 1} did not fit in memory with micro-batches of "
+                        f"{cfg.batch_size // parts}; train.accumulate=auto now uses {more} of "
+                        f"{cfg.batch_size // more}"
+                    )
+                parts = more
             loss_sum += step_loss
             bad_loss += (~torch.isfinite(step_loss)).float()
             if scaler is not None:
@@ -340,8 +369,8 @@ def _fit(
             "stopped_by": stopped_by,
             "epochs": cfg.epochs,
             "global_batch": bs,
-            "accumulate": parts,  # micro-batches per step, of `micro_batch` examples each
-            "micro_batch": micro,
+            "accumulate": parts,  # micro-batches per step (auto: the count it settled on)
+            "micro_batch": cfg.batch_size // parts,
             "max_seconds": cfg.max_seconds,  # the budget of each session (resumes restart it)
             "clock": cfg.clock,  # what the budget counts: wall seconds or process CPU seconds
             "cpu_seconds": time.process_time() - cpu0,  # this process, all threads
@@ -397,32 +426,32 @@ def _out_of_memory(err: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text
 
 
+def more_parts(batch: int, parts: int) -> int | None:
+    """The smallest micro-batch count that at least halves the micro-batch (a divisor of the
+    batch at least twice `parts`); None when the micro-batch is one example already."""
+    return next((k for k in range(2 * parts, batch + 1) if batch % k == 0), None)
+
+
 def _oom_message(
-    err: BaseException, step: int, device: torch.device, cfg: TrainConfig, run: Path
+    err: BaseException, step: int, device: torch.device, batch: int, parts: int, run: Path
 ) -> str:
     """The one-line message for a step that did not fit in memory: which memory, the
-    micro-batch, and the micro-batch count that at least halves it (a divisor of the batch)."""
+    micro-batch, and the micro-batch count to try (`more_parts`)."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     host = isinstance(err, MemoryError) or "can't allocate memory" in text.lower()
     where = "host (CPU)" if host or device.type == "cpu" else device.type
-    micro = cfg.batch_size // cfg.accumulate
-    more = next(
-        (k for k in range(2 * cfg.accumulate, cfg.batch_size + 1) if cfg.batch_size % k == 0),
-        None,
-    )
+    more = more_parts(batch, parts)
     saved = (run / "train_state.pt").exists()
     kept = f"the last checkpoint is kept in {run}" if saved else "no checkpoint was written"
     fix = (
-        f"set train.accumulate={more} (the same steps in micro-batches of "
-        f"{cfg.batch_size // more}; --resume continues from the checkpoint) or lower "
-        "train.batch_size"
+        f"set train.accumulate={more} (the same steps in micro-batches of {batch // more}; "
+        "--resume continues from the checkpoint) or lower train.batch_size"
         if more is not None
         else "lower train.batch_size or model.preset"
     )
     return (
-        f"training step {step} ran out of {where} memory with micro-batches of {micro} "
-        f"(train.batch_size={cfg.batch_size}, train.accumulate={cfg.accumulate}: "
-        f"{text[:160]}); {kept}; {fix}"
+        f"training step {step} ran out of {where} memory with micro-batches of {batch // parts} "
+        f"(train.batch_size={batch}, train.accumulate={parts}: {text[:160]}); {kept}; {fix}"
     )
 
 
