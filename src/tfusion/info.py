@@ -50,6 +50,10 @@ def describe_run(run: str | Path) -> str:
     loss = f", last logged loss {s.last_loss:.4f}" if s.last_loss is not None else ""
     if s.stopped_by == "max_seconds":
         loss += f"; stopped by its time budget, train.max_seconds={s.max_seconds:g}"
+    if s.global_batch:
+        loss += f"; batch {s.global_batch} per step"
+        if s.accumulate and s.accumulate > 1:
+            loss += f" in {s.accumulate} micro-batches"
     lines = [
         f"run: {s.path}",
         f"family: {fam.name} ({fam.title})",

@@ -174,6 +174,8 @@ class RunSummary:
     files: tuple[str, ...]
     stopped_by: str | None = None  # training.json: steps | max_seconds | stop_after
     max_seconds: float | None = None  # training.json: the wall-clock budget, if any
+    global_batch: int | None = None  # training.json: examples per step, all processes
+    accumulate: int | None = None  # training.json: micro-batches per step
 
 
 def summarise(run: str | Path) -> RunSummary:
@@ -225,4 +227,6 @@ def summarise(run: str | Path) -> RunSummary:
         files,
         record.get("stopped_by"),
         record.get("max_seconds"),
+        record.get("global_batch"),
+        record.get("accumulate"),
     )

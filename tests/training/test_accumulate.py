@@ -93,6 +93,10 @@ def test_timeseries_micro_batches_equal_the_whole_batch(tmp_path):
     ]
     train_timeseries(apply_overrides(RunConfig(), args), tmp_path / "one")
     train_timeseries(apply_overrides(RunConfig(), [*args, "train.accumulate=4"]), tmp_path / "k4")
+    from tfusion.info import describe_run
+
+    assert "batch 8 per step in 4 micro-batches" in describe_run(tmp_path / "k4")
+    assert "batch 8 per step\n" in describe_run(tmp_path / "one")  # whole: no micro-batches
     same_weights(tmp_path / "k4", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k4"), losses(tmp_path / "one"), rtol=1e-5)
     # a different batch really gives different weights (the comparison can fail)
