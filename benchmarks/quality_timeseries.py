@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -230,6 +231,9 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         fit = json.loads(record.read_text())
         print(f"reusing the trained run {run} ({fit['seconds']:.0f} s of training)")
     else:
+        if run.exists():  # an earlier attempt (cut off, killed, out of memory): train afresh
+            print(f"removing the earlier run {run} (no --reuse): training it again")
+            shutil.rmtree(run)
         done = train_timeseries(cfg, run)
         fit = {
             "seconds": done.seconds,
