@@ -294,6 +294,7 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
             "final_loss": fit["final_loss"],
             "sample_seconds": sample_seconds,
             "score_seconds": time.perf_counter() - t2,
+            "score_seconds_each": scores.get("seconds"),  # per metric, summed over repeats
             "total_seconds": time.perf_counter() - t0,
             "repeats": args.repeats,
             "long_repeats": args.long_repeats or args.repeats,

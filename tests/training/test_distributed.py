@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from helpers import same_weights, two_class_images
+
 ARGS = [
     "model.preset=tiny",
     "model.width=32",
@@ -70,15 +72,7 @@ def test_two_processes_with_micro_batches_equal_one_process(tmp_path, parallel):
     args = [*ARGS, "train.accumulate=2", f"train.parallel={parallel}"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1)
-    assert_same_weights(tmp_path / "two", tmp_path / "one")
-
-
-def assert_same_weights(a, b) -> None:
-    for name in ("model.safetensors", "ema.safetensors"):
-        x, y = load_file(a / name), load_file(b / name)
-        assert x.keys() == y.keys()
-        for k in y:
-            np.testing.assert_allclose(x[k], y[k], rtol=1e-4, atol=1e-6, err_msg=f"{name} {k}")
+    same_weights(tmp_path / "two", tmp_path / "one")
 
 
 @pytest.mark.slow
@@ -90,7 +84,7 @@ def test_fsdp_with_a_resume_equals_one_process_with_the_doubled_batch(tmp_path):
     state = load_file(tmp_path / "fsdp" / "model.safetensors")
     train(tmp_path / "fsdp", batch=4, processes=2, args=["train.stop_after=null"], resume=True)
     train(tmp_path / "one", batch=8, processes=1)
-    assert_same_weights(tmp_path / "fsdp", tmp_path / "one")
+    same_weights(tmp_path / "fsdp", tmp_path / "one")
     # the checkpoint holds whole tensors (not one rank's shard) ...
     one = load_file(tmp_path / "one" / "model.safetensors")
     assert all(state[k].shape == one[k].shape for k in one)
@@ -116,7 +110,7 @@ def test_transfusion_two_processes_equal_one_process(tmp_path, parallel):
     args = ["--config", str(cfg), f"train.parallel={parallel}"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1, args=args)
-    assert_same_weights(tmp_path / "two", tmp_path / "one")
+    same_weights(tmp_path / "two", tmp_path / "one")
     two = [json.loads(r)["loss"] for r in (tmp_path / "two" / "metrics.jsonl").open()]
     one = [json.loads(r)["loss"] for r in (tmp_path / "one" / "metrics.jsonl").open()]
     np.testing.assert_allclose(two, one, rtol=1e-5)
@@ -125,14 +119,7 @@ def test_transfusion_two_processes_equal_one_process(tmp_path, parallel):
 
 @pytest.mark.slow
 def test_dit_fsdp_equals_one_process(tmp_path):
-    rng = np.random.default_rng(0)
-    labels = np.arange(32) % 2
-    images = np.clip(
-        np.where(labels[:, None, None] == 1, 0.9, 0.1) + 0.05 * rng.standard_normal((32, 8, 8)),
-        0,
-        1,
-    )
-    np.savez(tmp_path / "two.npz", images=images, labels=labels)
+    two_class_images(tmp_path / "two.npz")
     cfg = tmp_path / "dit.yaml"
     cfg.write_text(
         "family: dit\n"
@@ -144,4 +131,4 @@ def test_dit_fsdp_equals_one_process(tmp_path):
     args = ["--config", str(cfg), "train.parallel=fsdp"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1, args=args)
-    assert_same_weights(tmp_path / "two", tmp_path / "one")
+    same_weights(tmp_path / "two", tmp_path / "one")

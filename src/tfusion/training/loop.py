@@ -91,9 +91,9 @@ def fit(
             "train.accumulate=auto works in one process (ranks could run out of memory at "
             "different steps); under torchrun give a number"
         )
-    loss = with_world(loss_fn, 1 if cfg.accumulate == "auto" else int(cfg.accumulate))
+    loss, splittable = with_world(loss_fn, 1 if cfg.accumulate == "auto" else int(cfg.accumulate))
     with flush_denormals():
-        return _fit(model, loss, cfg, run, metadata, resume, batch_size)
+        return _fit(model, loss, cfg, run, metadata, resume, batch_size, splittable)
 
 
 def _fit(
@@ -104,6 +104,7 @@ def _fit(
     metadata: dict[str, Any],
     resume: bool,
     batch_size: int | None,
+    splittable: bool,
 ) -> FitResult:
     world = current_world()
     torch.manual_seed(cfg.seed + world.rank)  # dropout: each rank its own masks
@@ -206,7 +207,7 @@ def _fit(
     cpu0 = time.process_time()
     last_log_time, last_log_step = t0, start
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
-    auto = cfg.accumulate == "auto" and not getattr(loss_fn, "whole_batch", False)
+    auto = cfg.accumulate == "auto" and splittable  # a (model, generator) loss stays whole
     parts = 1 if cfg.accumulate == "auto" else int(cfg.accumulate)  # micro-batches per step
     loss_value = float("nan")
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))

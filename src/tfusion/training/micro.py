@@ -21,18 +21,19 @@ from tfusion.training.distributed import World
 LossFn = Callable[[nn.Module, torch.Generator, World], Tensor]
 
 
-def with_world(loss_fn: Callable[..., Tensor], parts: int) -> LossFn:
-    """`loss_fn` as a LossFn. A loss written for (model, generator) alone computes the whole
-    batch: it runs as it is, and cannot be cut into micro-batches (a ConfigError if asked)."""
+def with_world(loss_fn: Callable[..., Tensor], parts: int) -> tuple[LossFn, bool]:
+    """`loss_fn` as a LossFn, and whether it can be cut into micro-batches. A loss written for
+    (model, generator) alone computes the whole batch: it runs as it is, and cannot be cut
+    (a ConfigError if `parts` > 1; train.accumulate=auto leaves it whole)."""
     try:
         params = inspect.signature(loss_fn).parameters.values()
     except (TypeError, ValueError):  # no signature to read (a builtin): take it as a LossFn
-        return loss_fn
+        return loss_fn, True
     kinds = [p.kind for p in params]
     Param = inspect.Parameter
     positional = sum(k in (Param.POSITIONAL_ONLY, Param.POSITIONAL_OR_KEYWORD) for k in kinds)
     if positional >= 3 or Param.VAR_POSITIONAL in kinds:
-        return loss_fn
+        return loss_fn, True
     if parts > 1:
         raise ConfigError(
             "train.accumulate needs a loss function that takes (model, generator, world) and "
@@ -42,8 +43,7 @@ def with_world(loss_fn: Callable[..., Tensor], parts: int) -> LossFn:
     def whole(model: nn.Module, gen: torch.Generator, world: World) -> Tensor:
         return loss_fn(model, gen)
 
-    whole.whole_batch = True  # type: ignore[attr-defined]  (not to be cut by accumulate=auto)
-    return whole
+    return whole, False
 
 
 def micro_steps(
