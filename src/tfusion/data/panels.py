@@ -26,7 +26,8 @@ from tfusion.data.cells import (
     shown,
 )
 from tfusion.data.missing import MISSING_POLICIES, drop_missing_columns
-from tfusion.data.readers import RawTable, SequenceArray
+from tfusion.data.readers import RawTable
+from tfusion.data.sequence_files import SequenceArray
 from tfusion.data.tables import Table, frozen_table
 from tfusion.errors import ConfigError, DataError
 

@@ -18,8 +18,9 @@ import pandas as pd
 
 from tfusion.data.builtin import BUILTIN, sine_windows
 from tfusion.data.panels import load_sequences
-from tfusion.data.readers import read_sequences, resolve_path
+from tfusion.data.readers import resolve_path
 from tfusion.data.scalers import KINDS
+from tfusion.data.sequence_files import read_sequences
 from tfusion.data.tables import Table, load_table
 from tfusion.data.windows import Windows, make_windows, split_random, split_time
 from tfusion.errors import ConfigError
