@@ -53,6 +53,7 @@ from tfusion.data.cells import (
 )
 from tfusion.data.missing import MISSING_POLICIES, apply_missing, drop_missing_columns, need_rows
 from tfusion.data.readers import RawTable, from_frame, read_raw, resolve_path
+from tfusion.data.time_axis import check_steps, fill_gaps, group_rows
 from tfusion.errors import ConfigError, DataError
 
 
@@ -153,9 +154,6 @@ def load_table(
     from tfusion.data.panels import (  # panels imports this module
         attribute_rows,
         categories,
-        check_steps,
-        fill_gaps,
-        group_rows,
         panel_columns,
     )
 

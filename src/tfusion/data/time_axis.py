@@ -1,0 +1,205 @@
+"""The time axis of long-format tables: rows grouped by entity and sorted by time, times parsed
+(numbers or dates), the learned step checked, and rows absent from a regular axis put back as
+missing values for the missing-value policy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from tfusion.data.cells import NUMERIC_SHARE, Column, cell_codes, need_cells
+from tfusion.data.readers import RawTable
+from tfusion.errors import DataError
+
+
+def group_rows(
+    raw: RawTable,
+    parsed: list[Column],
+    ent: int | None,
+    tim: int | None,
+    rows: np.ndarray,
+    label: str,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None, str]:
+    """Rows grouped by entity (first-seen order) and sorted by time within each; returns the
+    rows, each file row's entity number and time (arrays over all file rows), the entity
+    names and the kind of time ("datetime" or "number")."""
+    codes = np.full(raw.rows, -1, dtype=np.int64)
+    if ent is None:
+        names: tuple[str, ...] = ("series",)
+        codes[rows] = 0
+    else:
+        why = "every row needs the id of its sequence"
+        need_cells(raw, ent, parsed[ent], rows, label, "entity", "ids", why)
+        ids, texts = cell_codes(raw, ent, parsed[ent], rows)
+        codes[rows] = ids
+        names = tuple(texts)
+    times = None
+    kind = ""
+    if tim is None:
+        order = np.argsort(codes[rows], kind="stable")
+    else:
+        times, kind = _parse_times(raw, tim, parsed[tim], rows, label)
+        order = np.lexsort((times[rows], codes[rows]))
+    rows = rows[order]
+    if times is not None:
+        c, t = codes[rows], times[rows]
+        dup = np.flatnonzero((c[1:] == c[:-1]) & (t[1:] == t[:-1]))
+        if len(dup):
+            i = int(rows[dup[0] + 1])
+            where = "" if ent is None else f"entity {names[c[dup[0]]]!r} has "
+            raise DataError(
+                f"{label}: {where}time {_time_text(t[dup[0]], kind)} twice (the second at "
+                f"{raw.where(i)}, {len(dup)} duplicates); keep one row per time"
+                + (" and entity" if ent is not None else "")
+            )
+    return rows, codes, names, times, kind
+
+
+def _parse_times(
+    raw: RawTable, j: int, col: Column, rows: np.ndarray, label: str
+) -> tuple[np.ndarray, str]:
+    """The time column over all file rows: numbers (float64) when the cells are numbers,
+    else datetimes as int64 nanoseconds (pandas to_datetime); an unparseable value is an
+    error naming the first one."""
+    name = raw.names[j]
+    need_cells(raw, j, col, rows, label, "time", "times", "every row needs a time")
+    present = len(rows)
+    n_bad = int(col.bad[rows].sum())
+    if (present - n_bad) / present >= NUMERIC_SHARE:
+        if n_bad:
+            i = int(rows[np.flatnonzero(col.bad[rows])[0]])
+            raise DataError(
+                f"time column {name!r} of {label} has a non-number {str(raw.cells[j][i])!r} "
+                f"at {raw.where(i)}; fix it (times are numbers or dates, one kind per column)"
+            )
+        return col.values.astype(np.float64), "number"
+    cells = pd.Series(raw.cells[j], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": checked below
+        try:
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(cells, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad[rows].any():
+        i = int(rows[np.flatnonzero(bad[rows])[0]])
+        raise DataError(
+            f"time column {name!r} of {label} has {str(raw.cells[j][i])!r} at {raw.where(i)}, "
+            f"which is not a date or time ({int(bad[rows].sum())} such values); fix it, or "
+            "write every time in one format (e.g. 2024-01-31 13:00)"
+        )
+    out = np.zeros(raw.rows, dtype=np.int64)
+    out[rows] = parsed.iloc[rows].dt.as_unit("ns").astype("int64").to_numpy()
+    return out, "datetime"
+
+
+def _time_text(value: float, kind: str) -> str:
+    if kind == "datetime":
+        return str(pd.Timestamp(int(value), unit="ns", tz="UTC").tz_localize(None))
+    return f"{float(value):g}"
+
+
+def _step_text(step: float, kind: str) -> str:
+    if kind != "datetime":
+        return f"{step:g}"
+    delta = pd.Timedelta(int(step), unit="ns")
+    try:
+        return pd.tseries.frequencies.to_offset(delta).freqstr
+    except ValueError:
+        return str(delta)
+
+
+def check_steps(
+    t: np.ndarray, bounds: np.ndarray, kind: str, entities: bool, notices: list[str]
+) -> tuple[str | None, float | None]:
+    """The most common median time step (as text, and as a number in the column's units); a
+    notice counts the steps that differ from their sequence's median (gaps: rows missing in
+    between, or irregular sampling)."""
+    medians, off, hit = [], 0, 0
+    for a, b in itertools.pairwise(bounds):
+        if b - a < 2:
+            continue
+        d = np.diff(t[a:b]).astype(np.float64)
+        m = float(np.median(d))
+        medians.append(m)
+        n = int((~np.isclose(d, m, rtol=1e-9, atol=0)).sum())
+        off += n
+        hit += n > 0
+    if not medians:
+        return None, None
+    values, counts = np.unique(medians, return_counts=True)
+    common = float(values[np.argmax(counts)])
+    if off:
+        where = f"in {hit} of {len(bounds) - 1} entities" if entities else "in the series"
+        notices.append(
+            f"{off} time steps differ from the median step {where} (gaps: rows missing in "
+            "between, or irregular sampling); rows are not resampled"
+        )
+    if len(values) > 1:
+        notices.append(
+            f"entities have {len(values)} different median time steps; the most common is "
+            f"{_step_text(common, kind)}"
+        )
+    return _step_text(common, kind), common
+
+
+def fill_gaps(
+    x: np.ndarray,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    t: np.ndarray,
+    kind: str,
+    missing: str,
+    notices: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows absent from a regular time axis come back as missing values, for the missing-value
+    policy to fill (`interpolate`), keep (`keep`) or refuse (`error`).
+
+    The step is the most common median step of the sequences (`groups`: each row's sequence,
+    sorted); a step of m times that (m = 2, 3, ... exactly) within a sequence means m - 1 rows
+    are missing there. They are inserted as NaN rows whose file row (`rows`, for labels and
+    categories) is the row before them; other irregular steps are left alone (`check_steps`
+    reports them). Returns x, rows and times with the inserted rows."""
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [len(t)]])
+    medians = [np.median(np.diff(t[a:b])) for a, b in itertools.pairwise(cuts) if b - a > 1]
+    if not medians:
+        return x, rows, t
+    values, counts = np.unique(np.asarray(medians, dtype=np.float64), return_counts=True)
+    step = float(values[np.argmax(counts)])
+    if step <= 0:
+        return x, rows, t
+    same = np.concatenate([groups[1:] == groups[:-1], [False]])  # row i and i + 1 share a sequence
+    ratio = np.diff(t, append=t[-1]).astype(np.float64) / step
+    m = np.round(ratio)
+    gap = same & (m >= 2) & np.isclose(ratio, m, rtol=1e-9, atol=1e-9)
+    if not gap.any():
+        return x, rows, t
+    extra = np.where(gap, m - 1, 0).astype(np.int64)
+    total = int(extra.sum())
+    first = int(np.flatnonzero(gap)[0])
+    where = f"after {_time_text(t[first], kind)}"
+    if missing == "error":
+        raise DataError(
+            f"{total} time steps are missing in {int(gap.sum())} gaps of the time column (the "
+            f"first {where}, at the step {_step_text(step, kind)}); fill them, or set "
+            "data.missing=interpolate (or drop, to leave them out)"
+        )
+    if total > len(t):
+        raise DataError(
+            f"the time column has more missing steps ({total}) than rows ({len(t)}) at the "
+            f"step {_step_text(step, kind)} (the first gap {where}); check data.time"
+        )
+    index = np.repeat(np.arange(len(t)), 1 + extra)
+    offset = np.arange(len(index)) - np.repeat(np.cumsum(1 + extra) - (1 + extra), 1 + extra)
+    x = x[index].copy()
+    x[offset > 0] = np.nan
+    times = t[index] + (offset * step).astype(t.dtype)
+    notices.append(
+        f"inserted {total} missing time steps in {int(gap.sum())} gaps (rows absent at the "
+        f"step {_step_text(step, kind)}); data.missing={missing} handles them"
+    )
+    return x, rows[index], times
