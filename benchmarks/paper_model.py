@@ -25,7 +25,10 @@ default suite (Context-FID, correlational, discriminative, predictive, lds-fast,
 `--repeats` times each. The real-data floor (real training windows in place of synthetic ones)
 is scored once per data set. Jobs run in `--lanes` processes at a time; each writes its own JSON
 (benchmarks/results/quality/D_L{L}_transfusion_pm{budget}-ARM.json), so a cut-off series keeps
-what finished, and finished jobs are skipped when the command is run again.
+what finished, and finished jobs are skipped when the command is run again. A job cut off after
+its training (or its drawing) finished resumes there: the run folder under benchmarks/out/runs
+keeps the trained weights and the drawn windows (`--reuse`); one cut off while training trains
+again from the start.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def jobs(args: argparse.Namespace) -> list[tuple[Path, list[str]]]:
                 "--budget",
                 str(args.budget),
                 "--no-real-reference",  # the floor is its own job
+                "--reuse",  # a job cut off after training (or drawing) resumes from there
                 *arm_args(arm, data, args.length),
             ]
             out.append((result_path(data, args.length, tag(arm, args.budget)), cmd))
@@ -170,7 +174,7 @@ def table(length: int, budget: float, data_sets: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", nargs="+", default=["stocks", "air"], choices=sorted(PAPER_CONFIG))
     ap.add_argument("--length", type=int, default=100)
@@ -180,7 +184,11 @@ def main() -> None:
     ap.add_argument("--n-gen", type=int, default=1000)
     ap.add_argument("--lanes", type=int, default=2, help="jobs at a time (one thread each)")
     ap.add_argument("--table", action="store_true", help="print the table of saved results")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if not args.table:
         run_all(args)
     print(table(args.length, args.budget, args.data))

@@ -15,7 +15,9 @@ length 24 and `--n-gen` (default 3000) at longer lengths; every stochastic score
 TS2Vec does on data sets of this size; TransFusion's LDS and LPS beside them (skip with
 `--no-long-scores`). TransFusion's setting (`--protocol transfusion`): the series reversed in
 time, a seeded random 80/20 split of the windows, scores against the held-out windows. The
-synthetic windows are kept as `synthetic.npy` in the run folder.
+synthetic windows are kept as `synthetic.npy` in the run folder (with `samples.json`, how they
+were drawn): `--reuse` scores a trained run again, and draws again only when the sampler
+settings differ, so a call cut off while scoring resumes there.
 """
 
 from __future__ import annotations
@@ -219,6 +221,19 @@ def budget_overrides(seconds: float | None) -> list[str]:
     return [f"train.max_seconds={seconds}", "train.clock=process"]
 
 
+def reused_samples(run: Path, draw: dict[str, Any]) -> tuple[np.ndarray, float] | None:
+    """The windows an earlier call drew from this run with the same settings (`draw`), and the
+    seconds that took; None when there are none, or they were drawn differently."""
+    try:
+        kept = json.loads((run / "samples.json").read_text())
+        synthetic = np.load(run / "synthetic.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if {k: kept.get(k) for k in draw} != draw or len(synthetic) != draw["n"]:
+        return None
+    return synthetic, float(kept["seconds"])
+
+
 def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
     cfg = run_config(args)
     name = f"{args.data}_L{args.length}_{args.protocol}_{args.tag}"
@@ -251,20 +266,33 @@ def evaluate_recipe(args: argparse.Namespace) -> dict[str, Any]:
         real = data.inverse(real)
     n_gen = len(real) if args.length <= 24 else min(args.n_gen, max(len(real), 1))
     suite = make_suite(args, native)
-    model = TimeSeriesRun.load(run)
-    t1 = time.perf_counter()
-    synthetic = model.generate(  # the sampler asked for now, not the one saved with the run
-        n_gen,
-        sampler=args.sampler,
-        steps=args.sample_steps,
-        eta=args.eta,
-        spacing=args.spacing,
-        seed=args.seed,
-        scaled=not native,
-        bf16=args.bf16,
-    )
-    sample_seconds = time.perf_counter() - t1
-    np.save(run / "synthetic.npy", synthetic)  # kept beside the run for rescoring
+    draw = {  # what the synthetic windows depend on beyond the trained weights
+        "sampling": f"{args.sampler} {args.sample_steps} {args.spacing} eta {args.eta}",
+        "n": int(n_gen),
+        "seed": args.seed,
+        "scaled": not native,
+        "bf16": bool(args.bf16),
+    }
+    kept = reused_samples(run, draw) if args.reuse else None
+    if kept is not None:  # a job cut off while scoring: the same draw, not drawn again
+        synthetic, sample_seconds = kept
+        print(f"reusing the {len(synthetic)} windows drawn before ({sample_seconds:.0f} s)")
+    else:
+        model = TimeSeriesRun.load(run)
+        t1 = time.perf_counter()
+        synthetic = model.generate(  # the sampler asked for now, not the one saved with the run
+            n_gen,
+            sampler=args.sampler,
+            steps=args.sample_steps,
+            eta=args.eta,
+            spacing=args.spacing,
+            seed=args.seed,
+            scaled=not native,
+            bf16=args.bf16,
+        )
+        sample_seconds = time.perf_counter() - t1
+        np.save(run / "synthetic.npy", synthetic)  # kept beside the run for rescoring
+        (run / "samples.json").write_text(json.dumps({**draw, "seconds": sample_seconds}))
     train = data.train.to_array() if args.protocol == "transfusion" else None
     if train is not None:  # TransFusion scores against held-out windows: check for copies too
         suite = replace(suite, metrics=(*suite.metrics, "memorisation"))
@@ -471,7 +499,8 @@ def main() -> None:
     ap.add_argument(
         "--reuse",
         action="store_true",
-        help="score an already trained run folder again instead of training it",
+        help="score an already trained run folder again instead of training it (and the windows "
+        "it drew before, if drawn the same way)",
     )
     ap.add_argument("--train-only", action="store_true", help="train the run folder and stop")
     ap.add_argument(

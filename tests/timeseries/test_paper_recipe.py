@@ -160,3 +160,27 @@ def test_a_process_clock_budget_counts_cpu_seconds_not_the_wall(tmp_path, monkey
 def test_an_unknown_budget_clock_is_named(tmp_path):
     with pytest.raises(Exception, match=r"train\.clock"):
         tiny("train.clock=cpu")
+
+
+def test_the_paper_model_series_resumes_a_job_at_its_drawn_windows(tmp_path):
+    """benchmarks/paper_model.py passes --reuse, and quality_timeseries reuses the windows an
+    earlier call drew only when they were drawn the same way."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import paper_model
+    import quality_timeseries as q
+
+    args = paper_model.build_parser().parse_args(["--data", "stocks", "--length", "384"])
+    arms = [cmd for path, cmd in paper_model.jobs(args) if "floor" not in path.stem]
+    assert arms and all("--reuse" in cmd for cmd in arms)
+
+    draw = {"sampling": "dpm 50 karras eta 1.0", "n": 3, "seed": 0, "scaled": True, "bf16": False}
+    assert q.reused_samples(tmp_path, draw) is None  # nothing drawn yet
+    np.save(tmp_path / "synthetic.npy", np.ones((3, 4, 2)))
+    assert q.reused_samples(tmp_path, draw) is None  # drawn, but how is not recorded
+    (tmp_path / "samples.json").write_text(json.dumps({**draw, "seconds": 12.5}))
+    windows, seconds = q.reused_samples(tmp_path, draw)
+    assert windows.shape == (3, 4, 2) and seconds == 12.5
+    for changed in ({"seed": 1}, {"n": 4}, {"sampling": "ddpm 1000 uniform eta 1.0"}):
+        assert q.reused_samples(tmp_path, {**draw, **changed}) is None, changed
