@@ -33,7 +33,7 @@ TINY_TIMESERIES = [
 ]
 
 
-def same_weights(a: Path, b: Path, atol: float = 1e-6) -> None:
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-6) -> None:
     """Two finished runs hold the same model and EMA weights (rtol 1e-4)."""
     for name in ("model.safetensors", "ema.safetensors"):
         x, y = load_file(a / name), load_file(b / name)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_TIMESERIES, error_of, same_weights, two_class_images
+from helpers import TINY_TIMESERIES, assert_same_weights, error_of, two_class_images
 from tfusion.config import TrainConfig, apply_overrides
 from tfusion.errors import ConfigError, TrainingError
 from tfusion.training.distributed import World
@@ -99,12 +99,12 @@ def test_timeseries_micro_batches_equal_the_whole_batch(tmp_path):
 
     assert "batch 8 per step in 4 micro-batches" in describe_run(tmp_path / "k4")
     assert "batch 8 per step\n" in describe_run(tmp_path / "one")  # whole: no micro-batches
-    same_weights(tmp_path / "k4", tmp_path / "one")
+    assert_same_weights(tmp_path / "k4", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k4"), losses(tmp_path / "one"), rtol=1e-5)
     # a different batch really gives different weights (the comparison can fail)
     train_timeseries(apply_overrides(RunConfig(), [*args, "train.batch_size=4"]), tmp_path / "half")
     with pytest.raises(AssertionError):
-        same_weights(tmp_path / "half", tmp_path / "one")
+        assert_same_weights(tmp_path / "half", tmp_path / "one")
 
 
 def test_dit_micro_batches_with_class_dropout_and_flips_equal_the_whole_batch(tmp_path):
@@ -131,7 +131,7 @@ def test_dit_micro_batches_with_class_dropout_and_flips_equal_the_whole_batch(tm
     ]
     train_dit(apply_overrides(DiTRunConfig(), args), tmp_path / "one")
     train_dit(apply_overrides(DiTRunConfig(), [*args, "train.accumulate=2"]), tmp_path / "k2")
-    same_weights(tmp_path / "k2", tmp_path / "one")
+    assert_same_weights(tmp_path / "k2", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k2"), losses(tmp_path / "one"), rtol=1e-5)
 
 
@@ -159,7 +159,7 @@ def test_transfusion_micro_batches_equal_the_whole_batch(tmp_path):
     train_multimodal(apply_overrides(MultimodalRunConfig(), args), tmp_path / "one")
     k4 = [*args, "train.accumulate=4"]
     train_multimodal(apply_overrides(MultimodalRunConfig(), k4), tmp_path / "k4")
-    same_weights(tmp_path / "k4", tmp_path / "one")
+    assert_same_weights(tmp_path / "k4", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k4"), losses(tmp_path / "one"), rtol=1e-5)
     assert losses(tmp_path / "one")[-1] < losses(tmp_path / "one")[0]
 
@@ -205,7 +205,7 @@ def test_panel_micro_batches_with_padding_and_attributes_equal_the_whole_batch(t
     ]
     assert main(["train", "--out", str(tmp_path / "one"), *args]) == 0
     assert main(["train", "--out", str(tmp_path / "k2"), *args, "train.accumulate=2"]) == 0
-    same_weights(tmp_path / "k2", tmp_path / "one")
+    assert_same_weights(tmp_path / "k2", tmp_path / "one")
     np.testing.assert_allclose(losses(tmp_path / "k2"), losses(tmp_path / "one"), rtol=1e-5)
 
 
@@ -282,7 +282,7 @@ def test_auto_redoes_a_step_that_does_not_fit_in_smaller_micro_batches(tmp_path,
     assert "step 1 did not fit in memory with micro-batches of 12" in out
     assert "now uses 4 of 3" in out
     run("fixed", 4)
-    same_weights(tmp_path / "auto", tmp_path / "fixed", atol=1e-7)
+    assert_same_weights(tmp_path / "auto", tmp_path / "fixed", atol=1e-7)
     # not auto: the same loss stops with the one-line message
     (tmp_path / "one").mkdir()
     cfg = TrainConfig(steps=2, batch_size=12, progress=False, warmup=0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from helpers import same_weights, two_class_images
+from helpers import assert_same_weights, two_class_images
 
 ARGS = [
     "model.preset=tiny",
@@ -72,7 +72,7 @@ def test_two_processes_with_micro_batches_equal_one_process(tmp_path, parallel):
     args = [*ARGS, "train.accumulate=2", f"train.parallel={parallel}"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1)
-    same_weights(tmp_path / "two", tmp_path / "one")
+    assert_same_weights(tmp_path / "two", tmp_path / "one")
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_fsdp_with_a_resume_equals_one_process_with_the_doubled_batch(tmp_path):
     state = load_file(tmp_path / "fsdp" / "model.safetensors")
     train(tmp_path / "fsdp", batch=4, processes=2, args=["train.stop_after=null"], resume=True)
     train(tmp_path / "one", batch=8, processes=1)
-    same_weights(tmp_path / "fsdp", tmp_path / "one")
+    assert_same_weights(tmp_path / "fsdp", tmp_path / "one")
     # the checkpoint holds whole tensors (not one rank's shard) ...
     one = load_file(tmp_path / "one" / "model.safetensors")
     assert all(state[k].shape == one[k].shape for k in one)
@@ -110,7 +110,7 @@ def test_transfusion_two_processes_equal_one_process(tmp_path, parallel):
     args = ["--config", str(cfg), f"train.parallel={parallel}"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1, args=args)
-    same_weights(tmp_path / "two", tmp_path / "one")
+    assert_same_weights(tmp_path / "two", tmp_path / "one")
     two = [json.loads(r)["loss"] for r in (tmp_path / "two" / "metrics.jsonl").open()]
     one = [json.loads(r)["loss"] for r in (tmp_path / "one" / "metrics.jsonl").open()]
     np.testing.assert_allclose(two, one, rtol=1e-5)
@@ -131,4 +131,4 @@ def test_dit_fsdp_equals_one_process(tmp_path):
     args = ["--config", str(cfg), "train.parallel=fsdp"]
     train(tmp_path / "two", batch=4, processes=2, args=args)
     train(tmp_path / "one", batch=8, processes=1, args=args)
-    same_weights(tmp_path / "two", tmp_path / "one")
+    assert_same_weights(tmp_path / "two", tmp_path / "one")
