@@ -45,6 +45,25 @@ def test_cached_image_equals_uncached(gen, guidance):
     np.testing.assert_allclose(a, b, atol=2e-4)
 
 
+@pytest.mark.parametrize("guidance", [1.0, 3.0])
+def test_a_causal_image_model_draws_the_same_with_and_without_the_cache(guidance):
+    """A model trained with causal attention inside images (the paper's ablation) draws with
+    that attention on the cached path too, not with the bidirectional one."""
+    torch.manual_seed(0)
+    shape = MultimodalShape(
+        vocab=261, patch_dim=SPEC.patch_dim, width=32, depth=2, heads=2, hidden=64,
+        image_attention="causal",
+    )  # fmt: skip
+    model = MultimodalTransformer(shape)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    g = MultimodalGenerator(model, SPEC, Schedule.create("cosine", 1000), "eps")
+    kw = dict(guidance=guidance, sampler="ddim", steps=3, seed=2)
+    a = g.text_to_image(["ab"], use_cache=True, **kw)
+    b = g.text_to_image(["ab"], use_cache=False, **kw)
+    np.testing.assert_allclose(a, b, atol=2e-4)
+
+
 def test_cached_caption_equals_uncached(gen):
     images, _, _ = make_shapes(2, size=16, seed=0)
     a = gen.caption(images, max_tokens=12, use_cache=True)
@@ -62,6 +81,11 @@ def test_a_batch_equals_its_rows_one_by_one(gen):
     images, _, _ = make_shapes(3, size=16, seed=1)
     together = gen.caption(images, max_tokens=8)
     assert together == [gen.caption(images[i : i + 1], max_tokens=8)[0] for i in range(3)]
+    # sampled text too: row i draws from seed + i whatever the rest of the batch
+    kw = dict(max_tokens=8, temperature=1.5)
+    drawn = gen.caption(images, seed=7, **kw)
+    assert drawn == [gen.caption(images[i : i + 1], seed=7 + i, **kw)[0] for i in range(3)]
+    assert drawn != together  # the sampled captions are not the greedy ones
 
 
 def test_sample_token_rules():
@@ -75,6 +99,21 @@ def test_sample_token_rules():
     torch.testing.assert_close(freq, logits.softmax(-1)[0], atol=0.03, rtol=0)
     top2 = torch.stack([sample_token(logits, 1.0, 2, None, g) for _ in range(500)])
     assert set(top2.view(-1).tolist()) <= {1, 2}
+    tied = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # top-k keeps exactly k tokens under ties
+    assert len({sample_token(tied, 1.0, 1, None, g).item() for _ in range(200)}) == 1
+
+
+@pytest.mark.parametrize(
+    "settings, word",
+    [((-1.0, None, None), "temperature"), ((1.0, 0, None), "top_k"), ((1.0, None, 0.0), "top_p")],
+)
+def test_sampling_settings_out_of_range_are_one_line_errors(gen, settings, word):
+    with pytest.raises(ValueError, match=word):
+        sample_token(torch.zeros(1, 4), *settings, torch.Generator())
+    images, _, _ = make_shapes(1, size=16, seed=0)
+    temperature, top_k, top_p = settings
+    with pytest.raises(ValueError, match=word):  # checked before any forward pass
+        gen.caption(images, max_tokens=2, temperature=temperature, top_k=top_k, top_p=top_p)
 
 
 def biased(gen, token: int, bias: float) -> MultimodalGenerator:

@@ -5,7 +5,8 @@ forced), n noise patches are appended and denoised with any core sampler: at eve
 patches attend to the cached prefix and to each other, and their keys are dropped from the cache
 again afterwards, so the prefix is computed once. Classifier-free guidance runs the conditional
 prefix and the unconditional one (the caption dropped: BOS BOI) as one batch of 2B rows. The
-clean image is then fed once more (time 0) and kept in the cache, EOI follows and text goes on.
+clean image then joins the sequence (read at time 0), EOI follows and text goes on: the next
+text segment prefills a fresh cache with the whole sequence so far.
 
 Every path has an uncached twin (`use_cache=False`) that recomputes the whole sequence at each
 step; tests check the two agree.
@@ -103,9 +104,10 @@ class MultimodalGenerator:
         new_valid = torch.cat([valid, torch.ones(b, k, dtype=torch.bool)], dim=1)
         start = valid.sum(1, keepdim=True)
         positions = start + torch.arange(k)[None]
-        # new queries see every valid cached key, and (image) all new keys or (text) causal ones
+        # new queries see every valid cached key, and among the new keys: all of an image's
+        # (bidirectional models) or the ones up to their own (text; images of causal models)
         old = valid[:, None, None, :].expand(b, 1, k, valid.shape[1])
-        if is_image:
+        if is_image and self.model.shape.image_attention == "bidirectional":
             new = torch.ones(b, 1, k, k, dtype=torch.bool)
         else:
             new = torch.tril(torch.ones(k, k, dtype=torch.bool))[None, None].expand(b, 1, k, k)
@@ -375,11 +377,13 @@ class MultimodalGenerator:
         seed: int = 0,
         use_cache: bool = True,
     ) -> list[str]:
-        """A caption per image (B, C, H, W): the text after BOS BOI image EOI, until EOS."""
+        """A caption per image (B, C, H, W): the text after BOS BOI image EOI, until EOS (or a
+        BOI: a caption holds no image); row i samples from Generator(seed + i)."""
         patches = self._to_patches(images)
         prefixes = [[[self.tok.BOS, self.tok.BOI], p, [self.tok.EOI]] for p in patches]
-        ids = self._decode(prefixes, max_tokens, temperature, top_k, top_p, seed, use_cache)
-        return [self.tok.decode(row) for row in ids]
+        boi = (self.tok.BOI,)
+        ids = self._decode(prefixes, max_tokens, temperature, top_k, top_p, seed, use_cache, boi)
+        return [self.tok.decode([t for t in row if t != self.tok.BOI]) for row in ids]
 
     def _decode(
         self,
@@ -393,9 +397,11 @@ class MultimodalGenerator:
         stop: tuple[int, ...] = (),
     ) -> list[list[int]]:
         """Text after each prefix until EOS (dropped) or a `stop` token (kept, last)."""
+        check_sampling(temperature, top_k, top_p)
         batch = self._pack(prefixes)
-        gen = torch.Generator().manual_seed(seed)
         b = len(prefixes)
+        # row i draws from its own stream (seed + i), so a batch writes what its rows write alone
+        gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
         out: list[list[int]] = [[] for _ in range(b)]
         done = torch.zeros(b, dtype=torch.bool)
         seq = batch
@@ -409,7 +415,12 @@ class MultimodalGenerator:
                     seq.tokens, seq.patches, seq.image, times, mask, seq.positions
                 )
                 last = logits[:, -1]
-            nxt = sample_token(last, temperature, top_k, top_p, gen)
+            nxt = torch.cat(
+                [
+                    sample_token(last[i : i + 1], temperature, top_k, top_p, g)
+                    for i, g in enumerate(gens)
+                ]
+            )
             nxt = torch.where(done, torch.full_like(nxt, self.tok.PAD), nxt)
             for i in range(b):
                 if not done[i]:
@@ -436,6 +447,16 @@ class MultimodalGenerator:
         return [[t for t in row if t not in (self.tok.EOS, self.tok.PAD)] for row in out]
 
 
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """One-line errors for text sampling settings outside their ranges."""
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p}")
+
+
 def sample_token(
     logits: Tensor,
     temperature: float,
@@ -445,12 +466,16 @@ def sample_token(
 ) -> Tensor:
     """Next token per row: argmax at temperature 0, else a draw from the tempered, top-k and
     top-p (nucleus) truncated distribution."""
-    if temperature <= 0:
+    check_sampling(temperature, top_k, top_p)
+    if temperature == 0:
         return logits.argmax(-1)
     z = logits.float() / temperature
     if top_k is not None and top_k < z.shape[-1]:
-        kth = z.topk(top_k, dim=-1).values[:, -1:]
-        z = z.masked_fill(z < kth, float("-inf"))
+        # exactly k tokens, ties at the k-th logit broken by topk's order
+        keep = torch.zeros_like(z, dtype=torch.bool).scatter(
+            -1, z.topk(top_k, dim=-1).indices, True
+        )
+        z = z.masked_fill(~keep, float("-inf"))
     if top_p is not None and top_p < 1.0:
         sorted_z, order = z.sort(dim=-1, descending=True)
         probs = sorted_z.softmax(-1)
@@ -460,9 +485,6 @@ def sample_token(
         z = torch.full_like(z, float("-inf")).scatter(-1, order, sorted_z)
     probs = z.softmax(-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-__all__ = ["ImageSpec", "MultimodalGenerator", "layout", "sample_token"]
 
 
 def load_multimodal(
@@ -493,3 +515,13 @@ def load_multimodal(
     return MultimodalGenerator(
         model.eval(), spec, schedule, cfg.diffusion.prediction, tokenizer=tok, coder=coder
     )
+
+
+__all__ = [
+    "ImageSpec",
+    "MultimodalGenerator",
+    "check_sampling",
+    "layout",
+    "load_multimodal",
+    "sample_token",
+]
