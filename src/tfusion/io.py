@@ -85,14 +85,49 @@ def fsync_dir(path: str | Path) -> None:
 
 def check_out_path(path: str | Path, suffixes: tuple[str, ...], flag: str = "--out") -> Path:
     """Fail before any work if an output could not be written to `path`: its suffix must be
-    one of `suffixes` and its folder must exist. One-line ConfigError otherwise."""
+    one of `suffixes`, it must not be a folder, and its folder must exist and take a new file
+    (tried with an empty temporary file, removed at once). One-line ConfigError otherwise."""
     from tfusion.errors import ConfigError
 
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ConfigError(f"{flag} must end in {' or '.join(suffixes)}, got {path.name!r}")
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name inside it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{path.parent} is a file, not a folder; choose another {flag}")
     if not path.parent.is_dir():
         raise ConfigError(
             f"folder {path.parent} does not exist; create it or choose another {flag}"
         )
+    try:
+        probe, _ = _create_beside(path)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write to {path.parent} ({e.strerror or e}); choose another {flag}"
+        ) from None
+    probe.unlink()
+    return path
+
+
+def check_out_folder(path: str | Path, flag: str = "--out") -> Path:
+    """Fail before any work if a report folder could not be made at `path`: it must not be a
+    file, and the nearest folder that exists must take a new file (tried, removed at once)."""
+    from tfusion.errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; give a folder for the report")
+    base = path
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(f"{base} is a file, not a folder; choose another {flag}")
+    try:
+        probe, _ = _create_beside(base / "probe")
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write to {base} ({e.strerror or e}); choose another {flag}"
+        ) from None
+    probe.unlink()
     return path

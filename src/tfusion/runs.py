@@ -87,6 +87,10 @@ def fresh_demo_run(out: str | Path) -> tuple[Path, Path]:
 def check_run_exists(run: str | Path) -> Path:
     """The path of an existing run folder, or a one-line error that says what to pass."""
     path = Path(run)
+    if path.is_file():
+        raise CheckpointError(
+            f"{path} is a file, not a run folder; pass the --out folder of `tfusion train`"
+        )
     if not path.is_dir():
         raise CheckpointError(
             f"run folder {path} not found; pass the --out folder of `tfusion train`"

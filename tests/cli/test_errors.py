@@ -194,3 +194,102 @@ def test_sample_spacing_changes_the_grid_not_the_shape(trained_run, tmp_path, ca
     with pytest.raises(SystemExit):  # argparse rejects an unknown spacing before any work
         main(["sample", str(trained_run), "--spacing", "even", "--out", str(tmp_path / "x.npy")])
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_outputs_that_cannot_be_written_fail_before_any_work(
+    trained_run, tmp_path, capsys, monkeypatch
+):
+    folder = tmp_path / "taken.npy"
+    folder.mkdir()
+    code, err = run_cli(capsys, "sample", str(trained_run), "--out", str(folder))
+    assert_clean_error(code, err, "is a folder")
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    code, err = run_cli(capsys, "sample", str(trained_run), "--out", str(afile / "x.npy"))
+    assert_clean_error(code, err, "is a file")
+    code, err = run_cli(capsys, "evaluate", str(trained_run), "--n", "4", "--out", str(afile))
+    assert_clean_error(code, err, "is a file")
+    assert afile.read_text() == "keep me"
+    code, err = run_cli(capsys, "sample", str(afile), "--out", str(tmp_path / "x.npy"))
+    assert_clean_error(code, err, "is a file, not a run folder")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tfusion.io._create_beside", refuse)  # a folder that takes no file
+    code, err = run_cli(capsys, "sample", str(trained_run), "--out", str(tmp_path / "x.npy"))
+    assert_clean_error(code, err, "cannot write to", "Permission denied")
+    code, err = run_cli(capsys, "evaluate", str(trained_run), "--out", str(tmp_path / "ev"))
+    assert_clean_error(code, err, "cannot write to")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "taken.npy"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sample", "RUN", "--length", "0"],
+        ["sample", "RUN", "--length", "-5"],
+        ["evaluate", "RUN", "--window", "0"],
+        ["evaluate", "RUN", "--workers", "0"],
+        ["demo", "--steps", "0"],
+    ],
+)
+def test_a_zero_or_negative_count_is_refused_not_read_as_the_default(
+    trained_run, tmp_path, capsys, args
+):
+    argv = [str(trained_run) if a == "RUN" else a for a in args]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--out", str(tmp_path / "out.npy")])
+    assert stop.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_window_length_below_one_is_an_error_in_the_library_too(trained_run):
+    from tfusion.errors import ConfigError
+    from tfusion.timeseries.sample import TimeSeriesRun
+
+    loaded = TimeSeriesRun.load(trained_run)
+    with pytest.raises(ConfigError, match="--length must be at least 1"):
+        loaded.generate(2, steps=2, length=-5)
+    assert loaded.generate(2, steps=2, length=5).shape == (2, 5, 2)
+
+
+def test_resuming_with_fewer_steps_than_done_says_so(trained_run, tmp_path, capsys):
+    run = tmp_path / "r"
+    shutil.copytree(trained_run, run)
+    before = (run / "model.safetensors").read_bytes()
+    code, err = run_cli(capsys, "train", "--out", str(run), "--resume", "train.steps=1")
+    assert_clean_error(code, err, "already trained 2 steps", "train.steps")
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_impute_names_the_input_columns_it_leaves_out(trained_run, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    rows = [
+        f"{x:.3f},{'' if i == 5 else f'{y:.3f}'},{i}"
+        for i, (x, y) in enumerate(rng.normal(size=(30, 2)))
+    ]
+    src = write_csv(tmp_path / "three.csv", "a,b,c\n" + "\n".join(rows))
+    out = tmp_path / "imp.csv"
+    assert main(["impute", str(trained_run), "--input", str(src), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "filled 1 missing" in said and "not in" in said and ": c" in said
+    assert out.read_text().splitlines()[0] == "a,b"
+
+
+def test_garbage_numpy_file_is_named_as_such_not_as_a_pickle(tmp_path, capsys):
+    bad = tmp_path / "garbage.npy"
+    bad.write_bytes(np.random.default_rng(0).bytes(300))
+    code, err = run_cli(capsys, "train", "--out", str(tmp_path / "r"), f"data.source={bad}", *TINY)
+    assert_clean_error(code, err, "not a NumPy")
+    assert "pickle" not in err
+
+
+def test_where_without_equals_says_how_to_write_it():
+    from tfusion.errors import ConfigError
+    from tfusion.timeseries.sample import read_where
+
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        read_where(["sector"])
+    assert read_where(["sector=tech"]) == {"sector": "tech"}

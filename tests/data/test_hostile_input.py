@@ -112,3 +112,18 @@ def test_extreme_magnitudes_scale_without_overflow(tmp_path, scale):
     assert np.isfinite(w).all() and w.max() == pytest.approx(1.0) and w.min() == pytest.approx(-1.0)
     back = data.inverse(w[:1])
     assert math.isclose(float(back.max()), float(values[:5].max()), rel_tol=1e-6)
+
+
+def test_an_infinite_number_in_the_time_column_is_named(tmp_path):
+    from tfusion.data import load_table
+    from tfusion.errors import DataError
+
+    rows = ["id,time,v"] + [f"x,{t},{t * 0.5}" for t in range(12)]
+    rows[4] = "x,inf,1.0"
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"'inf'.*finite number"):
+        load_table(path, entity_column="id", time_column="time")
+    rows[4] = "x,3,1.0"
+    path.write_text("\n".join(rows) + "\n")
+    assert load_table(path, entity_column="id", time_column="time").values.shape == (12, 1)

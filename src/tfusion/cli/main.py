@@ -21,6 +21,17 @@ from tfusion.errors import TfusionError
 from tfusion.runs import DEFAULT_FAMILY, FAMILY_NAMES
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 would silently mean "the default")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _say(line: str) -> None:
     """Print once per job: on rank 0 under torchrun."""
     if os.environ.get("RANK", "0") == "0":
@@ -69,6 +80,10 @@ def _conditional(a: argparse.Namespace) -> None:
 
 
 def _evaluate(a: argparse.Namespace) -> None:
+    if a.out is not None:
+        from tfusion.io import check_out_folder
+
+        check_out_folder(a.out)
     req = families.EvaluateRequest(
         out=a.out,
         n=a.n,
@@ -149,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the steps go in time (default: the run's sample.spacing)",
     )
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--length", type=int, default=None, help="time series: window length")
+    s.add_argument("--length", type=_at_least_one, default=None, help="time series: window length")
     s.add_argument(
         "--entities",
         type=int,
@@ -196,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", nargs="?", help="a run folder (samples are generated)")
     e.add_argument("--real", help="real data: .npy/.npz windows, or a series (.csv, ...)")
     e.add_argument("--synthetic", help="synthetic windows: .npy/.npz, or a `tfusion sample` .csv")
-    e.add_argument("--window", type=int, default=None, help="window length for a --real series")
+    e.add_argument(
+        "--window", type=_at_least_one, default=None, help="window length for a --real series"
+    )
     e.add_argument("--n", type=int, default=1000, help="RUN mode: samples to generate")
     e.add_argument("--sampler", choices=list(SAMPLERS), default=None)
     e.add_argument("--steps", type=int, default=None)
@@ -219,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help=DEVICE_HELP)
     e.add_argument(
         "--workers",
-        type=int,
+        type=_at_least_one,
         default=None,
         help="processes that score concurrently (default: one per CPU core; 1 on a GPU)",
     )
@@ -255,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default demo_report (dit: demo_dit_report, multimodal: demo_multimodal_report)",
     )
-    d.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
+    d.add_argument(
+        "--steps", type=_at_least_one, default=None, help="training steps (default: the demo's)"
+    )
     d.add_argument("--preset", default=None, help="default small (dit: the demo's DiT preset)")
     d.set_defaults(fn=_demo)
 

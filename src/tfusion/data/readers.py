@@ -190,6 +190,14 @@ def _is_number(cell: str, decimal_comma: bool) -> bool:
 
 
 def _read_numpy(path: Path) -> RawTable:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    # np.load reads any other bytes as a pickle and says so: name the real problem instead
+    if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
+        raise DataError(
+            f"{path} is not a NumPy .npy/.npz file (it does not start like one); "
+            "save the array with numpy.save or numpy.savez"
+        )
     try:
         loaded = np.load(path, allow_pickle=False)  # pickles can run code: never load them
     except Exception as e:  # garbage bytes surface as ValueError, OSError, EOFError, zip errors

@@ -76,7 +76,15 @@ def _parse_times(
                 f"time column {name!r} of {label} has a non-number {str(raw.cells[j][i])!r} "
                 f"at {raw.where(i)}; fix it (times are numbers or dates, one kind per column)"
             )
-        return col.values.astype(np.float64), "number"
+        values = col.values.astype(np.float64)
+        infinite = ~np.isfinite(values[rows])
+        if infinite.any():
+            i = int(rows[np.flatnonzero(infinite)[0]])
+            raise DataError(
+                f"time column {name!r} of {label} has {str(raw.cells[j][i])!r} at "
+                f"{raw.where(i)}; every time must be a finite number or a date"
+            )
+        return values, "number"
     cells = pd.Series(raw.cells[j], dtype=object)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format": checked below

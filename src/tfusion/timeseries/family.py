@@ -251,7 +251,21 @@ def _impute(
     gaps = int(np.isnan(table.values).sum())
     filled = impute_series(loaded, table.values, samples=samples, seed=seed)
     _write_csv(out, list(loaded.columns), filled)
-    return f"filled {gaps} missing values in {len(filled)} rows; wrote {out}"
+    return f"filled {gaps} missing values in {len(filled)} rows; wrote {out}" + _left_out(
+        loaded.columns, table.schema, out
+    )
+
+
+def _left_out(columns: tuple[str, ...] | list[str], schema: tuple[str, ...], out: str) -> str:
+    """A notice naming the input's columns that are not the run's (so not in `out`)."""
+    extra = [c for c in schema if c not in set(columns)]
+    if not extra:
+        return ""
+    return (
+        f"\nnote: {len(extra)} input column(s) are not this run's and are not in {out}: "
+        + ", ".join(extra[:8])
+        + (" ..." if len(extra) > 8 else "")
+    )
 
 
 def _forecast(
@@ -269,7 +283,9 @@ def _forecast(
     future = forecast(loaded, table.values, horizon, samples=samples, seed=seed)
     steps = np.arange(1, len(future) + 1)[:, None]
     _write_csv(out, ["step", *loaded.columns], np.hstack([steps, future]))
-    return f"forecast {len(future)} steps after {len(table.values)} rows; wrote {out}"
+    return f"forecast {len(future)} steps after {len(table.values)} rows; wrote {out}" + _left_out(
+        loaded.columns, table.schema, out
+    )
 
 
 def _demo(out: str | Path | None, steps: int | None, preset: str | None) -> Path:

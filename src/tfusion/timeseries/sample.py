@@ -126,6 +126,8 @@ class TimeSeriesRun:
                 f"run {self.path} learned attributes or lengths with its sequences; sample it "
                 "with --entities N (a table) or TimeSeriesRun.generate_panel"
             )
+        if length is not None and length < 1:
+            raise ConfigError(f"--length must be at least 1, got {length}")
         length = length or self.window
         settings = SampleSettings.from_section(sc).override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
@@ -285,6 +287,12 @@ def read_where(items: Sequence[str]) -> dict[str, str] | pd.DataFrame | None:
         return None
     if len(items) == 1 and "=" not in items[0]:
         from tfusion.data.readers import read_raw, resolve_path
+
+        if Path(items[0]).suffix.lower() not in (".csv", ".tsv", ".parquet"):
+            raise ConfigError(
+                f"--where {items[0]!r}: write NAME=VALUE (e.g. --where sector=tech), or give one "
+                ".csv/.parquet table of attribute rows"
+            )
 
         path = resolve_path(items[0])
         raw = read_raw(path)

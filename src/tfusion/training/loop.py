@@ -141,6 +141,11 @@ def _fit(
             # equal to the uninterrupted run when dropout is on)
             torch.manual_seed(cfg.seed + world.rank + 1_000_003 * int(state["step"]))
         start = int(state["step"])
+        if cfg.steps < start:
+            raise ConfigError(
+                f"run {run} has already trained {start} steps, more than train.steps={cfg.steps}; "
+                f"give train.steps above {start} to train on"
+            )
         if world.is_main:
             rows = _read_metrics(metrics_path, start)
             atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
