@@ -289,15 +289,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a verb; user errors print one line and exit with code 2."""
     args = build_parser().parse_args(argv)
+    out = getattr(args, "out", None)
+    fresh = out is not None and not Path(out).exists()  # a folder this call may create
     try:
         args.fn(args)
     except TfusionError as e:
+        _drop_if_empty(out, fresh)
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _drop_if_empty(out, fresh)
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _drop_if_empty(out: str | None, fresh: bool) -> None:
+    """A failed call leaves no trace: the --out folder it made and wrote nothing to goes."""
+    if fresh and out is not None and Path(out).is_dir() and not any(Path(out).iterdir()):
+        Path(out).rmdir()
 
 
 if __name__ == "__main__":
