@@ -98,3 +98,14 @@ def test_report_baselines_share_the_context_fid_encoders(sines, tmp_path, monkey
     assert set(fid) == {"synthetic", "gaussian_noise", "shuffled_real"}
     assert fid["synthetic"] < fid["gaussian_noise"]
     assert len(trained) == 2  # one encoder per seed for all three sets, not one per set
+
+
+def test_a_2d_synthetic_file_is_explained_not_reported_as_a_shape_it_never_had(sines, tmp_path):
+    from tfusion.errors import DataError
+
+    real, flat = tmp_path / "real.npy", tmp_path / "flat.npy"
+    np.save(real, sines[:50])
+    np.save(flat, sines[50:70, :, 0])  # (20, 24): one feature dropped by mistake
+    with pytest.raises(DataError, match=r"24 steps x 1 features but .* 24 x 3 \(a 2-D array"):
+        evaluate_files(real, flat, tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()

@@ -192,6 +192,16 @@ def evaluate_files(
     real_w, columns = load_windows(real, window or (syn.shape[1] if syn.ndim == 3 else None))
     if len(real_w) < 2:
         raise DataError(f"{real} gives {len(real_w)} window(s); at least 2 are needed")
+    if syn.ndim == 3 and real_w.shape[1:] != syn.shape[1:]:
+        hint = (
+            " (a 2-D array is read as n univariate windows (n, L); save (n, L, C))"
+            if syn.shape[2] == 1 and real_w.shape[2] > 1
+            else "; generate with the same window length and features"
+        )
+        raise DataError(
+            f"{synthetic} holds windows of {syn.shape[1]} steps x {syn.shape[2]} features but "
+            f"{real} gives {real_w.shape[1]} x {real_w.shape[2]}{hint}"
+        )
     report = evaluate_windows(
         real_w,
         syn,
