@@ -199,17 +199,23 @@ def run_arm(
     prompts: int = 100,
     etas: tuple[float, ...] = (0.0, 1.0),
     seed: int = 0,
+    reuse: bool = False,
 ) -> dict[str, Any]:
+    """Train an arm (or, with `reuse`, take its trained run folder as it is: e.g. one resumed
+    with `tfusion train --resume`) and score it."""
     torch.set_num_threads(1)
     run = RUNS / stem(arm, budget, seed, prompts)
-    if run.exists():
+    reused = reuse and (run / "training.json").exists()
+    if run.exists() and not reused:
         import shutil
 
         shutil.rmtree(run)
     RUNS.mkdir(parents=True, exist_ok=True)
     width = matched_width()
     t0 = time.perf_counter()
-    if arm == "dit-text":
+    if reused:
+        fit = None
+    elif arm == "dit-text":
         from tfusion.dit.evaluate import evaluate_dit_text
         from tfusion.dit.train import train_dit
 
@@ -254,7 +260,8 @@ def run_arm(
         "transfusion_parameters": parameters("transfusion"),
         "dit_width": width if arm == "dit-text" else None,
         "training": train_record,
-        "train_wall_seconds": fit.seconds,
+        "train_wall_seconds": train_record["seconds"] if fit is None else fit.seconds,
+        "reused_run": reused,
         "evaluate_wall_seconds": time.perf_counter() - t1,
         "total_wall_seconds": time.perf_counter() - t0,
         "scores": by_eta,
@@ -311,12 +318,15 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=100, help="held-out captions scored")
     ap.add_argument("--etas", type=float, nargs="+", default=[0.0, 1.0], help="sampler noise")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument(
+        "--reuse", action="store_true", help="with --arm: score its trained run folder as it is"
+    )
     args = ap.parse_args()
     if args.table:
         print(table(args.budget))
         return
     if args.arm:
-        run_arm(args.arm, args.budget, args.prompts, tuple(args.etas), args.seed)
+        run_arm(args.arm, args.budget, args.prompts, tuple(args.etas), args.seed, args.reuse)
         print(table(args.budget))
         return
     done = {

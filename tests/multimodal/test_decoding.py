@@ -156,3 +156,13 @@ def test_text_only_and_forced_image_modes(gen):
     slow = g.generate("a blue square", max_tokens=6, force_image=True, use_cache=False, **IMG)
     np.testing.assert_allclose(forced[0], slow[0], atol=2e-4)
     assert forced[1:] == slow[1:]
+
+
+def test_text_never_holds_pad_bos_or_eoi_even_when_the_model_favours_them(gen):
+    images, _, _ = make_shapes(1, size=16, seed=0)
+    plain = gen.caption(images, max_tokens=6)
+    for token in (gen.tok.PAD, gen.tok.BOS, gen.tok.EOI):
+        g = biased(gen, token, 50.0)
+        # the next best token each time: the caption the unbiased model writes
+        assert g.caption(images, max_tokens=6) == plain
+        assert g.caption(images, max_tokens=6, use_cache=False) == plain

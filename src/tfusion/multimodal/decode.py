@@ -402,6 +402,7 @@ class MultimodalGenerator:
         b = len(prefixes)
         # row i draws from its own stream (seed + i), so a batch writes what its rows write alone
         gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
+        never = torch.tensor([self.tok.PAD, self.tok.BOS, self.tok.EOI])
         out: list[list[int]] = [[] for _ in range(b)]
         done = torch.zeros(b, dtype=torch.bool)
         seq = batch
@@ -415,6 +416,9 @@ class MultimodalGenerator:
                     seq.tokens, seq.patches, seq.image, times, mask, seq.positions
                 )
                 last = logits[:, -1]
+            # PAD, BOS and EOI are never a next text token (EOI follows an image the decoder
+            # drew): a model that favours one writes the next best token instead
+            last = last.index_fill(-1, never, float("-inf"))
             nxt = torch.cat(
                 [
                     sample_token(last[i : i + 1], temperature, top_k, top_p, g)
