@@ -127,3 +127,18 @@ def test_an_infinite_number_in_the_time_column_is_named(tmp_path):
     rows[4] = "x,3,1.0"
     path.write_text("\n".join(rows) + "\n")
     assert load_table(path, entity_column="id", time_column="time").values.shape == (12, 1)
+
+
+def test_day_first_dates_are_read_day_first(tmp_path):
+    import pandas as pd
+
+    from tfusion.data import load_table
+
+    days = pd.date_range("2020-01-01", periods=60, freq="D").strftime("%d/%m/%Y")
+    rows = ["time,v"] + [f"{t},{i}" for i, t in enumerate(days)]
+    path = tmp_path / "dayfirst.csv"
+    path.write_text("\n".join(rows) + "\n")
+    table = load_table(path, time_column="time")
+    # 60 daily rows in file order, no gaps: 02/01/2020 is 2 January, not 1 February
+    assert table.values[:, 0].tolist() == list(range(60))
+    assert table.frequency == "24h" and not table.notices

@@ -94,6 +94,17 @@ def _parse_times(
             parsed = pd.to_datetime(cells, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy()
     if bad[rows].any():
+        # dates like 13/01/2020: pandas guessed month-first from the first cells; if reading
+        # day-first fits every cell, that is the one format the column is written in
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                dayfirst = pd.to_datetime(cells, errors="coerce", utc=True, dayfirst=True)
+            except (ValueError, TypeError, OverflowError):
+                dayfirst = None
+        if dayfirst is not None and not dayfirst.isna().to_numpy()[rows].any():
+            parsed, bad = dayfirst, dayfirst.isna().to_numpy()
+    if bad[rows].any():
         i = int(rows[np.flatnonzero(bad[rows])[0]])
         raise DataError(
             f"time column {name!r} of {label} has {str(raw.cells[j][i])!r} at {raw.where(i)}, "
