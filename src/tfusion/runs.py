@@ -130,6 +130,8 @@ def saved_config(
     if not path.is_file():
         raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml)")
     data = read_yaml(path, "restore it from a backup")
+    if not data:  # a user's empty config means "the defaults"; a run's means damage
+        raise ConfigError(f"{path} is empty (damaged?); restore it from a backup")
     found = data.get("family", DEFAULT_FAMILY)
     if found != family:
         raise ConfigError(f"{run} is a {found} run, not a {family} run")

@@ -118,6 +118,11 @@ def test_corrupt_and_mismatched_checkpoints(trained_run, tmp_path, capsys):
     (other / "config.yaml").write_text(cfg)
     assert_clean_error(*run_cli(capsys, "sample", str(other), "--out", str(out)), "do not fit")
 
+    emptied = tmp_path / "emptied"
+    shutil.copytree(trained_run, emptied)
+    (emptied / "config.yaml").write_text("")
+    assert_clean_error(*run_cli(capsys, "sample", str(emptied), "--out", str(out)), "is empty")
+
     broken = tmp_path / "broken"
     shutil.copytree(trained_run, broken)
     (broken / "train_state.pt").write_bytes(b"not a checkpoint")
