@@ -142,3 +142,21 @@ def test_day_first_dates_are_read_day_first(tmp_path):
     # 60 daily rows in file order, no gaps: 02/01/2020 is 2 January, not 1 February
     assert table.values[:, 0].tolist() == list(range(60))
     assert table.frequency == "24h" and not table.notices
+
+
+def test_the_row_index_pandas_writes_is_not_read_as_a_feature(tmp_path):
+    import pandas as pd
+
+    from tfusion.data import load_table
+
+    frame = pd.DataFrame({"a": np.sin(np.arange(30.0)), "b": np.cos(np.arange(30.0))})
+    frame.to_csv(tmp_path / "with_index.csv")  # header ",a,b", first column 0, 1, 2, ...
+    table = load_table(tmp_path / "with_index.csv")
+    assert table.columns == ("a", "b") and any("row index" in n for n in table.notices)
+    np.testing.assert_allclose(table.values, frame.to_numpy(), atol=1e-12)
+    # a named counter, or an unnamed column that is no index, stays a feature
+    frame.rename_axis("step").to_csv(tmp_path / "named.csv")
+    assert load_table(tmp_path / "named.csv").columns == ("step", "a", "b")
+    frame.set_index(pd.Index(frame["a"].to_numpy() * 7)).to_csv(tmp_path / "other.csv")
+    assert load_table(tmp_path / "other.csv").columns[1:] == ("a", "b")
+    assert len(load_table(tmp_path / "other.csv").columns) == 3

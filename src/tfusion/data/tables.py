@@ -107,6 +107,14 @@ class Table:
         return out
 
 
+def _row_index(name: str, col: Column) -> bool:
+    """A blank-headed column of whole numbers rising by one: a saved DataFrame index."""
+    if not (name == "" or name.startswith("Unnamed: ")) or col.blank.any() or col.bad.any():
+        return False
+    v = col.values
+    return len(v) > 1 and bool(np.all(np.diff(v) == 1)) and float(v[0]).is_integer()
+
+
 def load_table(
     source: str | Path | pd.DataFrame,
     columns: Sequence[str | int] | None = None,
@@ -168,6 +176,12 @@ def load_table(
             )
     skip = {*special.values(), *static_cols, *cat_cols}
     keep = _numeric_columns(raw, parsed, chosen, label, notices, skip=skip)
+    if chosen is None and keep and keep[0] == 0 and _row_index(raw.names[0], parsed[0]):
+        keep = keep[1:]
+        notices.append(
+            "dropped the unnamed first column (0, 1, 2, ...: the row index pandas' to_csv "
+            "writes); name it in the header to keep it as a feature"
+        )
 
     empty_rows = np.logical_and.reduce([c.blank for c in parsed])
     if empty_rows.any():
