@@ -6,7 +6,9 @@ understood), .parquet, .npy (1-D is one column, 2-D is (N, C)), .npz holding one
 are time steps, oldest first. Steps, in order:
 
 0. A CSV whose first line is only numbers has no header: that line is data and the columns are
-   named "0", "1", ...; duplicated header names are kept, renamed "a", "a.1".
+   named "0", "1", ...; duplicated header names are kept, renamed "a", "a.1"; a blank-headed
+   first column of whole numbers rising by one (the row index pandas' to_csv writes) is dropped
+   with a notice unless `columns` is given.
 1. Columns: `columns` keeps only the named ones, in that order; an entry that is no column name
    but an integer in text ("0") is a position in the file (names win over positions).
 2. Cells: blank, `nan`, `na`, `n/a`, `null` and `none` (any case) are missing. A column is
