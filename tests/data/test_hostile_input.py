@@ -160,3 +160,25 @@ def test_the_row_index_pandas_writes_is_not_read_as_a_feature(tmp_path):
     frame.set_index(pd.Index(frame["a"].to_numpy() * 7)).to_csv(tmp_path / "other.csv")
     assert load_table(tmp_path / "other.csv").columns[1:] == ("a", "b")
     assert len(load_table(tmp_path / "other.csv").columns) == 3
+
+
+def test_a_dropped_text_column_that_looks_like_sequence_ids_says_data_entity(tmp_path):
+    from tfusion.data import load_table
+
+    rows = ["id,date,v"] + [
+        f"{e},2020-01-{d:02d},{d * 0.5}" for e in ("GOOG", "MSFT", "AAPL") for d in range(1, 9)
+    ]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    notes = load_table(path).notices
+    ids = [n for n in notes if "'id'" in n]
+    dates = [n for n in notes if "'date'" in n]
+    assert len(ids) == 1 and "data.entity=id" in ids[0] and "3 values" in ids[0]
+    assert len(dates) == 1 and "data.entity" not in dates[0]  # every date differs: no ids
+    assert not any("data.entity" in n for n in load_table(path, entity_column="id").notices)
+    # the days of an hourly series also come in blocks, but they are dates, not ids
+    hourly = ["day,hour,v"] + [
+        f"2020-01-{d:02d},{h}:00,{h}" for d in range(1, 5) for h in range(24)
+    ]
+    path.write_text("\n".join(hourly) + "\n")
+    assert not any("data.entity" in n for n in load_table(path).notices)

@@ -35,6 +35,7 @@ Rows in messages count data rows from 0 as in the file; CSV messages add the fil
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,6 +307,26 @@ def _open(source: str | Path | pd.DataFrame) -> tuple[RawTable, str]:
     return read_raw(path), str(path)
 
 
+def _id_hint(raw: RawTable, j: int, skip: set[int]) -> str:
+    """A hint when a dropped text column looks like sequence ids (a few values, each in one
+    block of rows) and no entity column is set: the file is likely many sequences, not one."""
+    if skip:  # an entity (or label/time) column is set: the user chose the layout
+        return ""
+    codes, uniques = pd.factorize(pd.Series(raw.cells[j], dtype=object))
+    blocks = 1 + int(np.count_nonzero(np.diff(codes)))
+    if 1 < len(uniques) <= len(codes) // 4 and blocks == len(uniques):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            dates = pd.to_datetime(pd.Series(uniques[:50]), errors="coerce", format="mixed")
+        if dates.notna().all():  # days of an hourly series, say: a time column, not ids
+            return ""
+        return (
+            f" (it looks like sequence ids: {len(uniques)} values, each in one block of rows; "
+            f"give data.entity={raw.names[j]} to read one sequence per id)"
+        )
+    return ""
+
+
 def _numeric_columns(
     raw: RawTable,
     parsed: list[Column],
@@ -341,7 +362,7 @@ def _numeric_columns(
                     f"selected column {name!r} of {label} is not numeric "
                     f"({present - n_bad} of {present} cells are numbers); choose another"
                 )
-            notices.append(f"dropped non-numeric column {name!r}")
+            notices.append(f"dropped non-numeric column {name!r}" + _id_hint(raw, j, skip))
             continue
         if j in keep:
             raise DataError(f"column {name!r} is selected twice in data.columns; list it once")
