@@ -213,15 +213,16 @@ def run_arm(
     RUNS.mkdir(parents=True, exist_ok=True)
     width = matched_width()
     t0 = time.perf_counter()
+    from tfusion.dit.evaluate import evaluate_dit_text
+    from tfusion.multimodal.evaluate import evaluate_multimodal
+
     if reused:
         fit = None
     elif arm == "dit-text":
-        from tfusion.dit.evaluate import evaluate_dit_text
         from tfusion.dit.train import train_dit
 
         fit = train_dit(dit_config(budget, width), run)
     else:
-        from tfusion.multimodal.evaluate import evaluate_multimodal
         from tfusion.multimodal.train import train_multimodal
 
         fit = train_multimodal(transfusion_config(arm, budget, seed), run)
