@@ -166,3 +166,15 @@ def test_text_never_holds_pad_bos_or_eoi_even_when_the_model_favours_them(gen):
         # the next best token each time: the caption the unbiased model writes
         assert g.caption(images, max_tokens=6) == plain
         assert g.caption(images, max_tokens=6, use_cache=False) == plain
+
+
+def test_decoding_n_tokens_costs_one_prefill_and_n_minus_one_extensions(gen, monkeypatch):
+    g = biased(gen, gen.tok.EOS, -50.0)  # never stops early
+    calls = []
+    real = MultimodalGenerator._forward
+    monkeypatch.setattr(
+        MultimodalGenerator, "_forward", lambda self, *a: calls.append(1) or real(self, *a)
+    )
+    prefix = [[g.tok.BOS], g.tok.encode("a red circle")]
+    ids = g._decode([prefix], 5, 0.0, None, None, 0, True)
+    assert len(ids[0]) == 5 and len(calls) == 5

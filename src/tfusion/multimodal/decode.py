@@ -408,7 +408,7 @@ class MultimodalGenerator:
         seq = batch
         if use_cache:
             cache, last = self._prefill(batch)
-        for _ in range(max_tokens):
+        for written in range(1, max_tokens + 1):
             if not use_cache:
                 times = torch.zeros(seq.image.shape)
                 mask = self.model.mask(seq.image, seq.valid)
@@ -432,7 +432,7 @@ class MultimodalGenerator:
             done |= nxt == self.tok.EOS
             for token in stop:
                 done |= nxt == token
-            if done.all():
+            if done.all() or written == max_tokens:  # no forward for a token never sampled
                 break
             zeros = torch.zeros(b, 1, self.spec.patch_dim)
             if use_cache:
