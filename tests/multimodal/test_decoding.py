@@ -10,6 +10,7 @@ import torch
 
 from tfusion.data.shapes import make_shapes
 from tfusion.diffusion import Schedule
+from tfusion.errors import ConfigError
 from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator, sample_token
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
 from tfusion.nn.patchify import patchify, unpatchify
@@ -108,11 +109,11 @@ def test_sample_token_rules():
     [((-1.0, None, None), "temperature"), ((1.0, 0, None), "top_k"), ((1.0, None, 0.0), "top_p")],
 )
 def test_sampling_settings_out_of_range_are_one_line_errors(gen, settings, word):
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises(ConfigError, match=word):
         sample_token(torch.zeros(1, 4), *settings, torch.Generator())
     images, _, _ = make_shapes(1, size=16, seed=0)
     temperature, top_k, top_p = settings
-    with pytest.raises(ValueError, match=word):  # checked before any forward pass
+    with pytest.raises(ConfigError, match=word):  # checked before any forward pass
         gen.caption(images, max_tokens=2, temperature=temperature, top_k=top_k, top_p=top_p)
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
+from tfusion.errors import ConfigError
 from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sequences import Packed, layout, pack
@@ -454,11 +455,11 @@ class MultimodalGenerator:
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """One-line errors for text sampling settings outside their ranges."""
     if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        raise ConfigError(f"top_k must be >= 1 or None, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p}")
+        raise ConfigError(f"top_p must be in (0, 1] or None, got {top_p}")
 
 
 def sample_token(
