@@ -11,8 +11,9 @@ import torch
 from tfusion.data.shapes import make_shapes
 from tfusion.diffusion import Schedule
 from tfusion.errors import ConfigError
-from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator, sample_token
+from tfusion.multimodal.decode import ImageSpec, MultimodalGenerator
 from tfusion.multimodal.model import MultimodalShape, MultimodalTransformer
+from tfusion.multimodal.sampling import sample_token
 from tfusion.nn.patchify import patchify, unpatchify
 
 SPEC = ImageSpec(channels=3, size=16, patch=4)

@@ -15,6 +15,7 @@ from tfusion.config import (
     check_sampling,
     check_share,
 )
+from tfusion.multimodal.sampling import check_sampling as check_text_sampling
 
 SOURCES = ("shapes", "mnist")  # the built-in captioned sets (else: a folder)
 ENCODERS = ("linear", "unet")  # image patches in: a linear map | U-Net down/up blocks
@@ -134,12 +135,7 @@ class MultimodalSampleConfig:
 
     def __post_init__(self) -> None:
         check_sampling(self)
-        check_at_least("sample.temperature", self.temperature, 0)
-        check_at_least("sample.top_k", self.top_k, 1, optional=True)
-        check(
-            self.top_p is None or 0 < self.top_p <= 1,
-            f"sample.top_p must be in (0, 1] or null, got {self.top_p}",
-        )
+        check_text_sampling(self.temperature, self.top_k, self.top_p, "sample.")
         check_at_least("sample.max_tokens", self.max_tokens, 1)
 
 

@@ -24,9 +24,9 @@ from torch import Tensor
 
 from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, sample_loop
-from tfusion.errors import ConfigError
 from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
+from tfusion.multimodal.sampling import check_sampling, sample_token
 from tfusion.multimodal.sequences import Packed, layout, pack
 from tfusion.multimodal.tokenizer import ByteTokenizer, run_tokenizer, token_window
 from tfusion.nn.llama import KVCache
@@ -452,46 +452,6 @@ class MultimodalGenerator:
         return [[t for t in row if t not in (self.tok.EOS, self.tok.PAD)] for row in out]
 
 
-def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """One-line errors for text sampling settings outside their ranges."""
-    if not temperature >= 0:
-        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k must be >= 1 or None, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be in (0, 1] or None, got {top_p}")
-
-
-def sample_token(
-    logits: Tensor,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    generator: torch.Generator,
-) -> Tensor:
-    """Next token per row: argmax at temperature 0, else a draw from the tempered, top-k and
-    top-p (nucleus) truncated distribution."""
-    check_sampling(temperature, top_k, top_p)
-    if temperature == 0:
-        return logits.argmax(-1)
-    z = logits.float() / temperature
-    if top_k is not None and top_k < z.shape[-1]:
-        # exactly k tokens, ties at the k-th logit broken by topk's order
-        keep = torch.zeros_like(z, dtype=torch.bool).scatter(
-            -1, z.topk(top_k, dim=-1).indices, True
-        )
-        z = z.masked_fill(~keep, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_z, order = z.sort(dim=-1, descending=True)
-        probs = sorted_z.softmax(-1)
-        # keep the smallest prefix whose mass reaches top_p (always the first token)
-        drop = probs.cumsum(-1) - probs >= top_p
-        sorted_z = sorted_z.masked_fill(drop, float("-inf"))
-        z = torch.full_like(z, float("-inf")).scatter(-1, order, sorted_z)
-    probs = z.softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
 def load_multimodal(
     run: str | Path, ema: bool = True, device: str | torch.device | None = None
 ) -> MultimodalGenerator:
@@ -525,7 +485,6 @@ def load_multimodal(
 __all__ = [
     "ImageSpec",
     "MultimodalGenerator",
-    "check_sampling",
     "layout",
     "load_multimodal",
     "sample_token",
