@@ -33,6 +33,18 @@ def test_from_section_reads_a_full_section():
     assert (d.eta, d.spacing, d.clip, d.guidance) == (0.0, "uniform", 1.0, 1.5)
 
 
+def test_a_section_naming_ddpm_gets_its_own_step_count():
+    # dit-paper.yaml: `sampler: ddpm, steps: 250` is DiT's 250 respaced ancestral steps
+    own = SampleSettings.from_section(SimpleNamespace(sampler="ddpm", steps=10))
+    assert own.num_steps(SCHEDULE) == 10
+    assert own.override(steps=7).num_steps(SCHEDULE) == 7
+    assert own.override(sampler="ddim").num_steps(SCHEDULE) == 10
+    # ddpm asked for in place of a few-step sampler: all T steps, not 25 ancestral steps
+    few = SampleSettings.from_section(SimpleNamespace(sampler="dpm++", steps=25))
+    assert few.override(sampler="ddpm").num_steps(SCHEDULE) == SCHEDULE.num_steps
+    assert few.num_steps(SCHEDULE) == 25
+
+
 @pytest.mark.parametrize(
     "section",
     [SimpleNamespace(sampler="dpm++", steps=25), MultimodalSampleConfig(sampler="dpm++", steps=25)],
@@ -58,10 +70,10 @@ def test_override_keeps_what_is_none():
 
 def test_ddpm_without_a_step_count_runs_every_step_of_the_schedule():
     T = SCHEDULE.num_steps
-    run = SampleSettings.from_section(SampleConfig(sampler="ddpm", steps=9))
-    assert run.num_steps(SCHEDULE) == T  # the section's steps are for the few-step samplers
-    assert run.override(steps=5).num_steps(SCHEDULE) == 5  # an asked-for count wins
-    assert run.override(sampler="dpm++").num_steps(SCHEDULE) == 9
+    run = SampleSettings.from_section(SampleConfig(sampler="dpm++", steps=9))
+    assert run.override(sampler="ddpm").num_steps(SCHEDULE) == T  # 9 is the solver's count
+    assert run.override(sampler="ddpm", steps=5).num_steps(SCHEDULE) == 5  # asked for: it wins
+    assert run.override(sampler="ddim").num_steps(SCHEDULE) == 9
     assert SampleSettings("ddpm").num_steps(SCHEDULE) == T
     assert SampleSettings("ddim").num_steps(SCHEDULE) == T  # no default at all: every step
     assert SampleSettings("ddim", 6).num_steps(SCHEDULE) == 6

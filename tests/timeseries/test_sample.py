@@ -57,9 +57,9 @@ def test_step_counts():
     run.model.batches.clear()
     run.generate(2, sampler="ddpm", steps=4, scaled=True)
     assert len(run.model.batches) == 4
-    ddpm_run = stub_run(sampler="ddpm", steps=7)  # the section's steps are not for ddpm
+    ddpm_run = stub_run(sampler="ddpm", steps=7)  # a section naming ddpm: its own 7 steps
     ddpm_run.generate(2, scaled=True)
-    assert len(ddpm_run.model.batches) == T
+    assert len(ddpm_run.model.batches) == 7
 
 
 def test_guidance_comes_from_the_section_or_the_call():
@@ -77,8 +77,7 @@ def test_guidance_comes_from_the_section_or_the_call():
 def test_generate_is_the_loop_with_the_run_settings_and_the_call_overrides():
     run = stub_run(steps=7, clip=0.5)
     x = run.generate(5, sampler="ddim", eta=0.5, spacing="quadratic", seed=4, batch_size=3)
-    gen = torch.Generator().manual_seed(4)
-    parts = [
+    parts = [  # window i from its own stream, seed + i
         sample_loop(
             run.model,
             (b, 6, 2),
@@ -86,11 +85,11 @@ def test_generate_is_the_loop_with_the_run_settings_and_the_call_overrides():
             "v",
             make_sampler("ddim", 0.5),
             7,
-            gen,
+            [torch.Generator().manual_seed(4 + start + i) for i in range(b)],
             clip_x0=0.5,
             spacing="quadratic",
         )
-        for b in (3, 2)
+        for start, b in ((0, 3), (3, 2))
     ]
     np.testing.assert_array_equal(x, torch.cat(parts).numpy())
 
@@ -109,7 +108,7 @@ def test_imputation_uses_the_run_eta_and_clip_on_the_uniform_grid():
         "v",
         make_sampler("dpm++", 0.4),
         7,
-        torch.Generator().manual_seed(0),
+        [torch.Generator().manual_seed(k) for k in (0, 1)],  # window 0's two draws
         clip_x0=0.5,
         known=(known, values),
         spacing="uniform",
@@ -119,3 +118,13 @@ def test_imputation_uses_the_run_eta_and_clip_on_the_uniform_grid():
     run.model.batches.clear()
     impute_windows(run, windows, samples=2, steps=None, resample=1)  # ddpm: every step
     assert len(run.model.batches) == T
+
+
+def test_a_window_does_not_depend_on_the_batch():
+    run = stub_run(steps=4, eta=1.0)  # the SDE draws noise at every step
+    together = run.generate(5, seed=2, batch_size=5, scaled=True)
+    split = run.generate(5, seed=2, batch_size=2, scaled=True)
+    alone = run.generate(1, seed=5, scaled=True)  # window 3 of seed 2
+    np.testing.assert_allclose(together, split, atol=1e-6)
+    np.testing.assert_allclose(together[3], alone[0], atol=1e-6)
+    assert np.abs(together[0] - together[1]).max() > 0.1

@@ -28,7 +28,7 @@ class Column:
 def kind_of(raw: RawTable, j: int, col: Column) -> str:
     """How a column was written: int or float numbers, or text. A typed source (Parquet, a
     DataFrame) says whether a column held ints; in a CSV, whole numbers written without a
-    decimal point or exponent are ints."""
+    decimal point or exponent are ints, and a column with a leading zero ("02139") is text."""
     present = ~col.blank
     if col.bad[present].any() or not present.any():
         return "text"
@@ -38,13 +38,19 @@ def kind_of(raw: RawTable, j: int, col: Column) -> str:
     values = col.values[present]
     if not np.all(values == np.round(values)):
         return "float"
-    written = pd.Series(cells[present], dtype=object).astype(str)
+    written = pd.Series(cells[present], dtype=object).astype(str).str.strip()
+    if written.str.match(r"[+-]?0\d").any():  # "02139", "0042": codes, written back as text
+        return "text"
     return "float" if written.str.contains(r"[.eE]", regex=True).any() else "int"
 
 
 def number_text(value: float) -> str:
-    """A number as a level or label: no trailing .0, all 15 significant digits kept."""
-    return f"{value:.15g}"
+    """A number as a level or label: whole numbers without a trailing .0, others in the
+    shortest text that reads back as the same float, so two different numbers never share a
+    text (16-digit ids stay apart)."""
+    if value == np.floor(value) and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))
 
 
 def shown(value: object) -> str:
@@ -69,9 +75,21 @@ def cell_codes(raw: RawTable, j: int, col: Column, rows: np.ndarray) -> tuple[np
             texts.append(number_text(float(u.values[i])))  # type: ignore[union-attr]
         else:
             texts.append(str(cell).strip())
+    if u is not None and cells_merge(uniques, texts, u.blank):
+        # two different cells would share one text ("0042" and "42", or ids past float64's
+        # 2**53): the cells keep their own text, so ids and levels never merge
+        texts = ["" if u.blank[i] else str(c).strip() for i, c in enumerate(uniques.tolist())]
     texts.append("")  # code -1 (a missing cell) indexes this last entry
     merged, names = pd.factorize(np.asarray(texts, dtype=object))
     return merged[codes], [str(v) for v in names]
+
+
+def cells_merge(cells: np.ndarray, texts: list[str], blank: np.ndarray) -> bool:
+    """Whether distinct written cells (text, stripped) would be given the same text."""
+    if cells.dtype == np.float64:  # typed numbers: number_text keeps distinct floats apart
+        return False
+    written = {str(c).strip() for c, b in zip(cells.tolist(), blank.tolist()) if not b}
+    return len({t for t, b in zip(texts, blank.tolist()) if not b}) < len(written)
 
 
 def cell_texts(raw: RawTable, j: int, col: Column, rows: np.ndarray) -> np.ndarray:

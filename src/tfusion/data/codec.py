@@ -68,9 +68,11 @@ class PanelCodec:
         return sum(a.width for a in self.attributes) + (self.lengths is not None)
 
     def one_hot(self, codes: np.ndarray) -> np.ndarray:
-        """Codes (N, K) of the categorical channels -> one-hot columns (N, sum of levels)."""
+        """Codes (N, K) of the categorical channels -> one-hot columns (N, sum of levels); a
+        code of -1 (a level no kept sequence has) is all zeros."""
         blocks = [
-            np.eye(len(levels))[codes[:, k]] for k, (_, levels) in enumerate(self.categorical)
+            np.vstack([np.eye(len(levels)), np.zeros(len(levels))])[codes[:, k]]
+            for k, (_, levels) in enumerate(self.categorical)
         ]
         return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(codes), 0))
 

@@ -56,7 +56,13 @@ from tfusion.data.cells import (
 )
 from tfusion.data.missing import MISSING_POLICIES, apply_missing, drop_missing_columns, need_rows
 from tfusion.data.readers import RawTable, from_frame, read_raw, resolve_path
-from tfusion.data.time_axis import check_steps, fill_gaps, group_rows
+from tfusion.data.time_axis import (
+    calendar_step,
+    check_steps,
+    fill_gaps,
+    group_rows,
+    time_zone,
+)
 from tfusion.errors import ConfigError, DataError
 
 
@@ -75,6 +81,8 @@ class Table:
     frequency: str | None = None  # the most common median time step (with a time column)
     time_kind: str | None = None  # "datetime" (int64 ns, UTC) or "number" (with a time column)
     step: float | None = None  # the most common median time step, in the time column's units
+    time_zone: str | None = None  # dates: the zone they were written in ("+01:00"), if any
+    calendar: str | None = None  # dates: a month/quarter/year frequency ("MS"), if the step is one
     starts: np.ndarray | None = None  # (sequences,) the first time of each sequence
     # data.categorical channels (time-varying categories): names, levels, per-row codes (N, K)
     categorical: tuple[str, ...] = ()
@@ -210,8 +218,14 @@ def load_table(
             f"({int(inf.sum())} infinite values); replace or blank them in the file"
         )
     t_rows = None if times is None else times[rows]
+    calendar = None  # dates a whole number of months apart: steps counted on the calendar
+    if t_rows is not None and time_kind == "datetime":
+        g = codes[rows]
+        calendar = calendar_step(t_rows, np.r_[0, np.flatnonzero(np.diff(g)) + 1, len(g)])
     if t_rows is not None and missing != "drop":
-        x, rows, t_rows = fill_gaps(x, rows, codes[rows], t_rows, time_kind, missing, notices)
+        x, rows, t_rows = fill_gaps(
+            x, rows, codes[rows], t_rows, time_kind, missing, notices, calendar
+        )
     nan = np.isnan(x)
     groups = None if codes is None else codes[rows]
     x, rows = apply_missing(x, nan, rows, names, missing, raw, label, notices, groups)
@@ -227,7 +241,7 @@ def load_table(
         entity_names = tuple(entity_names[g] for g in groups[bounds[:-1]])
         if t_rows is not None:
             t = t_rows
-            frequency, step = check_steps(t, bounds, time_kind, ent is not None, notices)
+            frequency, step = check_steps(t, bounds, time_kind, ent is not None, notices, calendar)
             starts = np.asarray(t[bounds[:-1]])
     order = slice(None, None, -1)
     if reverse and bounds is not None:  # each sequence reversed in place, their order kept
@@ -265,6 +279,9 @@ def load_table(
         )
     if starts is not None:
         extra.update(time_kind=time_kind, step=step, starts=starts)
+        if time_kind == "datetime":
+            assert tim is not None and bounds is not None
+            extra.update(time_zone=time_zone(raw, tim, rows), calendar=calendar)
     return dataclasses.replace(table, **extra)
 
 

@@ -5,6 +5,7 @@ missing values for the missing-value policy.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import warnings
 
@@ -133,18 +134,27 @@ def _step_text(step: float, kind: str) -> str:
 
 
 def check_steps(
-    t: np.ndarray, bounds: np.ndarray, kind: str, entities: bool, notices: list[str]
+    t: np.ndarray,
+    bounds: np.ndarray,
+    kind: str,
+    entities: bool,
+    notices: list[str],
+    calendar: str | None = None,
 ) -> tuple[str | None, float | None]:
     """The most common median time step (as text, and as a number in the column's units); a
     notice counts the steps that differ from their sequence's median (gaps: rows missing in
-    between, or irregular sampling)."""
+    between, or irregular sampling). With a `calendar` frequency steps are counted in its
+    months (a 28- and a 31-day month are both one step)."""
     medians, off, hit = [], 0, 0
+    units = None if calendar is None else month_units(t, calendar)
     for a, b in itertools.pairwise(bounds):
         if b - a < 2:
             continue
         d = np.diff(t[a:b]).astype(np.float64)
         m = float(np.median(d))
         medians.append(m)
+        if units is not None:
+            d, m = np.diff(units[a:b]), 1.0
         n = int((~np.isclose(d, m, rtol=1e-9, atol=0)).sum())
         off += n
         hit += n > 0
@@ -158,6 +168,8 @@ def check_steps(
             f"{off} time steps differ from the median step {where} (gaps: rows missing in "
             "between, or irregular sampling); rows are not resampled"
         )
+    if calendar is not None:
+        return calendar, common
     if len(values) > 1:
         notices.append(
             f"entities have {len(values)} different median time steps; the most common is "
@@ -174,6 +186,7 @@ def fill_gaps(
     kind: str,
     missing: str,
     notices: list[str],
+    calendar: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows absent from a regular time axis come back as missing values, for the missing-value
     policy to fill (`interpolate`), keep (`keep`) or refuse (`error`).
@@ -182,7 +195,8 @@ def fill_gaps(
     sorted); a step of m times that (m = 2, 3, ... exactly) within a sequence means m - 1 rows
     are missing there. They are inserted as NaN rows whose file row (`rows`, for labels and
     categories) is the row before them; other irregular steps are left alone (`check_steps`
-    reports them). Returns x, rows and times with the inserted rows."""
+    reports them). With a `calendar` frequency (months, quarters, years) the step is counted
+    on the calendar. Returns x, rows and times with the inserted rows."""
     cuts = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [len(t)]])
     medians = [np.median(np.diff(t[a:b])) for a, b in itertools.pairwise(cuts) if b - a > 1]
     if not medians:
@@ -192,7 +206,11 @@ def fill_gaps(
     if step <= 0:
         return x, rows, t
     same = np.concatenate([groups[1:] == groups[:-1], [False]])  # row i and i + 1 share a sequence
-    ratio = np.diff(t, append=t[-1]).astype(np.float64) / step
+    if calendar is not None:
+        units = month_units(t, calendar)
+        ratio = np.diff(units, append=units[-1])
+    else:
+        ratio = np.diff(t, append=t[-1]).astype(np.float64) / step
     m = np.round(ratio)
     gap = same & (m >= 2) & np.isclose(ratio, m, rtol=1e-9, atol=1e-9)
     if not gap.any():
@@ -216,9 +234,73 @@ def fill_gaps(
     offset = np.arange(len(index)) - np.repeat(np.cumsum(1 + extra) - (1 + extra), 1 + extra)
     x = x[index].copy()
     x[offset > 0] = np.nan
-    times = t[index] + (offset * step).astype(t.dtype)
+    if calendar is not None:  # the k-th missing month (quarter, year) after the row before
+        base = pd.DatetimeIndex(pd.to_datetime(t[index], unit="ns"))
+        freq = pd.tseries.frequencies.to_offset(calendar)
+        times = np.asarray(
+            [(d + freq * int(k)).value if k else d.value for d, k in zip(base, offset)],
+            dtype=t.dtype,
+        )
+    else:
+        times = t[index] + (offset * step).astype(t.dtype)
+    text = calendar if calendar is not None else _step_text(step, kind)
     notices.append(
         f"inserted {total} missing time steps in {int(gap.sum())} gaps (rows absent at the "
-        f"step {_step_text(step, kind)}); data.missing={missing} handles them"
+        f"step {text}); data.missing={missing} handles them"
     )
     return x, rows[index], times
+
+
+def time_zone(raw: RawTable, j: int, rows: np.ndarray) -> str | None:
+    """The zone a date column was written in, to write synthetic times back in: its name
+    ("Europe/Paris", from a typed source) or fixed offset ("+01:00") when the sampled cells
+    share one, "UTC" when they carry different offsets (daylight saving), None for times
+    written without a zone."""
+    sample = rows[:: max(1, len(rows) // 500)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            parsed = pd.to_datetime(pd.Series(raw.cells[j][sample], dtype=object), errors="coerce")
+        except (ValueError, TypeError, OverflowError):  # mixed offsets
+            return "UTC"
+    tz = getattr(parsed.dt, "tz", None) if hasattr(parsed, "dt") else None
+    if tz is None:
+        return None
+    if isinstance(tz, datetime.timezone):  # a fixed offset: "+01:00"
+        minutes = int(tz.utcoffset(None).total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return str(tz)
+
+
+def calendar_step(times: np.ndarray, bounds: np.ndarray) -> str | None:
+    """A calendar frequency ("MS", "3MS", "12ME", ...) when dates (int64 ns) fall on month
+    starts (or month ends) at midnight and every step within a sequence is a whole number of
+    one step of months (1, 3 or 12: gaps allowed): such steps have no fixed length, so gaps are
+    found and synthetic dates laid out on the calendar. None for fixed steps (hours, days) and
+    irregular dates."""
+    if len(times) < 3:
+        return None
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(times), unit="ns"))
+    if not (index == index.normalize()).all():
+        return None
+    anchor = "MS" if index.is_month_start.all() else "ME" if index.is_month_end.all() else None
+    if anchor is None:
+        return None
+    months = np.asarray(index.year * 12 + index.month, dtype=np.int64)
+    within = np.ones(len(months) - 1, dtype=bool)
+    within[np.asarray(bounds[1:-1]) - 1] = False  # no step from one sequence to the next
+    d = np.diff(months)[within]
+    if len(d) == 0 or (d <= 0).any():
+        return None
+    step = int(np.min(d))
+    if step not in (1, 3, 12) or (d % step).any() or np.median(d) != step:
+        return None
+    return anchor if step == 1 else f"{step}{anchor}"
+
+
+def month_units(times: np.ndarray, calendar: str) -> np.ndarray:
+    """Dates (int64 ns) as a count of `calendar` steps since year 0 (float64)."""
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(times), unit="ns"))
+    per = pd.tseries.frequencies.to_offset(calendar).n
+    return np.asarray(index.year * 12 + index.month, dtype=np.float64) / per

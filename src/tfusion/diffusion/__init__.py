@@ -4,7 +4,14 @@ samplers and their settings, guidance."""
 from tfusion.diffusion.guidance import classifier_free_guidance, drop_condition
 from tfusion.diffusion.loss import diffusion_loss, noised
 from tfusion.diffusion.objectives import Objective, add_noise, from_x0_eps, to_x0_eps
-from tfusion.diffusion.samplers import DDIM, DDPM, DPMSolverPP, make_sampler, sample_loop
+from tfusion.diffusion.samplers import (
+    DDIM,
+    DDPM,
+    DPMSolverPP,
+    RowStreams,
+    make_sampler,
+    sample_loop,
+)
 from tfusion.diffusion.schedules import Schedule
 from tfusion.diffusion.settings import SampleSettings
 
@@ -13,6 +20,7 @@ __all__ = [
     "DDPM",
     "DPMSolverPP",
     "Objective",
+    "RowStreams",
     "SampleSettings",
     "Schedule",
     "add_noise",

@@ -174,15 +174,31 @@ def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
     raise ConfigError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
 
 
+@dataclass(frozen=True)
+class RowStreams:
+    """One generator per row, each drawing its noise at a fixed `length` along axis 1 and
+    cut to the batch's length: a row's noise then depends neither on the other rows nor on
+    how long the batch's sequences are (batches of whole sequences are cut to their longest)."""
+
+    generators: Sequence[torch.Generator]
+    length: int
+
+
 # one generator for the whole batch, or one per row (row i's noise then does not depend on
 # which other rows share the batch: a batch draws what its rows draw one by one)
-Generators = torch.Generator | Sequence[torch.Generator] | None
+Generators = torch.Generator | Sequence[torch.Generator] | RowStreams | None
 
 
 def _randn(shape: tuple[int, ...], generator: Generators) -> Tensor:
     if generator is None or isinstance(generator, torch.Generator):
         device = generator.device if generator is not None else None
         return torch.randn(shape, generator=generator, device=device)
+    if isinstance(generator, RowStreams):
+        if len(generator.generators) != shape[0] or shape[1] > generator.length:
+            raise ValueError(f"RowStreams of {generator.length} steps for a batch of {shape}")
+        full = (generator.length, *shape[2:])
+        rows = [torch.randn(full, generator=g, device=g.device) for g in generator.generators]
+        return torch.stack([r[: shape[1]] for r in rows])
     if len(generator) != shape[0]:
         raise ValueError(f"{len(generator)} generators for a batch of {shape[0]} rows")
     return torch.stack([torch.randn(shape[1:], generator=g, device=g.device) for g in generator])

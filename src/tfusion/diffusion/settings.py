@@ -33,7 +33,8 @@ class SampleSettings:
     spacing: str = "uniform"  # step grid, see Schedule.timesteps
     clip: float | None = None  # clamp x0 predictions to [-clip, clip]
     guidance: float = 1.0  # classifier-free guidance scale (1 = the conditional model alone)
-    default_steps: int | None = None  # a run's sample.steps: ddim / dpm++ with no `steps`
+    default_steps: int | None = None  # a run's sample.steps: used when a call asks for none
+    default_sampler: str | None = None  # the sampler the run's section names
 
     def __post_init__(self) -> None:
         make_sampler(self.sampler, self.eta)  # fails on an unknown name or a negative eta
@@ -43,10 +44,11 @@ class SampleSettings:
         """The settings of any family's sample config section (duck typed: `sampler` and
         `steps` are read, `eta`, `spacing`, `clip` and `guidance` where the section has them,
         else the defaults 0.0, "uniform", None and 1.0). The section's `steps` becomes
-        `default_steps`: the count of the few-step samplers when a call asks for none."""
+        `default_steps` and its `sampler` `default_sampler` (see `num_steps`)."""
         return cls(
             sampler=section.sampler,
             default_steps=getattr(section, "steps", None),
+            default_sampler=section.sampler,
             **{k: getattr(section, k, v) for k, v in DEFAULTS.items()},
         )
 
@@ -58,12 +60,17 @@ class SampleSettings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def num_steps(self, schedule: Schedule) -> int:
-        """The number of sampler steps: `steps` when one was asked for; otherwise all T steps of
-        the schedule for ddpm, and `default_steps` (all T where there is none) for ddim and
-        dpm++. This is the only place that decides what "no step count" means."""
+        """The number of sampler steps: `steps` when one was asked for; otherwise the run's own
+        `default_steps` (all T where there is none), except that ddpm asked for in place of a
+        run's few-step sampler takes all T steps (a run saying `sampler: dpm++, steps: 50`
+        means 50 solver steps, not a 50-step ancestral chain; one saying `sampler: ddpm,
+        steps: 250` gets its 250 respaced steps). This is the only place that decides what
+        "no step count" means."""
         if self.steps is not None:
             return self.steps
-        if self.sampler == "ddpm" or self.default_steps is None:
+        if self.default_steps is None:
+            return schedule.num_steps
+        if self.sampler == "ddpm" and self.default_sampler != "ddpm":
             return schedule.num_steps
         return self.default_steps
 

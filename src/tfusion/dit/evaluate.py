@@ -89,7 +89,7 @@ def evaluate_dit(
         "classes": list(dit.classes),
         "images": {"train": len(train), "held_out": len(test), "generated_per_scale": n},
         "sampler": sampler or dit.cfg.sample.sampler,
-        "sampler_steps": steps or dit.cfg.sample.steps,
+        "sampler_steps": dit.settings(sampler=sampler, steps=steps).num_steps(dit.schedule),
         "weights": "ema" if ema else "raw",
         "scorer": {
             "kind": "CNN trained on this data set's training images (no Inception weights)",
@@ -191,7 +191,7 @@ def evaluate_dit_text(
         "config": to_dict(dit.cfg),
         "prompts": len(captions),
         "sampler": sampler or dit.cfg.sample.sampler,
-        "sampler_steps": steps or dit.cfg.sample.steps,
+        "sampler_steps": dit.settings(sampler=sampler, steps=steps).num_steps(dit.schedule),
         "eta": dit.cfg.sample.eta if eta is None else eta,
         "prompt_adherence": rows,
         "fid": {

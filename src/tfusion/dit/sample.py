@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,10 @@ class DiTRun:
             coder.to(dev)
         return cls(path, cfg, model, schedule, classes, coder)
 
+    def settings(self, **changes: Any) -> SampleSettings:
+        """The run's sample settings with per-call changes (None keeps the run's value)."""
+        return SampleSettings.from_section(self.cfg.sample).override(**changes)
+
     @property
     def text(self) -> bool:
         """Whether the run is conditioned on captions (model.condition: text)."""
@@ -79,7 +84,8 @@ class DiTRun:
         spacing: str | None = None,
     ) -> np.ndarray:
         """One image per label (a text-conditioned run: per caption; "" draws unconditionally):
-        (n, C, H, W) float32 in [-1, 1] (latent runs: decoded).
+        (n, C, H, W) float32 in [-1, 1] (latent runs: decoded). Image i draws all its noise from
+        Generator(seed + i), so it does not depend on `batch_size` or on the other labels.
 
         `spacing` overrides the run's sample.spacing (the step grid, see Schedule.timesteps)."""
         sc = self.cfg.sample
@@ -109,13 +115,18 @@ class DiTRun:
                     f"{len(self.classes)} classes (0..{len(self.classes) - 1}: "
                     f"{', '.join(self.classes[:10])})"
                 )
-        settings = SampleSettings.from_section(sc).override(
+        settings = self.settings(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
         )
         if self.coder is not None:  # latents are not in [-1, 1]
             settings = replace(settings, clip=None)
         scale = float(settings.guidance)
-        gen = torch.Generator().manual_seed(seed)
+        if scale != 1.0 and self.cfg.model.class_dropout == 0:
+            raise ConfigError(
+                f"guidance {scale:g} needs the unconditional model, but this run trained with "
+                "model.class_dropout=0 (its null label never learned): sample with "
+                "--guidance 1, or train with model.class_dropout > 0 (DiT: 0.1)"
+            )
         bs = batch_size or sc.batch_size
         shape = self.model.shape
         device = device_of(self.model)
@@ -136,7 +147,8 @@ class DiTRun:
                 self.schedule,
                 self.cfg.diffusion.prediction,
                 settings,
-                generator=gen,
+                # image i draws from its own stream (seed + i): the same image at any batch size
+                generator=[torch.Generator().manual_seed(seed + start + i) for i in range(len(y))],
                 progress=progress,
                 device=device,
             )

@@ -55,7 +55,6 @@ def impute_windows(
     settings = replace(
         SampleSettings.from_section(run.cfg.sample), sampler=sampler, steps=steps, spacing="uniform"
     )
-    gen = torch.Generator().manual_seed(seed)
     scaled = run.scaler.transform(np.nan_to_num(x))  # NaN entries are never used
     out = x.copy()
     rows = np.flatnonzero(missing.any(axis=(1, 2)))  # only windows with a gap are sampled
@@ -70,7 +69,12 @@ def impute_windows(
             run.schedule,
             run.objective.prediction,
             settings,
-            generator=gen,
+            # draw s of window w from its own stream: the same imputation at any batch size
+            generator=[
+                torch.Generator().manual_seed(seed + int(w) * samples + k)
+                for w in idx
+                for k in range(samples)
+            ],
             known=(known, values),
             resample=resample,
             device=run.device,

@@ -23,12 +23,20 @@ def check_entity_path(path: str | Path, npz: bool = False) -> Path:
     return check_out_path(path, (*ENTITY_OUT, ".npz") if npz else ENTITY_OUT)
 
 
-def write_sequences(panel: Panel, codec: PanelCodec | None, path: str | Path) -> Path:
+def write_sequences(
+    panel: Panel, codec: PanelCodec | None, path: str | Path, reverse: bool = False
+) -> Path:
     """Synthetic sequences as the .npz they were trained from: `windows` (n, L, C) (zeros past
-    each length), `lengths` (n,), `columns` and one array per attribute."""
+    each length), `lengths` (n,), `columns` and one array per attribute. `reverse` undoes
+    data.reverse: each sequence's first `lengths[i]` steps run forward in time again, like
+    the sequences given."""
     path = Path(path)
     x = panel.x.copy()
-    x[np.arange(x.shape[1])[None, :] >= panel.lengths[:, None]] = 0.0
+    steps = np.arange(x.shape[1])[None, :]
+    if reverse:
+        src = np.clip(panel.lengths[:, None] - 1 - steps, 0, x.shape[1] - 1)
+        x = np.take_along_axis(x, src[:, :, None], axis=1)
+    x[steps >= panel.lengths[:, None]] = 0.0
     arrays: dict[str, Any] = {"windows": x, "lengths": panel.lengths}
     if codec is not None:
         arrays["columns"] = np.asarray(codec.numeric)
@@ -100,10 +108,12 @@ def entity_frame(
         first = starts[np.random.default_rng(seed).integers(len(starts), size=n)]
         offsets = steps[None, :].repeat(n, 0)[pick]
         if state.get("time_kind") == "datetime":
-            ns = first.astype(np.int64)[seq] + np.round(step * offsets).astype(np.int64)
-            front[time] = pd.to_datetime(ns, unit="ns")
+            front[time] = _dates(first.astype(np.int64), step, lengths, state)
         else:
-            front[time] = first.astype(np.float64)[seq] + step * offsets
+            values = first.astype(np.float64)[seq] + step * offsets
+            whole = np.all(first == np.round(first)) and step == round(step)
+            # times written as whole numbers (epoch seconds, day numbers) stay exact integers
+            front[time] = np.round(values).astype(np.int64) if whole else values
     if labels is not None:
         front[labels[0]] = np.asarray(list(labels[1]), dtype=object)[seq]
     if attributes is not None:
@@ -117,6 +127,24 @@ def entity_frame(
         order = [c for c in codec.schema if c in frame.columns]
         frame = frame[order + [c for c in frame.columns if c not in order]]
     return frame
+
+
+def _dates(first: np.ndarray, step: float, lengths: np.ndarray, state: dict[str, Any]) -> Any:
+    """Each sequence's dates from its first (ns since 1970, UTC): on the calendar for month,
+    quarter or year steps (`calendar`: a fixed step drifts off month starts), else at the
+    fixed step; in the zone the input was written in (`time_zone`), naive where it had none."""
+    zone, calendar = state.get("time_zone"), state.get("calendar")
+    if calendar:
+        parts = [
+            pd.date_range(pd.Timestamp(int(f), unit="ns"), periods=int(n), freq=calendar)
+            for f, n in zip(first.tolist(), lengths.tolist())
+        ]
+        dates = pd.DatetimeIndex(np.concatenate([p.asi8 for p in parts]).astype("datetime64[ns]"))
+    else:
+        offsets = np.concatenate([np.arange(n) for n in lengths.tolist()])
+        ns = np.repeat(first, lengths) + np.round(step * offsets).astype(np.int64)
+        dates = pd.DatetimeIndex(pd.to_datetime(ns, unit="ns"))
+    return dates.tz_localize("UTC").tz_convert(zone) if zone else dates
 
 
 def _typed(values: np.ndarray, kind: str | None) -> np.ndarray:
@@ -140,5 +168,6 @@ def write_frame(frame: Any, path: str | Path) -> Path:
         if path.suffix.lower() == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False, float_format="%.7g")
+            # 10 digits: values in the millions keep their decimals (float32's 7 did not)
+            frame.to_csv(tmp, index=False, float_format="%.10g")
     return path

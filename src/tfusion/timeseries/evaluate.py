@@ -89,6 +89,13 @@ def _evaluate_panel(
     rattr = None
     if codec.attributes and data.test_attrs is not None:
         rattr = codec.decode_attributes(data.test_attrs)[0]
+    if data.test_groups is not None:
+        # windows of held-out entities: synthetic entities draw attributes one per entity (the
+        # attribute model learns one row per entity), so the real side weighs every entity
+        # alike too, not by how many windows its length gives
+        pick = entity_balanced(data.test_groups, seed)
+        rx, rlen = rx[pick], rlen[pick]
+        rattr = None if rattr is None else rattr.iloc[pick].reset_index(drop=True)
     if codec.attribute_dim:
         panel = generate_panel(r, n, seed=seed, sampler=sampler, steps=steps)
         sx, slen, sattr = panel.x, panel.lengths, panel.attributes
@@ -213,3 +220,13 @@ def evaluate_files(
         suite=suite,
     )
     return report
+
+
+def entity_balanced(groups: np.ndarray, seed: int) -> np.ndarray:
+    """As many window indices as `groups` (the entity of each window), drawn (seeded) so that
+    every entity is equally likely and, within it, every one of its windows."""
+    rng = np.random.default_rng(seed)
+    names, members = np.unique(groups, return_inverse=True)
+    by_entity = [np.flatnonzero(members == k) for k in range(len(names))]
+    chosen = rng.integers(len(names), size=len(groups))
+    return np.asarray([by_entity[k][rng.integers(len(by_entity[k]))] for k in chosen])

@@ -95,6 +95,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
             reverse=d.reverse,
             labels=None if names is None or d.label is None else (d.label, names),
             seed=req.seed,
+            codec=loaded.codec,  # categorical channels as levels, ints rounded, input order
         )
         write_frame(frame, target)
         return (
@@ -135,7 +136,7 @@ def _sample_panel(loaded: Any, req: SampleRequest, state: Any, target: Path) -> 
     )
     d = loaded.cfg.data
     if target.suffix.lower() == ".npz":  # sequences in, sequences out
-        write_sequences(panel, loaded.codec, target)
+        write_sequences(panel, loaded.codec, target, reverse=d.reverse)
         return (
             f"wrote {n} synthetic sequences (lengths {int(panel.lengths.min())}-"
             f"{int(panel.lengths.max())}, attributes {', '.join(panel.attributes.columns)}) "
@@ -239,7 +240,7 @@ def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
 
     with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
         f.write(",".join(header) + "\n")
-        np.savetxt(f, rows, delimiter=",", fmt="%.7g")
+        np.savetxt(f, rows, delimiter=",", fmt="%.10g")
 
 
 def _impute(

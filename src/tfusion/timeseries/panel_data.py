@@ -46,10 +46,14 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
                 "data.label does not apply with data.whole=true; list the label column in "
                 "data.static and data.categorical to condition on it"
             )
-        categorical = tuple(zip(table.categorical, table.levels))
+        # levels of the sequences long enough to train on: a level only a left-out sequence
+        # has is never learned, so the model does not offer it
+        need = MIN_WHOLE if cfg.whole else cfg.window
+        levels, codes = kept_levels(table.levels, table.codes, np.repeat(lengths >= need, lengths))
+        categorical = tuple(zip(table.categorical, levels))
         codec = PanelCodec(columns, categorical, kinds=table.kinds, schema=table.schema)
-        if table.codes is not None:
-            raw = np.concatenate([raw, codec.one_hot(table.codes)], axis=1)
+        if codes is not None:
+            raw = np.concatenate([raw, codec.one_hot(codes)], axis=1)
             columns = codec.feature_columns
     if cfg.whole:
         return prepare_whole(cfg, table, layout, raw, columns, codec, notices)
@@ -112,7 +116,7 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         if cfg.entity is not None:
             panel["entities"] = {"count": len(lengths), "kept": kept}
         panel.update(time_state(table, lengths >= cfg.window))
-    train_attrs = test_attrs = test_attributes = attr_rows = None
+    train_attrs = test_attrs = test_attributes = attr_rows = test_groups = None
     if codec is not None and table.attributes is not None:
         # levels and ranges of the entities that have windows (a level only a left-out entity
         # has is never learned, so it is not offered)
@@ -122,7 +126,8 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         everyone = np.zeros((len(lengths), codec.attribute_dim), dtype=np.float32)
         everyone[kept] = codec.encode_attributes(kept_rows)
         train_attrs = everyone[segment_of(bounds, train_scaled.starts)]
-        test_attrs = everyone[segment_of(bounds, test_scaled.starts)]
+        test_groups = segment_of(bounds, test_scaled.starts)
+        test_attrs = everyone[test_groups]
         held = np.unique(segment_of(bounds, test_scaled.starts))
         test_attributes = table.attributes.iloc[held].reset_index(drop=True)
         attr_rows = everyone[np.unique(segment_of(bounds, train_scaled.starts))]
@@ -143,6 +148,7 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         test_attrs,
         test_attributes=test_attributes,
         train_attr_rows=attr_rows,
+        test_groups=test_groups,
     )
 
 
@@ -252,9 +258,27 @@ class _Rows:
         return self.data[self.index[rows]]
 
 
+def kept_levels(
+    levels: tuple[tuple[str, ...], ...], codes: np.ndarray | None, kept: np.ndarray
+) -> tuple[tuple[tuple[str, ...], ...], np.ndarray | None]:
+    """Each categorical channel's levels cut to those the `kept` rows have, and the codes
+    renumbered (-1 for a level only left-out rows have: those rows are never trained on)."""
+    if codes is None:
+        return levels, None
+    out_levels, out = [], np.full_like(codes, -1)
+    for k, names in enumerate(levels):
+        seen = np.unique(codes[kept, k])
+        renumber = np.full(len(names), -1, dtype=codes.dtype)
+        renumber[seen] = np.arange(len(seen))
+        out[:, k] = renumber[codes[:, k]]
+        out_levels.append(tuple(names[i] for i in seen))
+    return tuple(out_levels), out
+
+
 def time_state(table: Table, kept: np.ndarray) -> dict[str, Any]:
     """What regenerating the time column of the kept sequences needs (sample output): the time
-    kind, the step and each kept sequence's first time (none without a time column)."""
+    kind, the step, each kept sequence's first time, and for dates the zone they were written
+    in and a calendar frequency (none without a time column)."""
     if table.starts is None:
         return {}
     cast = int if table.time_kind == "datetime" else float  # ns since 1970 stay exact
@@ -262,4 +286,6 @@ def time_state(table: Table, kept: np.ndarray) -> dict[str, Any]:
         "time_kind": table.time_kind,
         "time_step": table.step,
         "start_times": [cast(v) for v in table.starts[kept]],
+        "time_zone": table.time_zone,
+        "calendar": table.calendar,
     }

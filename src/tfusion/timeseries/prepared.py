@@ -41,6 +41,8 @@ class Prepared:
     test_lengths: np.ndarray | None = None
     test_attributes: pd.DataFrame | None = None  # the held-out entities' attribute rows
     train_attr_rows: np.ndarray | None = None  # (entities, A) one vector per training entity
+    # windowed panels with attributes: (n_test,) the entity (sequence number) of each test window
+    test_groups: np.ndarray | None = None
 
     def labels(self, windows: Windows) -> np.ndarray:
         """The class id of each window (a window lies inside one label's stretch)."""

@@ -15,7 +15,7 @@ from tfusion import runs
 from tfusion.data import Scaler
 from tfusion.data.codec import PanelCodec
 from tfusion.devices import device_of, load_device, sampling_autocast
-from tfusion.diffusion import Objective, SampleSettings, Schedule, sample_loop
+from tfusion.diffusion import Objective, RowStreams, SampleSettings, Schedule, sample_loop
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_path, check_out_path
@@ -117,7 +117,10 @@ class TimeSeriesRun:
 
         A labelled run takes `labels` (one per window, or one for all: names or class ids) and
         samples with classifier-free guidance `guidance` (default sample.guidance); without
-        labels it samples the unconditional model (every class, in the data's proportions)."""
+        labels it samples the unconditional model (every class, in the data's proportions).
+
+        Window i draws all its noise from Generator(seed + i), so `batch_size` and the device
+        change nothing but float rounding."""
         sc = self.cfg.sample
         if n < 1:
             raise ConfigError(f"--n must be at least 1, got {n}")
@@ -132,7 +135,6 @@ class TimeSeriesRun:
         settings = SampleSettings.from_section(sc).override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
         )
-        gen = torch.Generator().manual_seed(seed)
         bs = batch_size or sc.batch_size
         out = []
 
@@ -164,7 +166,9 @@ class TimeSeriesRun:
                 self.schedule,
                 self.objective.prediction,
                 settings,
-                generator=gen,
+                # window i draws all its noise from its own stream (seed + i): the same window
+                # at any batch size, on any device
+                generator=[torch.Generator().manual_seed(seed + start + i) for i in range(b)],
                 progress=progress,
                 device=device,
             )
@@ -198,7 +202,9 @@ def generate_panel(
     """n synthetic entities of a panel run: attribute vectors first (the attribute model;
     `where` fixes some attributes, the rest drawn given them by RePaint inpainting), decoded
     to valid attributes and lengths; then each sequence given its attributes, with
-    classifier-free guidance `guidance` (default sample.guidance) and a padding mask."""
+    classifier-free guidance `guidance` (default sample.guidance) and a padding mask. Entity
+    i's sequence draws its noise from its own stream (seed + 1000003 + i), so `batch_size`
+    changes nothing."""
     codec = run.codec
     if codec is None or not codec.attribute_dim:
         raise ConfigError(
@@ -251,6 +257,7 @@ def generate_panel(
     steps_axis = torch.arange(longest)
     scaled = np.zeros((n, longest, len(run.columns)), dtype=np.float32)
     bs = batch_size or sc.batch_size
+    full = max(longest, run.window if codec.lengths is None else codec.lengths[1])
     order = np.argsort(lengths, kind="stable")  # batches of similar lengths: little padding
     for start in range(0, n, bs):
         rows = order[start : start + bs]
@@ -271,7 +278,11 @@ def generate_panel(
             run.schedule,
             run.objective.prediction,
             settings,
-            generator=gen,
+            # entity i's own noise stream, drawn at the longest length the run makes and cut to
+            # the batch's: a sequence does not depend on batch_size or on its neighbours
+            generator=RowStreams(
+                [torch.Generator().manual_seed(seed + 1_000_003 + int(i)) for i in rows], full
+            ),
             progress=progress,
             device=run.device,
         )
@@ -347,7 +358,7 @@ def write_samples(
             frame.insert(0, "step", np.tile(np.arange(length), n))
             frame.insert(0, "label", np.repeat(np.asarray(list(labels), dtype=object), length))
             frame.insert(0, "window", np.repeat(np.arange(n), length))
-            frame.to_csv(tmp, index=False, float_format="%.7g")
+            frame.to_csv(tmp, index=False, float_format="%.10g")
         else:
             n, length, c = x.shape
             idx = np.stack(np.meshgrid(np.arange(n), np.arange(length), indexing="ij"), -1).reshape(
@@ -358,7 +369,7 @@ def write_samples(
             with open(tmp, "w") as f:
                 f.write(header + "\n")
                 np.savetxt(
-                    f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + ["%.7g"] * c
+                    f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + ["%.10g"] * c
                 )
     if labels is not None and suffix == ".npy":
         with atomic_path(path.with_suffix(".labels.txt")) as tmp:

@@ -190,6 +190,8 @@ def _restore_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame
                 midnight = bool((col.dt.normalize() == col).all())
                 text = col.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
                 frame[name] = text.astype(dtype) if dtype != "object" else text.astype(object)
+            elif dtype in ("bool", "boolean") and pd.api.types.is_numeric_dtype(col):
+                frame[name] = (col >= 0.5).astype(dtype)  # a 0/1 channel: nearer to 1 is True
             else:
                 frame[name] = col.astype(dtype)
         except (TypeError, ValueError):
