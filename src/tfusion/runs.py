@@ -139,11 +139,12 @@ def saved_config(
 
 
 def open_run(run: str | Path) -> Path:
-    """An existing run folder, with an interrupted checkpoint move finished (see `recover`)."""
-    from tfusion.training.checkpoint import recover
+    """An existing run folder, with an interrupted checkpoint move finished (see `recover`;
+    not while a process trains into it: sampling a run as it trains is fine)."""
+    from tfusion.training.checkpoint import recover_if_idle
 
     path = check_run_exists(run)
-    recover(path)
+    recover_if_idle(path)
     return path
 
 

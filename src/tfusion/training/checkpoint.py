@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +84,73 @@ def save_checkpoint(
 
 def _commit(run: Path, stage: Path) -> None:
     for name in FILES:
-        if (stage / name).exists():
+        with suppress(FileNotFoundError):  # moved already (an earlier, interrupted commit)
             os.replace(stage / name, run / name)
     fsync_dir(run)
-    shutil.rmtree(stage)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def recover(run: Path) -> None:
-    """Finish an interrupted checkpoint move, or drop an interrupted staging folder."""
+    """Finish an interrupted checkpoint move, or drop an interrupted staging folder. Only for
+    a run no process is training (see `training_lock`, `recover_if_idle`)."""
     for stage in sorted(run.glob(".checkpoint-*.staging")):
         if (stage / MARK).exists():
             _commit(run, stage)
         else:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+LOCK = ".train.lock"
+
+
+@contextmanager
+def training_lock(run: Path, active: bool = True) -> Iterator[None]:
+    """Held by the process training into `run` for as long as it trains: a second trainer of
+    the same folder is refused, and readers (`recover_if_idle`) leave its staging folders
+    alone. POSIX only (fcntl); elsewhere a no-op."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        yield
+        return
+    if not active:
+        yield
+        return
+    with open(run / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(
+                f"another process is training into {run}; wait for it to finish, or train "
+                "into another --out folder"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def recover_if_idle(run: Path) -> None:
+    """`recover` unless a process is training into `run` now: its staging folder is the
+    checkpoint it is writing, not an interrupted one (the run folder's files are each whole:
+    they are only ever replaced by a rename)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        recover(run)
+        return
+    if not (run / LOCK).exists():
+        recover(run)
+        return
+    with open(run / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        try:
+            recover(run)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def load_weights(model: nn.Module, path: Path) -> dict[str, str]:

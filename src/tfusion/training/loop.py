@@ -24,7 +24,13 @@ from tfusion.errors import ConfigError, TrainingError
 from tfusion.io import atomic_write_text
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
-from tfusion.training.checkpoint import load_train_state, load_weights, recover, save_checkpoint
+from tfusion.training.checkpoint import (
+    load_train_state,
+    load_weights,
+    recover,
+    save_checkpoint,
+    training_lock,
+)
 from tfusion.training.distributed import current_world
 from tfusion.training.ema import EMA
 from tfusion.training.micro import (
@@ -92,7 +98,7 @@ def fit(
             "different steps); under torchrun give a number"
         )
     loss, splittable = with_world(loss_fn, 1 if cfg.accumulate == "auto" else int(cfg.accumulate))
-    with flush_denormals():
+    with flush_denormals(), training_lock(run, current_world().is_main):
         return _fit(model, loss, cfg, run, metadata, resume, batch_size, splittable)
 
 
@@ -122,7 +128,7 @@ def _fit(
     model.to(device)
     ema = EMA(model, cfg.ema_decay, cfg.ema_warmup)
     state: dict[str, Any] | None = None
-    start = 0
+    start = resumed_sched = last_sched = 0
     metrics_path = run / "metrics.jsonl"
     if resume and world.is_main:
         recover(run)
@@ -141,6 +147,7 @@ def _fit(
             # equal to the uninterrupted run when dropout is on)
             torch.manual_seed(cfg.seed + world.rank + 1_000_003 * int(state["step"]))
         start = int(state["step"])
+        resumed_sched = int(state.get("schedule_step", start))
         if cfg.steps < start:
             raise ConfigError(
                 f"run {run} has already trained {start} steps, more than train.steps={cfg.steps}; "
@@ -196,6 +203,7 @@ def _fit(
             return
         state = {
             "step": step,
+            "schedule_step": last_sched,  # where the lr schedule stands (budgets move it on)
             "optimizer": on_cpu(opt_state),  # device-free: resumable on any device
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -241,12 +249,19 @@ def _fit(
     bar = progress(None, show, initial=start, total=cfg.steps, desc="training")
     with bar, open(metrics_path if world.is_main else os.devnull, "a") as log:
         elapsed = 0.0  # rank 0's clock, shared (train.max_seconds)
+        # a time budget: the cosine follows whichever runs out first, steps or seconds. It
+        # starts where warm-up ends (or where a resumed run left it: never back up the
+        # cosine) and spreads what is left of it over the seconds left after that point.
+        warm_end = None  # (schedule position, seconds) where this session's decay starts
         for step in range(start, end):
-            sched = step
+            sched = max(step, resumed_sched)
             if cfg.max_seconds is not None and step >= cfg.warmup:
-                # a time budget: the cosine follows whichever runs out first, steps or seconds
-                frac = min(elapsed / cfg.max_seconds, 1.0)
-                sched = max(step, cfg.warmup + int(frac * (cfg.steps - cfg.warmup)))
+                if warm_end is None:
+                    warm_end = (max(step, resumed_sched, cfg.warmup), elapsed)
+                at, t_at = warm_end
+                frac = min((elapsed - t_at) / max(cfg.max_seconds - t_at, 1e-9), 1.0)
+                sched = max(sched, at + int(frac * (cfg.steps - at)))
+            last_sched = sched
             lr = cfg.lr * lr_factor(sched, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = lr
