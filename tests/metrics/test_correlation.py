@@ -73,3 +73,22 @@ def test_order_invariant_and_checked():
     assert s1 == pytest.approx(s2, rel=1e-9, abs=1e-12)
     with pytest.raises(DataError):
         correlational_score(a, b[:, :, :2])
+
+
+def test_draws_follow_the_published_protocol():
+    """Diffusion-TS scores 5 draws of n_real // 5 windows taken with replacement from each set;
+    their sampling noise is a floor the whole-set score does not have."""
+    from tfusion.metrics.correlation import correlational_draws
+
+    a, b = correlated_sines(500, 0), correlated_sines(500, 1)  # one process: a perfect generator
+    draws = correlational_draws(a, b, seed=3)
+    rng = np.random.default_rng(3)  # the same draws, written out
+    want = []
+    for _ in range(5):
+        ri, si = rng.integers(500, size=100), rng.integers(500, size=100)
+        want.append(correlational_score(a[ri], b[si]))
+    assert draws == want
+    assert np.mean(draws) > 1.5 * correlational_score(a, b)  # the floor of 100-window draws
+    assert correlational_draws(a, b, seed=3) == draws and correlational_draws(a, b, 4) != draws
+    with pytest.raises(DataError):
+        correlational_draws(a, b[:, :, :2])

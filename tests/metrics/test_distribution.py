@@ -109,3 +109,15 @@ def test_a_2d_synthetic_file_is_explained_not_reported_as_a_shape_it_never_had(s
     with pytest.raises(DataError, match=r"24 steps x 1 features but .* 24 x 3 \(a 2-D array"):
         evaluate_files(real, flat, tmp_path / "rep")
     assert not (tmp_path / "rep").exists()
+
+
+def test_the_public_distances_refuse_mismatched_sets():
+    from tfusion.metrics.distribution import autocorrelation_distance, marginal_distances
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(20, 24, 3))
+    for other in (rng.normal(size=(20, 24, 5)), rng.normal(size=(20, 8, 3))):
+        with pytest.raises(DataError):  # were broadcast, cut or silently ignored
+            marginal_distances(real, other)
+        with pytest.raises(DataError):
+            autocorrelation_distance(real, other)

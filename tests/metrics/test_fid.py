@@ -142,3 +142,31 @@ def test_context_fid_trains_on_real_and_checks_shapes(real):
     bad[0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         context_fid(real, bad, iterations=1)
+
+
+def test_the_average_starts_from_the_initial_weights(real, monkeypatch):
+    """TS2Vec's AveragedModel is updated with the initial weights before training: after T
+    steps it is the mean of T + 1 weights."""
+    counts = []
+    average = fid._average_into
+
+    def spy(avg, net, n):
+        counts.append(n)
+        average(avg, net, n)
+
+    monkeypatch.setattr(fid, "_average_into", spy)
+    train_encoder(real[:40], seed=0, **{**SMALL, "iterations": 3})
+    assert counts == [1, 2, 3]
+    a, p = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    start = a.weight.detach().clone()
+    average(a, p, 1)  # one weight seen (the initial one): the midpoint
+    torch.testing.assert_close(a.weight, (start + p.weight) / 2)
+
+
+def test_unscaled_encoder_sees_the_units_it_is_given(real):
+    shifted = 0.5 + 0.25 * real  # windows in a narrow native range, as Sines are
+    tiny = {**SMALL, "iterations": 2}
+    scaled = train_encoder(shifted, seed=0, **tiny)
+    native = train_encoder(shifted, seed=0, scale=False, **tiny)
+    assert torch.allclose(scaled.lo, torch.from_numpy(shifted.min(axis=(0, 1))).float())
+    assert torch.equal(native.lo, torch.zeros(3)) and torch.equal(native.span, torch.ones(3))

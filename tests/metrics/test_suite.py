@@ -39,7 +39,10 @@ def test_suite_reports_mean_ci_and_is_reproducible(data):
         assert len(a[key]["values"]) == 2
         assert a[key]["values"] == b[key]["values"]  # one seed fixes every repeat
         assert math.isfinite(a[key]["ci95"])
-    assert math.isnan(a["correlational"]["ci95"])  # deterministic: one value
+    # Diffusion-TS's protocol: 5 draws of n / 5 windows each side, seeded; the whole sets beside
+    corr = a["correlational"]
+    assert len(corr["values"]) == 5 and corr["values"] == b["correlational"]["values"]
+    assert math.isfinite(corr["ci95"]) and corr["mean"] > corr["whole_sets"] >= 0
     assert set(a["prdc"]) == {"precision", "recall", "density", "coverage"}
     assert a["memorisation"]["copies_training_data"] is False
 
@@ -161,3 +164,11 @@ def test_workers_give_the_scores_of_one_process(data, monkeypatch):
     assert len(cache) == 2  # the encoders trained in the workers come back for reuse
     with pytest.raises(ConfigError, match="workers"):
         SuiteConfig(workers=0)
+
+
+def test_memorisation_in_native_units_finds_copies(data):
+    real, _, _ = data
+    train = 0.5 + 0.25 * real[:100]  # native units, not [0, 1]
+    native = replace(FAST, metrics=("memorisation",), normalise=False)
+    out = score_suite(0.5 + 0.25 * real[100:], train[:60].copy(), native, train=train)
+    assert out["memorisation"]["copies_training_data"] is True  # was False: mixed units

@@ -54,6 +54,7 @@ def marginal_distances(
     Also the Wasserstein-1 distance of one-step increments (x[t+1] - x[t]), which a generator
     that has the right values in the wrong order cannot fake. Inputs should be normalised.
     """
+    check_pair(real, synthetic)
     rng = np.random.default_rng(seed)
     c = real.shape[2]
     w1, jsd, inc = np.zeros(c), np.zeros(c), np.zeros(c)
@@ -91,6 +92,7 @@ def autocorrelation_distance(
     real: np.ndarray, synthetic: np.ndarray, max_lag: int | None = None
 ) -> np.ndarray:
     """Per-feature mean |ACF_real - ACF_synthetic| over lags 1..max_lag (default min(L-1, 64))."""
+    check_pair(real, synthetic)
     max_lag = max_lag or min(real.shape[1] - 1, 64)
     if max_lag < 1:
         return np.zeros(real.shape[2])

@@ -199,11 +199,15 @@ def train_encoder(
     progress: bool = False,
     *,
     device: str | torch.device | None = None,
+    scale: bool = True,
 ) -> TS2VecEncoder:
     """Train a TS2Vec encoder on real windows (n, L, C); same seed and same set -> same encoder.
 
-    Returns the running average of the weights over all steps (TS2Vec encodes with this SWA
-    model), in eval mode, on `device` (default the CPU), where it trains.
+    Returns the running average of the weights, the initial ones and those after every step
+    (TS2Vec encodes with this SWA model, started from the initial weights), in eval mode, on
+    `device` (default the CPU), where it trains. `scale` min-max scales every input by the real
+    windows' range inside the encoder; without it the encoder sees the units it is given
+    (Diffusion-TS feeds TS2Vec the windows as they are: the suite scales them itself, or not).
     """
     dev = load_device(device)
     real = _check_windows(real, "real")
@@ -218,8 +222,9 @@ def train_encoder(
         net = TS2VecEncoder(real.shape[2], hidden, output, depth)
         lo = data.amin(dim=(0, 1))
         span = data.amax(dim=(0, 1)) - lo
-        net.lo.copy_(lo)
-        net.span.copy_(torch.where(span > 0, span, torch.ones_like(span)))
+        if scale:
+            net.lo.copy_(lo)
+            net.span.copy_(torch.where(span > 0, span, torch.ones_like(span)))
         net.to(dev)
         avg = copy.deepcopy(net)  # the running average of the weights
         opt = torch.optim.AdamW(net.parameters(), lr=lr)
@@ -236,7 +241,8 @@ def train_encoder(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            _average_into(avg, net, step)  # the mean of the weights after steps 0 ... step
+            # the mean of the initial weights and those after steps 0 ... step
+            _average_into(avg, net, step + 1)
     return avg.eval()
 
 

@@ -25,10 +25,16 @@ import torch
 
 from tfusion.devices import load_device
 from tfusion.errors import ConfigError
-from tfusion.metrics.correlation import correlational_score
+from tfusion.metrics.correlation import correlational_draws, correlational_score
 from tfusion.metrics.discriminative import lds, lds_fast, timegan_discriminative
 from tfusion.metrics.distribution import check_pair, normalise
-from tfusion.metrics.fid import TS2VecEncoder, context_fid, embed_windows, train_encoder
+from tfusion.metrics.fid import (
+    ITERATIONS,
+    TS2VecEncoder,
+    context_fid,
+    embed_windows,
+    train_encoder,
+)
 from tfusion.metrics.memorisation import memorisation_check
 from tfusion.metrics.prdc import prdc
 from tfusion.metrics.predictive import lps, lps_fast, timegan_predictive
@@ -48,7 +54,7 @@ DEFAULT_METRICS = tuple(m for m in ALL_METRICS if m not in ("lds", "lps"))
 
 LABELS = {
     "context_fid": "Context-FID (TS2Vec encoder)",
-    "correlational": "correlational score",
+    "correlational": "correlational (Diffusion-TS protocol: 5 draws of n / 5 windows)",
     "discriminative": "discriminative (TimeGAN GRU, |acc - 0.5|)",
     "predictive": "predictive (TimeGAN GRU, MAE, train synthetic / test real)",
     "lds": "LDS, published (TransFusion's classifier, |acc - 0.5|)",
@@ -114,7 +120,7 @@ class SuiteConfig:
             lps_iterations=s(self.lps_iterations),
             discriminative_iterations=s(self.discriminative_iterations),
             predictive_iterations=s(self.predictive_iterations),
-            fid_iterations=s(self.fid_iterations or 600),
+            fid_iterations=s(self.fid_iterations or ITERATIONS),
         )
 
 
@@ -162,7 +168,10 @@ def _task(
     out: dict[str, Any] = {"name": name, "seed": seed}
     if name in ("context_fid", "prdc"):
         if encoder is None:
-            encoder = train_encoder(r, seed=seed, device=load_device(cfg.device), **_fid_kw(cfg))
+            # r is in the units every score sees (scaled by the suite, or native): as it is
+            encoder = train_encoder(
+                r, seed=seed, device=load_device(cfg.device), scale=False, **_fid_kw(cfg)
+            )
             out["encoder"] = encoder
         if name == "context_fid":
             out["value"] = context_fid(r, s, encoder=encoder)
@@ -261,14 +270,20 @@ def score_suite(
         if runs:
             out[name] = mean_ci([v for _, v in runs])
         elif name == "correlational":
+            # Diffusion-TS's protocol (5 draws of n / 5 windows), the whole-set score beside it
             t0 = time.perf_counter()
-            out[name] = mean_ci([correlational_score(r, s)])
+            out[name] = {
+                **mean_ci(correlational_draws(r, s, cfg.seed)),
+                "whole_sets": correlational_score(r, s),
+            }
             out["seconds"][name] = time.perf_counter() - t0
         elif name == "memorisation" and train is not None:
             t0 = time.perf_counter()
             lo = real.min(axis=(0, 1))
             span = np.where(np.ptp(real, axis=(0, 1)) > 0, np.ptp(real, axis=(0, 1)), 1.0)
-            out[name] = memorisation_check((train - lo) / span, r, s)
+            # the training windows in the units r and s are in (scaled only if they are)
+            seen = (train - lo) / span if cfg.normalise else np.asarray(train, dtype=np.float64)
+            out[name] = memorisation_check(seen, r, s)
             out["seconds"][name] = time.perf_counter() - t0
     out["wall_seconds"] = time.perf_counter() - wall
     out["workers"] = workers
@@ -277,7 +292,7 @@ def score_suite(
 
 def _digest(x: np.ndarray, cfg: SuiteConfig, device: torch.device) -> str:
     h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
-    h.update(repr((x.shape, cfg.fid_iterations)).encode())
+    h.update(repr((x.shape, cfg.fid_iterations, "swa-from-init", "unscaled")).encode())
     if device.type != "cpu":  # an encoder trained elsewhere differs in rounding
         h.update(str(device).encode())
     return h.hexdigest()
