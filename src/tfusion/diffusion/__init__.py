@@ -10,6 +10,7 @@ from tfusion.diffusion.samplers import (
     DPMSolverPP,
     RowStreams,
     make_sampler,
+    row_generators,
     sample_loop,
 )
 from tfusion.diffusion.schedules import Schedule
@@ -30,6 +31,7 @@ __all__ = [
     "from_x0_eps",
     "make_sampler",
     "noised",
+    "row_generators",
     "sample_loop",
     "to_x0_eps",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +172,12 @@ def make_sampler(name: str, eta: float = 0.0) -> DDPM | DDIM | DPMSolverPP:
     if name in SAMPLERS:
         return SAMPLERS[name]()
     raise ConfigError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
+
+
+def row_generators(seeds: Iterable[int]) -> list[torch.Generator]:
+    """One CPU generator per row, row k seeded `seeds[k]`: what every family passes to
+    `sample_loop` so that a row draws the same noise at any batch size and on any device."""
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 from tfusion import runs
 from tfusion.data.text import encode_captions
 from tfusion.devices import device_of, load_device, sampling_autocast
-from tfusion.diffusion import SampleSettings, Schedule, sample_loop
+from tfusion.diffusion import SampleSettings, Schedule, row_generators, sample_loop
 from tfusion.dit.config import DiTRunConfig
 from tfusion.dit.model import DiT
 from tfusion.dit.train import dit_shape, saved_dit_config, text_encoder
@@ -148,7 +148,7 @@ class DiTRun:
                 self.cfg.diffusion.prediction,
                 settings,
                 # image i draws from its own stream (seed + i): the same image at any batch size
-                generator=[torch.Generator().manual_seed(seed + start + i) for i in range(len(y))],
+                generator=row_generators(range(seed + start, seed + start + len(y))),
                 progress=progress,
                 device=device,
             )

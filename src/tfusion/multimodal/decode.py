@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from tfusion.devices import device_of, load_device
-from tfusion.diffusion import SampleSettings, Schedule, sample_loop
+from tfusion.diffusion import SampleSettings, Schedule, row_generators, sample_loop
 from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sampling import check_sampling, sample_token
@@ -182,7 +182,7 @@ class MultimodalGenerator:
 
         # the SDE's noise after the start: row i's own stream (seed + i), so a batch draws what
         # its rows draw one by one at any eta
-        gen = [torch.Generator().manual_seed(seed + i + 1_000_003) for i in range(b)]
+        gen = row_generators(range(seed + 1_000_003, seed + 1_000_003 + b))
         return sample_loop(
             denoise,
             (b, n, p),
@@ -402,7 +402,7 @@ class MultimodalGenerator:
         batch = self._pack(prefixes)
         b = len(prefixes)
         # row i draws from its own stream (seed + i), so a batch writes what its rows write alone
-        gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
+        gens = row_generators(range(seed, seed + b))
         never = torch.tensor([self.tok.PAD, self.tok.BOS, self.tok.EOI])
         out: list[list[int]] = [[] for _ in range(b)]
         done = torch.zeros(b, dtype=torch.bool)

@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from tfusion.diffusion import SampleSettings, sample_loop
+from tfusion.diffusion import SampleSettings, row_generators, sample_loop
 from tfusion.errors import DataError
 from tfusion.timeseries.sample import TimeSeriesRun
 
@@ -70,11 +70,7 @@ def impute_windows(
             run.objective.prediction,
             settings,
             # draw s of window w from its own stream: the same imputation at any batch size
-            generator=[
-                torch.Generator().manual_seed(seed + int(w) * samples + k)
-                for w in idx
-                for k in range(samples)
-            ],
+            generator=row_generators(seed + w * samples + k for w in idx for k in range(samples)),
             known=(known, values),
             resample=resample,
             device=run.device,

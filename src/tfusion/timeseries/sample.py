@@ -15,7 +15,14 @@ from tfusion import runs
 from tfusion.data import Scaler
 from tfusion.data.codec import PanelCodec
 from tfusion.devices import device_of, load_device, sampling_autocast
-from tfusion.diffusion import Objective, RowStreams, SampleSettings, Schedule, sample_loop
+from tfusion.diffusion import (
+    Objective,
+    RowStreams,
+    SampleSettings,
+    Schedule,
+    row_generators,
+    sample_loop,
+)
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_path, check_out_path
@@ -168,7 +175,7 @@ class TimeSeriesRun:
                 settings,
                 # window i draws all its noise from its own stream (seed + i): the same window
                 # at any batch size, on any device
-                generator=[torch.Generator().manual_seed(seed + start + i) for i in range(b)],
+                generator=row_generators(range(seed + start, seed + start + b)),
                 progress=progress,
                 device=device,
             )
@@ -280,9 +287,7 @@ def generate_panel(
             settings,
             # entity i's own noise stream, drawn at the longest length the run makes and cut to
             # the batch's: a sequence does not depend on batch_size or on its neighbours
-            generator=RowStreams(
-                [torch.Generator().manual_seed(seed + 1_000_003 + int(i)) for i in rows], full
-            ),
+            generator=RowStreams(row_generators(seed + 1_000_003 + rows), full),
             progress=progress,
             device=run.device,
         )
