@@ -301,3 +301,49 @@ def test_auto_gives_up_at_one_example_per_micro_batch(tmp_path):
     cfg = TrainConfig(steps=2, batch_size=4, accumulate="auto", progress=False, warmup=0)
     msg = error_of(fit, nn.Linear(2, 1), loss_fn, cfg, tmp_path, {}, cls=TrainingError)
     assert "micro-batches of 1" in msg and "lower train.batch_size" in msg
+
+
+def test_auto_resumes_at_the_micro_batch_count_it_settled_on(tmp_path, capsys):
+    # the count auto found is checkpointed: a resumed run does not run out of memory again
+    # step by step to find it, and ends with the weights of the uninterrupted run
+    from torch import nn
+
+    from tfusion.training.loop import fit
+
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    tries = []
+
+    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
+        idx = world.shard(torch.randint(len(data), (12,), generator=gen))
+        tries.append(len(idx))
+        if len(idx) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        noise = world.shard(torch.randn(12, 1, generator=gen))
+        return (m(data[idx]) - noise).pow(2).mean()
+
+    def cfg(stop_after=None) -> TrainConfig:
+        return TrainConfig(
+            steps=4,
+            batch_size=12,
+            accumulate="auto",
+            progress=False,
+            warmup=0,
+            bf16=False,
+            stop_after=stop_after,
+            checkpoint_every=1,
+        )
+
+    torch.manual_seed(0)
+    (tmp_path / "whole").mkdir()
+    fit(nn.Linear(2, 1), loss_fn, cfg(), tmp_path / "whole", {})
+    torch.manual_seed(0)
+    (tmp_path / "cut").mkdir()
+    fit(nn.Linear(2, 1), loss_fn, cfg(stop_after=2), tmp_path / "cut", {})
+    tries.clear()
+    capsys.readouterr()
+    fit(nn.Linear(2, 1), loss_fn, cfg(), tmp_path / "cut", {}, resume=True)
+    assert tries == [3] * 8  # 2 steps x 4 micro-batches, none tried whole first
+    assert "did not fit in memory" not in capsys.readouterr().out
+    record = json.loads((tmp_path / "cut" / "training.json").read_text())
+    assert record["accumulate"] == 4 and record["resumed_from"] == 2
+    assert_same_weights(tmp_path / "cut", tmp_path / "whole", atol=1e-7)

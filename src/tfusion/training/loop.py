@@ -204,6 +204,7 @@ def _fit(
         state = {
             "step": step,
             "schedule_step": last_sched,  # where the lr schedule stands (budgets move it on)
+            "accumulate": parts,  # micro-batches per step (auto: the count it settled on)
             "optimizer": on_cpu(opt_state),  # device-free: resumable on any device
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -222,6 +223,8 @@ def _fit(
     bs = (batch_size or cfg.batch_size) * world.size  # the global batch
     auto = cfg.accumulate == "auto" and splittable  # a (model, generator) loss stays whole
     parts = 1 if cfg.accumulate == "auto" else int(cfg.accumulate)  # micro-batches per step
+    if auto and state is not None:  # a resumed auto run starts at the count it settled on
+        parts = max(1, int(state.get("accumulate", 1)))
     loss_value = float("nan")
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, max(cfg.stop_after, start))
     show = cfg.progress and world.is_main
