@@ -99,7 +99,12 @@ def check_sampling(section: Any, prefix: str = "sample") -> None:
     if has("batch_size"):
         check_at_least(f"{prefix}.batch_size", section.batch_size, 1)
     clip = getattr(section, "clip", None)
-    check(clip is None or clip > 0, f"{prefix}.clip must be positive or null, got {clip}")
+    check(
+        clip is None or clip == "auto" or (not isinstance(clip, str) and clip > 0),
+        # only the time-series section takes text (auto): other sections refuse it when read
+        f"{prefix}.clip must be a positive number{', auto' if isinstance(clip, str) else ''} "
+        f"or null, got {clip!r}",
+    )
     if has("spacing"):
         check_choice(f"{prefix}.spacing", section.spacing, SPACINGS)
     for name in ("eta", "guidance"):

@@ -146,3 +146,25 @@ def test_latent_images_train_sample_and_caption(tmp_path):
     assert out[0].shape == (3, 16, 16)
     # the latents are not clipped to [-1, 1] the way pixels are
     assert gen.clip is None
+
+
+def test_cli_ddpm_without_steps_takes_every_step_of_the_schedule(tmp_path, monkeypatch):
+    # the run samples with dpm++ in 4 steps; `--sampler ddpm` alone means the whole chain (all
+    # T), as in the other families, and `--steps` still wins
+    from tfusion.cli.main import main
+    from tfusion.multimodal.decode import MultimodalGenerator
+
+    run = tmp_path / "run"
+    cfg = tiny(1)
+    train_multimodal(replace(cfg, diffusion=replace(cfg.diffusion, steps=50)), run)
+    seen = []
+
+    def spy(self, prompts, guidance, sampler, steps, *args, **kw):
+        seen.append((sampler, steps))
+        return np.zeros((len(prompts), 3, 16, 16), dtype=np.float32)
+
+    monkeypatch.setattr(MultimodalGenerator, "text_to_image", spy)
+    for i, extra in enumerate([["--sampler", "ddpm"], [], ["--sampler", "ddpm", "--steps", "7"]]):
+        out = str(tmp_path / f"x{i}.npz")
+        main(["sample", str(run), "--prompt", "a red circle", "--out", out, *extra])
+    assert seen == [("ddpm", 50), ("dpm++", 4), ("ddpm", 7)]

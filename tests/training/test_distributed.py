@@ -118,6 +118,22 @@ def test_transfusion_two_processes_equal_one_process(tmp_path, parallel):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("setting", ["data.clean_images=1", "model.encoder=unet"])
+def test_transfusion_ddp_trains_when_a_step_leaves_parameters_out(tmp_path, setting):
+    # every image fed clean: no step has a diffusion loss, so the patch head gets no gradient;
+    # the U-Net encoder: the linear patch layers never take part. DDP waited for their
+    # gradients and stopped at step 2; now both train like one process
+    cfg = tmp_path / "mm.yaml"
+    cfg.write_text(MULTIMODAL)
+    args = ["--config", str(cfg), setting]
+    train(tmp_path / "two", batch=4, processes=2, args=args)
+    train(tmp_path / "one", batch=8, processes=1, args=args)
+    assert_same_weights(tmp_path / "two", tmp_path / "one")
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+
+
+@pytest.mark.slow
 def test_dit_fsdp_equals_one_process(tmp_path):
     two_class_images(tmp_path / "two.npz")
     cfg = tmp_path / "dit.yaml"

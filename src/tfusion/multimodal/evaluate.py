@@ -26,6 +26,7 @@ from tfusion.data.shapes import (
     make_shapes,
 )
 from tfusion.devices import load_device
+from tfusion.diffusion import SampleSettings
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.images import shapes_scorer
@@ -61,8 +62,9 @@ def evaluate_multimodal(
     gen = load_multimodal(run, device=dev)
     train, test = captioned_images(cfg)
     test = test.subset(np.arange(min(n, len(test.captions))))
-    sampler = sampler or cfg.sample.sampler
-    steps = steps or cfg.sample.steps
+    # the core's rule for no step count (ddpm in place of the run's few-step sampler: all T)
+    settings = SampleSettings.from_section(cfg.sample).override(sampler=sampler, steps=steps)
+    sampler, steps = settings.sampler, settings.num_steps(gen.schedule)
     eta = cfg.sample.eta if eta is None else eta
 
     rows = []

@@ -73,6 +73,7 @@ def _check_out(req: SampleRequest) -> Path | None:
 
 def _sample(run: Path, req: SampleRequest) -> str:
     from tfusion.data.images import write_images
+    from tfusion.diffusion import SampleSettings
     from tfusion.multimodal.decode import load_multimodal
     from tfusion.multimodal.train import saved_multimodal_config
     from tfusion.runs import read_data_state
@@ -86,10 +87,13 @@ def _sample(run: Path, req: SampleRequest) -> str:
     # the run's defaults with this call's choices, checked like a config section (--top-p 2 fails
     # here, before the model loads)
     asked = {k: getattr(req, k) for k in TEXT_KEYS if getattr(req, k) is not None}
-    cfg = replace(saved_multimodal_config(run).sample, **asked)
+    saved = saved_multimodal_config(run).sample
+    cfg = replace(saved, **asked)
     gen = load_multimodal(run, ema=not req.raw_weights, device=req.device)
     text = {k: getattr(cfg, k) for k in ("max_tokens", "temperature", "top_k", "top_p")}
-    sampler, steps, guidance = cfg.sampler, cfg.steps, cfg.guidance
+    # the core's rule for "no --steps" (ddpm in place of the run's few-step sampler: all T)
+    settings = SampleSettings.from_section(saved).override(sampler=req.sampler, steps=req.steps)
+    sampler, steps, guidance = cfg.sampler, settings.num_steps(gen.schedule), cfg.guidance
     if req.caption is not None:
         state = read_data_state(run)
         image = read_image(req.caption, int(state["image_channels"]), int(state["image_size"]))

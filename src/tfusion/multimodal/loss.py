@@ -102,7 +102,9 @@ def transfusion_loss(
             counts = sel.sum(1).clamp(min=1)
             diff = diff + ((per_value * sel).sum(1) / counts).sum()  # rows without it add 0
         diff = diff * (scale / n_drawn)
-    zero = logits.sum() * 0.0  # keeps the graph when a batch has no text or no image
+    # both heads stay in the graph when a batch has no text or no noisy image (text-only rows,
+    # clean images): DDP waits for a gradient from every parameter, zero or not
+    zero = logits.sum() * 0.0 + pred.sum() * 0.0
     total = (lm if lm is not None else zero) + diffusion_weight * (
         diff if diff is not None else zero
     )

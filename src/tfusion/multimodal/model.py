@@ -118,6 +118,9 @@ class MultimodalTransformer(nn.Module):
         nn.init.zeros_(self.patch_out.weight)
         nn.init.zeros_(self.patch_out.bias)
         self.unet: UNetPatchCoder | None = None
+        # DDP: with the U-Net some parameters sit out a step (the linear patch layers always,
+        # the U-Net and time embedding on a rank whose rows hold no image)
+        self.partial_graph = shape.encoder == "unet"
         if shape.encoder == "unet":
             if shape.patch_dim != shape.patch**2 * shape.channels:
                 raise ValueError("patch_dim must be patch^2 x channels for the U-Net coder")

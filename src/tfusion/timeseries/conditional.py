@@ -7,7 +7,9 @@ estimate is the mean of `samples` draws (the posterior mean minimises squared er
 entries are returned exactly as given.
 
 A forecast is an imputation whose missing part is the future: the last L - h observed steps plus
-h empty ones, rolled forward h steps at a time until the horizon is reached.
+h empty ones (a history shorter than L - h leaves the window's start empty too), rolled forward
+h steps at a time until the horizon is reached. Series and forecasts run forward in time; a run
+trained with data.reverse sees them reversed, as it was trained.
 Shapes: N time steps, C features, L the run's window length, n windows, S samples.
 """
 
@@ -18,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from tfusion.diffusion import SampleSettings, row_generators, sample_loop
+from tfusion.diffusion import row_generators, sample_loop
 from tfusion.errors import DataError
 from tfusion.timeseries.sample import TimeSeriesRun
 
@@ -33,7 +35,9 @@ def impute_windows(
     batch_size: int = 256,
     resample: int = 5,
 ) -> np.ndarray:
-    """Windows (n, L, C) in original units with NaN where missing -> the same, filled.
+    """Windows (n, L, C) in original units with NaN where missing -> the same, filled. The
+    windows run in the model's time direction (as `prepare` makes them: reversed under
+    data.reverse); `impute_series` and `forecast` take series forward in time.
 
     Defaults: DDPM with 100 steps, each repeated `resample` = 5 times (RePaint), the mean of
     `samples` = 5 draws. With `resample=1` any sampler works (plain replacement, biased toward
@@ -52,9 +56,7 @@ def impute_windows(
     if not missing.any():
         return x.copy()
     # the run's eta and clip; the sampler and steps of this call, on the uniform grid
-    settings = replace(
-        SampleSettings.from_section(run.cfg.sample), sampler=sampler, steps=steps, spacing="uniform"
-    )
+    settings = replace(run.settings(), sampler=sampler, steps=steps, spacing="uniform")
     scaled = run.scaler.transform(np.nan_to_num(x))  # NaN entries are never used
     out = x.copy()
     rows = np.flatnonzero(missing.any(axis=(1, 2)))  # only windows with a gap are sampled
@@ -96,7 +98,7 @@ def impute_series(run: TimeSeriesRun, series: np.ndarray, **kw: object) -> np.nd
     if starts[-1] + length < len(x):
         starts.append(len(x) - length)
     windows = np.stack([x[s : s + length] for s in starts])
-    filled = impute_windows(run, windows, **kw)  # type: ignore[arg-type]
+    filled = _model_time(run, impute_windows(run, _model_time(run, windows), **kw))  # type: ignore[arg-type]
     out = x.copy()
     for s, w in zip(starts, filled, strict=True):
         part = out[s : s + length]
@@ -130,7 +132,15 @@ def forecast(
     path = x
     while len(path) < len(x) + horizon:
         h = min(length - keep, len(x) + horizon - len(path))
-        window = np.concatenate([path[-(length - h) :], np.full((h, x.shape[1]), np.nan)])
-        filled = impute_windows(run, window[None], **kw)[0]  # type: ignore[arg-type]
+        seen = path[-(length - h) :]  # a short history leaves the window's start unknown too
+        unknown = np.full((length, x.shape[1]), np.nan)
+        window = np.concatenate([unknown[: length - h - len(seen)], seen, unknown[:h]])[None]
+        filled = _model_time(run, impute_windows(run, _model_time(run, window), **kw))[0]  # type: ignore[arg-type]
         path = np.concatenate([path, filled[-h:]])
     return path[len(x) :]
+
+
+def _model_time(run: TimeSeriesRun, windows: np.ndarray) -> np.ndarray:
+    """Windows (n, L, C) forward in time <-> in the model's direction (data.reverse flips them:
+    a run trained on reversed series forecasts the future as the start of its window)."""
+    return windows[:, ::-1] if run.cfg.data.reverse else windows

@@ -147,7 +147,9 @@ class SampleConfig:
     # (benchmarks/RESULTS.md, "ODE or SDE sampling"). Measured at 20 and 50 steps; the
     # 10-step DPM-Solver++ figures (112x DDPM-1000 at equal Context-FID) are the ODE (eta 0).
     eta: float = 1.0
-    clip: float | None = 1.0  # clamp x0 predictions to [-clip, clip] (data are scaled to [-1, 1])
+    # clamp x0 predictions to [-clip, clip]; auto: 1 where the scaler maps the data to [-1, 1]
+    # (minmax, unit), no clamp where it does not (standard, none: values beyond +-1 are data)
+    clip: float | str | None = "auto"
     batch_size: int = 500
     guidance: float = 1.0  # with data.label: classifier-free guidance scale (1 = conditional)
     # step grid: uniform | quadratic | logsnr | karras. Karras: on ETTh L = 384 DPM-Solver++ at
@@ -167,3 +169,11 @@ class RunConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+def sample_clip(cfg: RunConfig) -> float | None:
+    """The x0 clamp a run samples with: sample.clip, with `auto` resolved by data.scaler."""
+    clip = cfg.sample.clip
+    if clip == "auto":
+        return 1.0 if cfg.data.scaler in ("minmax", "unit") else None
+    return None if clip is None else float(clip)

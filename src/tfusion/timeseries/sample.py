@@ -26,7 +26,7 @@ from tfusion.diffusion import (
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_path, check_out_path
-from tfusion.timeseries.config import RunConfig
+from tfusion.timeseries.config import RunConfig, sample_clip
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.train import make_diffusion, saved_config
 from tfusion.training.checkpoint import load_weights
@@ -77,6 +77,10 @@ class TimeSeriesRun:
     def device(self) -> torch.device:
         """Where the model is (`load(device=...)`, or `run.model.to(...)`)."""
         return device_of(self.model)
+
+    def settings(self) -> SampleSettings:
+        """The run's own sampling settings (sample section, its clip resolved for the scaler)."""
+        return replace(SampleSettings.from_section(self.cfg.sample), clip=sample_clip(self.cfg))
 
     def class_ids(self, labels: Sequence[str | int]) -> np.ndarray:
         """Class ids of label names (as in the data's label column) or of ids given as ints."""
@@ -139,7 +143,7 @@ class TimeSeriesRun:
         if length is not None and length < 1:
             raise ConfigError(f"--length must be at least 1, got {length}")
         length = length or self.window
-        settings = SampleSettings.from_section(sc).override(
+        settings = self.settings().override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
         )
         bs = batch_size or sc.batch_size
@@ -220,9 +224,7 @@ def generate_panel(
     if n < 1:
         raise ConfigError(f"--entities must be at least 1, got {n}")
     sc = run.cfg.sample
-    settings = SampleSettings.from_section(sc).override(
-        sampler=sampler, steps=steps, guidance=guidance
-    )
+    settings = run.settings().override(sampler=sampler, steps=steps, guidance=guidance)
     gen = torch.Generator().manual_seed(seed)
     a_dim = codec.attribute_dim
     attr_net = run.model.attr_model

@@ -167,7 +167,12 @@ def _fit(
         shard_model(ema.model, device)  # the same units: the EMA update stays shard by shard
     elif world.size > 1:
         ids = [device.index] if device.type == "cuda" else None
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        # a model whose steps may leave parameters out says so (partial_graph): DDP then finds
+        # them each step instead of waiting for their gradients
+        unused = bool(getattr(model, "partial_graph", False))
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=unused
+        )
     if cfg.compile:  # the wrapper shares model's parameters: checkpoints and EMA are unchanged
         net = torch.compile(net)
     opt = make_optimizer(model, cfg)  # after sharding: it must hold the sharded parameters
