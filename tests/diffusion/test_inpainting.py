@@ -72,3 +72,32 @@ def test_plain_replacement_is_biased_and_resampling_fixes_it(one_thread):
 def test_resampling_needs_a_stochastic_sampler():
     with pytest.raises(ConfigError, match="ddpm"):
         impute("ddim", 10, 3, n=4)
+
+
+def test_a_repeated_step_keeps_the_solver_memory_of_the_previous_grid_step(monkeypatch):
+    # RePaint repeats a step r times; DPM-Solver++(2M)'s second-order term must look back to
+    # the previous grid step each time, not to the repeat before (h_prev = h of a step that
+    # never happened)
+    from tfusion.diffusion.samplers import DPMSolverPP
+
+    seen = []
+    step = DPMSolverPP.step
+
+    def spy(self, x, t, t_next, x0, eps, schedule, history, noise, **kw):
+        seen.append((t, history))
+        return step(self, x, t, t_next, x0, eps, schedule, history, noise, **kw)
+
+    monkeypatch.setattr(DPMSolverPP, "step", spy)
+    schedule = Schedule.create("cosine", 1000)
+    mask = torch.zeros(4, 1, 2, dtype=torch.bool)
+    mask[..., 0] = True
+    sample_loop(
+        correlated_denoiser(schedule), (4, 1, 2), schedule, "eps", make_sampler("dpm++", 1.0),
+        5, torch.Generator().manual_seed(0), known=(mask, torch.ones(4, 1, 2)), resample=3,
+    )  # fmt: skip
+    grid = sorted({t for t, _ in seen}, reverse=True)
+    assert len(grid) == 5 and len(seen) == 3 * 4 + 1  # the last step is not repeated
+    for t in grid[1:]:
+        memories = [h for s, h in seen if s == t]
+        assert memories[0] is not None
+        assert all(h is memories[0] for h in memories), t  # the previous grid step's, each time

@@ -252,8 +252,11 @@ def sample_loop(
     eps is drawn once (the ODE path of a known point); for stochastic ones it is redrawn.
     Replacement alone biases the unknown part toward its marginal (for a 2-D Gaussian with
     correlation 0.9, the imputed mean reaches 0.69 of the conditional mean with DDPM); with
-    `resample = r > 1` (RePaint, Lugmayr et al. 2022; DDPM only) each step is repeated r times,
-    re-noising x from t_next back to t in between, which lets the two parts agree (0.95 at r = 5).
+    `resample = r > 1` (RePaint, Lugmayr et al. 2022; a stochastic sampler: DDPM, or DDIM /
+    DPM-Solver++ with eta > 0) each step is repeated r times, re-noising x from t_next back to t
+    in between, which lets the two parts agree (0.95 at r = 5). A repeat is the same grid step
+    again: DPM-Solver++(2M)'s second-order term uses the previous grid step's prediction, not
+    the repeat's.
     """
     if not hasattr(sampler, "step"):  # SampleSettings
         if steps is not None or clip_x0 is not None or spacing is not None:
@@ -263,7 +266,10 @@ def sample_loop(
         steps, clip_x0, spacing = settings.num_steps(schedule), settings.clip, settings.spacing
     spacing = "uniform" if spacing is None else spacing
     if resample > 1 and not sampler.stochastic:
-        raise ConfigError(f"resample > 1 needs the ddpm sampler, not {sampler.name}")
+        raise ConfigError(
+            f"resample > 1 needs a stochastic sampler (ddpm, or eta > 0), not {sampler.name} "
+            "with eta 0"
+        )
     if resample < 1:
         raise ConfigError(f"resample must be at least 1, got {resample}")
     with flush_denormals():
@@ -312,8 +318,10 @@ def _loop(
     for t, t_next in progress_bar(pairs, progress, desc=f"sampling ({sampler.name})"):
         alpha, sigma = (v.float() for v in schedule.alpha_sigma(t))
         t_batch = torch.full((shape[0],), t, dtype=torch.float32, device=x.device)
+        before = history  # a multistep solver's memory of the previous grid step
         for r in range(resample if t_next > 0 else 1):
             if r > 0:  # RePaint: back from t_next to t, q(x_t | x_t_next)
+                history = before  # a repeat is the same step again, not one more step
                 ratio = float(schedule.alpha_bar_at(t) / schedule.alpha_bar_at(t_next))
                 noise = _randn(shape, generator).to(x.device)
                 x = ratio**0.5 * x + (1.0 - ratio) ** 0.5 * noise

@@ -109,6 +109,12 @@ class MultimodalModelConfig:
         check_choice("model.image_attention", self.image_attention, ("bidirectional", "causal"))
         check_choice("model.time_embedding", self.time_embedding, ("after", "before"))
         check_choice("model.patch_positions", self.patch_positions, ("rope", "sincos"))
+        for key, plain in (("time_embedding", "after"), ("patch_positions", "rope")):
+            check(
+                self.encoder == "linear" or getattr(self, key) == plain,
+                f"model.{key}={getattr(self, key)} applies to the linear patch map only; the "
+                f"U-Net (model.encoder=unet) embeds time and place itself: leave model.{key} out",
+            )
         check(
             self.patch_positions != "sincos" or self.width % 4 == 0,
             f"model.patch_positions=sincos needs model.width divisible by 4, got {self.width}",
@@ -165,3 +171,11 @@ class MultimodalRunConfig:
         )
     )
     sample: MultimodalSampleConfig = field(default_factory=MultimodalSampleConfig)
+
+    def __post_init__(self) -> None:
+        # the diffusion term is the squared error of each image's patches (seed 001, eq. 5)
+        check(
+            self.diffusion.loss == "mse" and self.diffusion.fourier_weight == 0,
+            "the multimodal diffusion loss is the squared error: diffusion.loss=l1 and "
+            "diffusion.fourier_weight are time-series / DiT options; leave them out",
+        )

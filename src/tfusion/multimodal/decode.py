@@ -24,6 +24,7 @@ from torch import Tensor
 
 from tfusion.devices import device_of, load_device
 from tfusion.diffusion import SampleSettings, Schedule, row_generators, sample_loop
+from tfusion.errors import ConfigError, DataError
 from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sampling import check_sampling, sample_token
@@ -61,8 +62,12 @@ class MultimodalGenerator:
         prediction: str = "eps",
         tokenizer: ByteTokenizer | None = None,
         coder: torch.nn.Module | None = None,
+        unconditional: bool = True,
     ) -> None:
         self.coder = coder  # images <-> latents (model.latent); None: the model sees pixels
+        # whether training showed the caption-free prefix BOS BOI (caption dropout or image-first
+        # sequences): guidance needs it
+        self.unconditional = unconditional
         # pixels live in [-1, 1]; unit-variance latents do not, so x0 is only clipped on pixels
         self.clip = 1.0 if coder is None else None
         self.model = model.eval()
@@ -125,10 +130,19 @@ class MultimodalGenerator:
     def _to_patches(self, images: np.ndarray) -> np.ndarray:
         """Pixel images (B, C, H, W) in [-1, 1] -> the model's patches (B, n, P)."""
         x = np.asarray(images, dtype=np.float32)
+        s = self.spec
+        if x.ndim != 4:
+            raise DataError(f"images must be an array (B, C, H, W), got shape {x.shape}")
         if self.coder is not None:
             dev = device_of(self.coder)
             x = self.coder.encode(torch.from_numpy(x).to(dev)).cpu().numpy()
-        return patchify(x, self.spec.patch)
+        if x.shape[1:] != (s.channels, s.size, s.size):
+            what = "latents" if self.coder is not None else "images"
+            raise DataError(
+                f"images of shape {tuple(np.shape(images)[1:])} do not fit this run, whose model "
+                f"reads {what} of {s.channels} x {s.size} x {s.size}; resize them first"
+            )
+        return patchify(x, s.patch)
 
     def _to_images(self, patches: Tensor) -> np.ndarray:
         """The model's patches (B, n, P) -> pixel images (B, C, H, W) in [-1, 1]."""
@@ -155,6 +169,12 @@ class MultimodalGenerator:
         """Patches (B, n, P) of one image drawn after each prefix (which ends with BOI); `eta`
         is the sampler noise (DDIM / DPM-Solver++: 0 = ODE, 1 = SDE)."""
         settings = SampleSettings(sampler, steps, eta=eta, clip=self.clip, guidance=guidance)
+        if settings.guidance != 1.0 and not self.unconditional:
+            raise ConfigError(
+                f"guidance {guidance:g} needs the caption-free prefix, which this run never "
+                "trained on (data.caption_dropout=0 and data.image_first=0): sample with "
+                "--guidance 1, or train with data.caption_dropout > 0 (the paper: 0.1)"
+            )
         b, n, p = noise.shape
         rows = list(prefixes)
         guided = settings.guidance != 1.0
@@ -477,8 +497,15 @@ def load_multimodal(
     model.to(dev)
     if coder is not None:
         coder.to(dev)
+    d = cfg.data
     return MultimodalGenerator(
-        model.eval(), spec, schedule, cfg.diffusion.prediction, tokenizer=tok, coder=coder
+        model.eval(),
+        spec,
+        schedule,
+        cfg.diffusion.prediction,
+        tokenizer=tok,
+        coder=coder,
+        unconditional=d.caption_dropout > 0 or d.image_first > 0,
     )
 
 

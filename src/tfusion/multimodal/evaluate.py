@@ -26,7 +26,7 @@ from tfusion.data.shapes import (
     make_shapes,
 )
 from tfusion.devices import load_device
-from tfusion.diffusion import SampleSettings
+from tfusion.diffusion import SampleSettings, Schedule
 from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.metrics.images import shapes_scorer
@@ -64,7 +64,8 @@ def evaluate_multimodal(
     test = test.subset(np.arange(min(n, len(test.captions))))
     # the core's rule for no step count (ddpm in place of the run's few-step sampler: all T)
     settings = SampleSettings.from_section(cfg.sample).override(sampler=sampler, steps=steps)
-    sampler, steps = settings.sampler, settings.num_steps(gen.schedule)
+    schedule = Schedule.create(cfg.diffusion.schedule, cfg.diffusion.steps)
+    sampler, steps = settings.sampler, settings.num_steps(schedule)
     eta = cfg.sample.eta if eta is None else eta
 
     rows = []
