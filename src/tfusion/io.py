@@ -13,6 +13,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+# floats in every CSV tfusion writes: 10 significant digits (float32 data round-trips; %.7g
+# had cut epoch seconds and large ids)
+CSV_FLOAT = "%.10g"
+
 FILE_MODE = 0o666  # less the umask, which the kernel applies when the file is created
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tfusion.data.codec import PanelCodec
-from tfusion.io import atomic_path, check_out_path
+from tfusion.io import CSV_FLOAT, atomic_path, check_out_path
 from tfusion.timeseries.sample import Panel
 
 ENTITY_OUT = (".csv", ".parquet")
@@ -169,5 +169,5 @@ def write_frame(frame: Any, path: str | Path) -> Path:
             frame.to_parquet(tmp, index=False)
         else:
             # 10 digits: values in the millions keep their decimals (float32's 7 did not)
-            frame.to_csv(tmp, index=False, float_format="%.10g")
+            frame.to_csv(tmp, index=False, float_format=CSV_FLOAT)
     return path

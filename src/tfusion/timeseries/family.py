@@ -9,7 +9,7 @@ import numpy as np
 
 from tfusion.errors import TfusionError
 from tfusion.families import EvaluateRequest, Family, SampleRequest
-from tfusion.io import check_out_path
+from tfusion.io import CSV_FLOAT, check_out_path
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.presets import PRESET_NOTES, TIMESERIES_PRESETS
 
@@ -240,7 +240,7 @@ def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
 
     with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
         f.write(",".join(header) + "\n")
-        np.savetxt(f, rows, delimiter=",", fmt="%.10g")
+        np.savetxt(f, rows, delimiter=",", fmt=CSV_FLOAT)
 
 
 def _impute(

@@ -25,7 +25,7 @@ from tfusion.diffusion import (
 )
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
-from tfusion.io import atomic_path, check_out_path
+from tfusion.io import CSV_FLOAT, atomic_path, check_out_path
 from tfusion.timeseries.config import RunConfig, sample_clip
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.train import make_diffusion, saved_config
@@ -365,7 +365,7 @@ def write_samples(
             frame.insert(0, "step", np.tile(np.arange(length), n))
             frame.insert(0, "label", np.repeat(np.asarray(list(labels), dtype=object), length))
             frame.insert(0, "window", np.repeat(np.arange(n), length))
-            frame.to_csv(tmp, index=False, float_format="%.10g")
+            frame.to_csv(tmp, index=False, float_format=CSV_FLOAT)
         else:
             n, length, c = x.shape
             idx = np.stack(np.meshgrid(np.arange(n), np.arange(length), indexing="ij"), -1).reshape(
@@ -376,7 +376,7 @@ def write_samples(
             with open(tmp, "w") as f:
                 f.write(header + "\n")
                 np.savetxt(
-                    f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + ["%.10g"] * c
+                    f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + [CSV_FLOAT] * c
                 )
     if labels is not None and suffix == ".npy":
         with atomic_path(path.with_suffix(".labels.txt")) as tmp:
