@@ -17,6 +17,17 @@ from pathlib import Path
 # had cut epoch seconds and large ids)
 CSV_FLOAT = "%.10g"
 
+
+def csv_header(names: list[str] | tuple[str, ...]) -> str:
+    """One CSV header line, each name quoted where it holds a comma, a quote or a line break."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(names)
+    return buf.getvalue()
+
+
 FILE_MODE = 0o666  # less the umask, which the kernel applies when the file is created
 
 

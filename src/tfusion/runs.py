@@ -58,10 +58,21 @@ def check_run_folder(run: Path, resume: bool) -> None:
     if resume:
         if not (run / "config.yaml").is_file():
             raise ConfigError(f"{run} is not a tfusion run folder (no config.yaml); drop --resume")
+        if (run / "model.safetensors").exists() and not (run / "train_state.pt").is_file():
+            # resuming would train from step 0 and replace the trained weights
+            raise ConfigError(
+                f"{run} holds trained weights but no train_state.pt (the optimiser state a "
+                "resume needs); it cannot be continued: train anew with another --out"
+            )
         return
-    if (run / "model.safetensors").exists() or (run / "config.yaml").exists():
+    if (run / "model.safetensors").exists():
         raise ConfigError(
             f"{run} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if (run / "config.yaml").exists():
+        raise ConfigError(
+            f"{run} holds a run that stopped before its first checkpoint; pass --resume to start "
+            "it again (with any new key=value settings) or choose another --out"
         )
     try:
         run.mkdir(parents=True, exist_ok=True)
@@ -78,7 +89,14 @@ def fresh_demo_run(out: str | Path) -> tuple[Path, Path]:
     """A demo's report folder and its `run` sub-folder, emptied: a demo always starts afresh."""
     out = Path(out)
     run = out / "run"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the demo writes a folder: choose another --out")
     if run.exists():
+        if not (run / "config.yaml").is_file() and any(run.iterdir()):
+            raise ConfigError(
+                f"{run} holds files that are not a tfusion run, and the demo would replace it; "
+                "choose another --out"
+            )
         shutil.rmtree(run)
     out.mkdir(parents=True, exist_ok=True)
     return out, run

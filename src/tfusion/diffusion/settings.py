@@ -8,11 +8,13 @@ caller's overrides (`override`, where None keeps the run's value) and passes it 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from tfusion.diffusion.samplers import DDIM, DDPM, DPMSolverPP, make_sampler
 from tfusion.diffusion.schedules import Schedule
+from tfusion.errors import ConfigError
 
 # what a sample section that lacks a field is taken to say
 DEFAULTS: dict[str, Any] = {"eta": 0.0, "spacing": "uniform", "clip": None, "guidance": 1.0}
@@ -37,6 +39,10 @@ class SampleSettings:
     default_sampler: str | None = None  # the sampler the run's section names
 
     def __post_init__(self) -> None:
+        for name in ("eta", "guidance", "clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):  # nan / inf: NaN samples
+                raise ConfigError(f"--{name} must be a finite number, got {value}")
         make_sampler(self.sampler, self.eta)  # fails on an unknown name or a negative eta
 
     @classmethod

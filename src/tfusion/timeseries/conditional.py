@@ -130,7 +130,11 @@ def forecast(
             f"the history has {len(x)} steps; forecasting with this run needs at least {keep}"
         )
     path = x
+    seed = int(kw.pop("seed", 0))  # type: ignore[call-overload]
     while len(path) < len(x) + horizon:
+        # each round draws from streams of its own: the same ones would repeat the last
+        # round's noise, and the forecast with it, every L - context steps
+        kw["seed"] = seed + (len(path) - len(x)) * max(1, int(kw.get("samples", 5)))  # type: ignore[call-overload]
         h = min(length - keep, len(x) + horizon - len(path))
         seen = path[-(length - h) :]  # a short history leaves the window's start unknown too
         unknown = np.full((length, x.shape[1]), np.nan)

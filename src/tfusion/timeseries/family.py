@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from tfusion.errors import TfusionError
+from tfusion.errors import ConfigError, TfusionError
 from tfusion.families import EvaluateRequest, Family, SampleRequest
-from tfusion.io import CSV_FLOAT, check_out_path
+from tfusion.io import CSV_FLOAT, check_out_path, csv_header
 from tfusion.timeseries.config import RunConfig
 from tfusion.timeseries.presets import PRESET_NOTES, TIMESERIES_PRESETS
 
@@ -231,15 +231,25 @@ def _conditional_input(
     from tfusion.timeseries.sample import TimeSeriesRun
 
     check_out_path(out, (".csv",))
+    if Path(out).resolve() == Path(input_path).resolve():
+        raise ConfigError(f"--out {out} is the --input file; write the result to another file")
     loaded = TimeSeriesRun.load(run, device=device)
-    return loaded, load_table(input_path, loaded.columns, missing="keep")
+    d = loaded.cfg.data  # the run's reading rules: its sentinels mean missing, its time sorts
+    table = load_table(
+        input_path,
+        loaded.columns,
+        missing="keep",
+        missing_values=d.missing_values,
+        time_column=d.time if d.entity is None else None,
+    )
+    return loaded, table
 
 
 def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
     from tfusion.io import atomic_path
 
     with atomic_path(Path(path)) as tmp, open(tmp, "w") as f:
-        f.write(",".join(header) + "\n")
+        f.write(csv_header(header))
         np.savetxt(f, rows, delimiter=",", fmt=CSV_FLOAT)
 
 

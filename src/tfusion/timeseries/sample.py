@@ -25,7 +25,7 @@ from tfusion.diffusion import (
 )
 from tfusion.diffusion.guidance import classifier_free_guidance
 from tfusion.errors import ConfigError
-from tfusion.io import CSV_FLOAT, atomic_path, check_out_path
+from tfusion.io import CSV_FLOAT, atomic_path, check_out_path, csv_header
 from tfusion.timeseries.config import RunConfig, sample_clip
 from tfusion.timeseries.model import TimeSeriesDenoiser
 from tfusion.timeseries.train import make_diffusion, saved_config
@@ -80,7 +80,7 @@ class TimeSeriesRun:
 
     def settings(self) -> SampleSettings:
         """The run's own sampling settings (sample section, its clip resolved for the scaler)."""
-        return replace(SampleSettings.from_section(self.cfg.sample), clip=sample_clip(self.cfg))
+        return SampleSettings.from_section(replace(self.cfg.sample, clip=sample_clip(self.cfg)))
 
     def class_ids(self, labels: Sequence[str | int]) -> np.ndarray:
         """Class ids of label names (as in the data's label column) or of ids given as ints."""
@@ -372,13 +372,14 @@ def write_samples(
                 -1, 2
             )
             flat = x.reshape(-1, c)
-            header = ",".join(["window", "step", *columns])
             with open(tmp, "w") as f:
-                f.write(header + "\n")
+                f.write(csv_header(["window", "step", *columns]))
                 np.savetxt(
                     f, np.hstack([idx, flat]), delimiter=",", fmt=["%d", "%d"] + [CSV_FLOAT] * c
                 )
     if labels is not None and suffix == ".npy":
         with atomic_path(path.with_suffix(".labels.txt")) as tmp:
             tmp.write_text("".join(f"{v}\n" for v in labels), encoding="utf-8")
+    elif suffix == ".npy":  # an earlier labelled sample's labels do not describe these windows
+        path.with_suffix(".labels.txt").unlink(missing_ok=True)
     return path

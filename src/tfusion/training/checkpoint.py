@@ -190,6 +190,12 @@ def load_weights(model: nn.Module, path: Path) -> dict[str, str]:
             f"weights in {path} do not fit this model: {', '.join(parts)}; "
             "was it trained with another config or data set?"
         )
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:  # a damaged file with a valid header, or a run saved after it diverged
+        raise CheckpointError(
+            f"{path} holds NaN or infinite values ({len(bad)} tensor(s), e.g. {bad[0]!r}): the "
+            "file is damaged or the training diverged; restore it or train again"
+        )
     target.load_state_dict(sd, strict=True)
     return meta
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from tfusion.config import TrainConfig
 from tfusion.devices import configure_matmuls, resolve_device, resolve_precision
-from tfusion.errors import ConfigError, TrainingError
+from tfusion.errors import CheckpointError, ConfigError, TrainingError
 from tfusion.io import atomic_write_text
 from tfusion.progress import progress
 from tfusion.threads import flush_denormals
@@ -181,7 +181,17 @@ def _fit(
         if sharded:
             load_sharded_optimizer_state(opt, state["optimizer"])
         else:
-            opt.load_state_dict(state["optimizer"])  # moments move to the parameters' device
+            try:  # moments move to the parameters' device
+                opt.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise CheckpointError(_foreign_state(run, str(e))) from None
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    moments = opt.state.get(p, {}).values()
+                    if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape for v in moments):
+                        raise CheckpointError(
+                            _foreign_state(run, f"a moment is not {tuple(p.shape)}")
+                        )
         # a saved state carries its device's kernel choice (fused on CUDA): keep this device's
         for group, (fused, foreach) in zip(opt.param_groups, chosen, strict=True):
             group["fused"], group["foreach"] = fused, foreach
@@ -409,3 +419,11 @@ def on_cpu(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return type(x)(on_cpu(v) for v in x)
     return x
+
+
+def _foreign_state(run: Path, why: str) -> str:
+    """The one line for a train_state.pt whose optimiser state does not fit the model."""
+    return (
+        f"{run / 'train_state.pt'} does not fit this model's optimiser ({why.splitlines()[0]}): "
+        "it was saved by another run or config; resume the run that wrote it, or train anew"
+    )
