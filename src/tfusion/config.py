@@ -24,6 +24,8 @@ from tfusion.diffusion.samplers import SAMPLERS
 from tfusion.diffusion.schedules import BETA_SCHEDULES, SPACINGS
 from tfusion.errors import ConfigError
 
+MAX_SEED = 2**62  # seeds: rows add their index, torch takes < 2^64
+
 T = TypeVar("T")
 
 PARALLEL = ("ddp", "fsdp")  # under torchrun: replicate the model, or shard it
@@ -125,6 +127,7 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         check_choice("diffusion.schedule", self.schedule, BETA_SCHEDULES)
         check_at_least("diffusion.steps", self.steps, 1)
+        check(self.steps <= 100_000, f"diffusion.steps must be at most 100000, got {self.steps}")
         check_choice("diffusion.prediction", self.prediction, PREDICTIONS)
         check_choice("diffusion.loss", self.loss, LOSSES)
         check(
@@ -222,6 +225,7 @@ class TrainConfig:
         check(self.grad_clip >= 0, f"train.grad_clip must be 0 (off) or more, got {self.grad_clip}")
         check_share("train.ema_decay", self.ema_decay, closed=False)
         check_at_least("train.seed", self.seed, 0)
+        check(self.seed <= MAX_SEED, f"train.seed must be at most 2^62, got {self.seed}")
         check_at_least("train.checkpoint_every", self.checkpoint_every, 1)
         check_at_least("train.stop_after", self.stop_after, 1, optional=True)
         check_at_least("train.log_every", self.log_every, 1)

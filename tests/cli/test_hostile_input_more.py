@@ -182,3 +182,14 @@ def test_resume_with_another_runs_optimiser_state_is_one_line(tmp_path):
         fit, nn.Linear(3, 1), loss_fn, cfg, tmp_path / "b", {}, resume=True, cls=CheckpointError
     )
     assert "does not fit this model's optimiser" in msg
+
+
+def test_seeds_and_step_counts_beyond_what_torch_takes_are_refused(capsys):
+    # a seed past 2^64 had overflowed inside torch, T = 10^11 tried to allocate 800 GB
+    with pytest.raises(SystemExit):
+        main(["sample", "run", "--seed", str(10**23), "--out", "x.csv"])
+    assert "--seed: must be 0 to 2^62" in capsys.readouterr().err
+    from tfusion.config import DiffusionConfig
+
+    assert "at most 2^62" in error_of(TrainConfig, seed=2**70, cls=ConfigError)
+    assert "at most 100000" in error_of(DiffusionConfig, steps=10**11, cls=ConfigError)

@@ -15,10 +15,22 @@ from dataclasses import fields
 from pathlib import Path
 
 from tfusion import families
+from tfusion.config import MAX_SEED
 from tfusion.diffusion.samplers import SAMPLERS
 from tfusion.diffusion.schedules import SPACINGS
 from tfusion.errors import TfusionError
 from tfusion.runs import DEFAULT_FAMILY, FAMILY_NAMES
+
+
+def _seed(text: str) -> int:
+    """argparse type: a seed, 0 to 2^62 (each row adds its index to it; torch takes < 2^64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be 0 to 2^62, got {value}")
+    return value
 
 
 def _at_least_one(text: str) -> int:
@@ -163,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the steps go in time (default: the run's sample.spacing)",
     )
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--length", type=_at_least_one, default=None, help="time series: window length")
     s.add_argument(
         "--entities",
@@ -217,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=1000, help="RUN mode: samples to generate")
     e.add_argument("--sampler", choices=list(SAMPLERS), default=None)
     e.add_argument("--steps", type=int, default=None)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--out", default=None, help="report folder (default RUN/evaluation)")
     e.add_argument("--repeats", type=int, default=5, help="runs of each stochastic score (K)")
     e.add_argument(
@@ -253,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--input", required=True, help="the series (.csv, .parquet, .npy, ...)")
         c.add_argument("--out", required=True, help="output .csv")
         c.add_argument("--samples", type=int, default=5, help="draws averaged per value")
-        c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--seed", type=_seed, default=0)
         c.add_argument("--device", default="auto", help=DEVICE_HELP)
         if verb == "forecast":
             c.add_argument("--horizon", type=int, required=True, help="steps to forecast")

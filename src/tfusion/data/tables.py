@@ -354,7 +354,8 @@ def _numeric_columns(
 ) -> list[int]:
     """Positions of the numeric columns to keep; drops others with a notice, or raises.
     `skip` (label, entity and time columns) is neither kept nor reported."""
-    keep = []
+    keep: list[int] = []
+    examples: list[str] = []  # the first non-number of each dropped column
     for j in range(len(parsed)) if chosen is None else chosen:
         if j in skip:
             continue
@@ -379,14 +380,18 @@ def _numeric_columns(
                     f"selected column {name!r} of {label} is not numeric "
                     f"({present - n_bad} of {present} cells are numbers); choose another"
                 )
-            notices.append(f"dropped non-numeric column {name!r}" + _id_hint(raw, j, skip))
+            first = str(raw.cells[j][int(np.flatnonzero(col.bad)[0])])
+            hint = _id_hint(raw, j, skip) or f" (cells like {first!r} are not numbers)"
+            notices.append(f"dropped non-numeric column {name!r}" + hint)
+            examples.append(f"{name!r} holds {first!r}")
             continue
         if j in keep:
             raise DataError(f"column {name!r} is selected twice in data.columns; list it once")
         keep.append(j)
     if not keep:
+        why = f": {examples[0]}, which is not a number" if examples else ""
         raise DataError(
-            f"{label} has no numeric column (columns: {', '.join(raw.names)}); "
-            "pass a table of numbers"
+            f"{label} has no numeric column (columns: {', '.join(raw.names)}){why}; "
+            "pass a table of plain numbers (no thousands separators or units)"
         )
     return keep
