@@ -150,10 +150,27 @@ def _set(cfg: Any, path: list[str], value: Any, prefix: str) -> Any:
     return replace(cfg, **{head: _set(getattr(cfg, head), path[1:], value, f"{prefix}{head}.")})
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (YAML keeps the last one,
+    silently dropping the first section)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ConfigError(f"key {key!r} appears twice in one section (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path, fix: str) -> dict[str, Any]:
     """The mapping in a YAML file (safe loader); any unreadable file is a one-line ConfigError."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys)  # a SafeLoader
+    except ConfigError as e:  # a repeated key
+        raise ConfigError(f"{path}: {e}; {fix}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); {fix}") from None
     except UnicodeDecodeError:

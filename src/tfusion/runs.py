@@ -74,6 +74,12 @@ def check_run_folder(run: Path, resume: bool) -> None:
             f"{run} holds a run that stopped before its first checkpoint; pass --resume to start "
             "it again (with any new key=value settings) or choose another --out"
         )
+    if run.is_dir() and any(not p.name.startswith(".") for p in run.iterdir()):
+        # (dot files are skipped: other ranks' write probes and lock files)
+        raise ConfigError(
+            f"{run} already holds files that are not a tfusion run, which training would "
+            "overwrite; choose a new or empty folder for --out"
+        )
     try:
         run.mkdir(parents=True, exist_ok=True)
         probe = run / f".write-test-{os.getpid()}"  # per process: torchrun ranks probe at once

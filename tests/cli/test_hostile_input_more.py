@@ -193,3 +193,24 @@ def test_seeds_and_step_counts_beyond_what_torch_takes_are_refused(capsys):
 
     assert "at most 2^62" in error_of(TrainConfig, seed=2**70, cls=ConfigError)
     assert "at most 100000" in error_of(DiffusionConfig, steps=10**11, cls=ConfigError)
+
+
+def test_training_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "loss.png").write_bytes(b"my plot")
+    code = main(["train", "--out", str(mine), *TINY_TIMESERIES, "train.steps=1"])
+    assert code == 2 and "not a tfusion run" in capsys.readouterr().err
+    assert (mine / "loss.png").read_bytes() == b"my plot" and len(list(mine.iterdir())) == 1
+    (tmp_path / "empty").mkdir()  # an empty folder is fine
+    assert main(["train", "--out", str(tmp_path / "empty"), *TINY_TIMESERIES, "train.steps=1"]) == 0
+
+
+def test_a_key_given_twice_in_a_yaml_config_is_refused(tmp_path, capsys):
+    # YAML keeps the last of two `data:` sections, silently dropping the first
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  window: 8\nmodel:\n  depth: 1\ndata:\n  window: 9\n")
+    code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "key 'data' appears twice" in err and "line 5" in err
+    assert not (tmp_path / "r").exists()
