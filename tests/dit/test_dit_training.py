@@ -121,6 +121,14 @@ def test_cli_trains_samples_and_rejects_bad_labels(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "out of range" in err and "\n" not in err
     assert not bad.exists()  # nothing half-written
+    # one label with --n N draws N images of it; other counts that do not match are refused
+    three = tmp_path / "three.npz"
+    code = main(
+        ["sample", str(run), "--labels", "1", "--n", "3", "--steps", "2", "--out", str(three)]
+    )
+    assert code == 0 and list(np.load(three)["labels"]) == [1, 1, 1]
+    code = main(["sample", str(run), "--labels", "0,1", "--n", "3", "--out", str(bad)])
+    assert code == 2 and "got 2 labels for --n 3" in capsys.readouterr().err
 
 
 def test_mismatched_checkpoint_is_one_clear_error(trained, tmp_path):

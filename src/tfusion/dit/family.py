@@ -51,6 +51,10 @@ def _sample(run: Path, req: SampleRequest) -> str:
             raise TfusionError(
                 f"--labels must be integers like 0,3,3, got {req.labels!r}"
             ) from None
+        if req.n is not None and len(labels) == 1:  # one label for all, as the time series
+            labels = np.repeat(labels, req.n)
+        elif req.n is not None and len(labels) != req.n:
+            raise TfusionError(f"got {len(labels)} labels for --n {req.n}; give 1 or {req.n}")
         conditions = labels
     else:
         labels = class_balanced_labels(1000 if req.n is None else req.n, len(loaded.classes))
