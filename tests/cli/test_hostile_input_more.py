@@ -214,3 +214,24 @@ def test_a_key_given_twice_in_a_yaml_config_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "key 'data' appears twice" in err and "line 5" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_keeps_its_data_files_absolute_path(tmp_path, monkeypatch):
+    # trained with a relative data.source, the run still finds its data from another folder
+    from tfusion.timeseries.data import prepare
+    from tfusion.timeseries.train import saved_config
+
+    (tmp_path / "d").mkdir()
+    t = np.arange(120)
+    pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)}).to_csv(tmp_path / "d" / "x.csv")
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
+    assert main(["train", "--out", "run", *args, "data.source=d/x.csv", "train.steps=2"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = saved_config(tmp_path / "run")
+    assert cfg.data.source == str(tmp_path / "d" / "x.csv")
+    assert prepare(cfg.data).columns[-2:] == ("a", "b")
+    # and it resumes from there too
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "train.steps=3"]) == 0

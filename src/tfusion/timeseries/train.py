@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from tfusion import __version__, runs
 from tfusion.config import dump_yaml
+from tfusion.data.builtin import BUILTIN
 from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition, noised
 from tfusion.io import atomic_write_text
@@ -46,9 +47,14 @@ def train_timeseries(
     world = current_world()
     check_run_folder(run, resume)
     world.barrier()  # every rank has looked at the folder before rank 0 writes into it
-    cfg = RunConfig(cfg.data, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
+    # the run keeps its data file's absolute path: evaluated or resumed from another folder,
+    # it still finds its data
+    data_cfg = replace(cfg.data, source=_absolute(cfg.data.source))
+    cfg = RunConfig(data_cfg, resolve_model(cfg.model), cfg.diffusion, cfg.train, cfg.sample)
     if resume:
-        check_same_sections(saved_config(run), cfg)
+        saved = saved_config(run)  # runs saved before kept the path as given
+        saved = replace(saved, data=replace(saved.data, source=_absolute(saved.data.source)))
+        check_same_sections(saved, cfg)
     data: Prepared = prepare(cfg.data, frame)
     cfg = replace(cfg, train=cfg.train.for_examples(len(data.train), world.size))  # epochs
     features = len(data.columns)
@@ -152,3 +158,8 @@ def saved_config(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 
 __all__ = ["make_diffusion", "saved_config", "train_timeseries"]
+
+
+def _absolute(source: str) -> str:
+    """A data file's absolute path; a built-in data set's name as it is."""
+    return source if source in BUILTIN else str(Path(source).expanduser().absolute())
