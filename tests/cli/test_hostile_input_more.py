@@ -235,3 +235,29 @@ def test_a_run_keeps_its_data_files_absolute_path(tmp_path, monkeypatch):
     assert prepare(cfg.data).columns[-2:] == ("a", "b")
     # and it resumes from there too
     assert main(["train", "--out", str(tmp_path / "run"), "--resume", "train.steps=3"]) == 0
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
+    # a scheduler's SIGTERM had ended the process on the spot, leaving .NAME.XXXX.tmp behind
+    import os
+    import signal
+
+    import tfusion.cli.main as cli
+    from tfusion.io import atomic_path
+
+    target = tmp_path / "out.csv"
+    target.write_text("the earlier result\n")
+
+    def verb(args: object) -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of a new resu")
+            os.kill(os.getpid(), signal.SIGTERM)
+            tmp.write_text("never reached")
+
+    monkeypatch.setattr(cli, "_info", verb)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["info"]) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert target.read_text() == "the earlier result\n"
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back

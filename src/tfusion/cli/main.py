@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -303,17 +305,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = getattr(args, "out", None)
     fresh = out is not None and not Path(out).exists()  # a folder this call may create
+    # SIGTERM (a scheduler's stop, `kill`) unwinds like Ctrl-C: temporary files are removed
+    # and nothing is left half-written (the default handler ended the process on the spot)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         args.fn(args)
     except TfusionError as e:
         _drop_if_empty(out, fresh)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         _drop_if_empty(out, fresh)
-        print("interrupted", file=sys.stderr)
-        return 130
+        stopped = isinstance(e, _Terminated)
+        print("terminated" if stopped else "interrupted", file=sys.stderr)
+        return 143 if stopped else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process stands so that cleanup runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 def _drop_if_empty(out: str | None, fresh: bool) -> None:
