@@ -50,12 +50,17 @@ class SampleSettings:
         """The settings of any family's sample config section (duck typed: `sampler` and
         `steps` are read, `eta`, `spacing`, `clip` and `guidance` where the section has them,
         else the defaults 0.0, "uniform", None and 1.0). The section's `steps` becomes
-        `default_steps` and its `sampler` `default_sampler` (see `num_steps`)."""
+        `default_steps` and its `sampler` `default_sampler` (see `num_steps`). A time-series
+        section's clip `auto` depends on the run's scaler, which the section does not know: it
+        reads 1 here (the default min-max scaling); `TimeSeriesRun.settings` resolves it."""
+        values = {k: getattr(section, k, v) for k, v in DEFAULTS.items()}
+        if values["clip"] == "auto":
+            values["clip"] = 1.0
         return cls(
             sampler=section.sampler,
             default_steps=getattr(section, "steps", None),
             default_sampler=section.sampler,
-            **{k: getattr(section, k, v) for k, v in DEFAULTS.items()},
+            **values,
         )
 
     def override(self, **changes: Any) -> SampleSettings:
