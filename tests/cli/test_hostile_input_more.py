@@ -261,3 +261,25 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     assert target.read_text() == "the earlier result\n"
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_guidance_on_a_run_without_labels_is_refused(air_like, tmp_path, capsys):
+    run, _ = air_like
+    out = tmp_path / "g.csv"
+    code = main(["sample", str(run), "--n", "2", "--guidance", "2", "--out", str(out)])
+    assert code == 2 and "learned none" in capsys.readouterr().err and not out.exists()
+
+
+def test_impute_on_a_panel_run_says_what_it_needs(tmp_path, capsys):
+    rows = [(e, k, np.sin(k / 3 + e)) for e in range(6) for k in range(20)]
+    pd.DataFrame(rows, columns=["id", "t", "v"]).to_csv(tmp_path / "p.csv", index=False)
+    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
+    args += [f"data.source={tmp_path / 'p.csv'}", "data.entity=id", "data.time=t"]
+    assert main(["train", "--out", str(tmp_path / "run"), *args, "train.steps=1"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "f.csv"
+    code = main(
+        ["impute", str(tmp_path / "run"), "--input", str(tmp_path / "p.csv"), "--out", str(out)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "learned a panel" in err and not out.exists()

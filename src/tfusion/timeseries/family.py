@@ -235,6 +235,11 @@ def _conditional_input(
         raise ConfigError(f"--out {out} is the --input file; write the result to another file")
     loaded = TimeSeriesRun.load(run, device=device)
     d = loaded.cfg.data  # the run's reading rules: its sentinels mean missing, its time sorts
+    if d.entity is not None or loaded.codec is not None:
+        raise ConfigError(
+            f"run {run} learned a panel (data.entity / categories): impute and forecast take a "
+            "run trained on one numeric series"
+        )
     table = load_table(
         input_path,
         loaded.columns,

@@ -143,6 +143,11 @@ class TimeSeriesRun:
         if length is not None and length < 1:
             raise ConfigError(f"--length must be at least 1, got {length}")
         length = length or self.window
+        if guidance is not None and guidance != 1.0 and not self.classes:
+            raise ConfigError(
+                f"--guidance steers toward labels, and run {self.path} learned none "
+                "(data.label): leave --guidance out"
+            )
         settings = self.settings().override(
             sampler=sampler, steps=steps, eta=eta, spacing=spacing, guidance=guidance
         )
