@@ -283,3 +283,18 @@ def test_impute_on_a_panel_run_says_what_it_needs(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "learned a panel" in err and not out.exists()
+
+
+def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
+    t = np.arange(120)
+    frame = pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)})
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
+    args += [f"data.source={tmp_path / 'x.csv'}", "train.steps=4", "train.checkpoint_every=1"]
+    run = str(tmp_path / "run")
+    assert main(["train", "--out", run, *args, "train.stop_after=2"]) == 0
+    pd.concat([frame, frame * 100]).to_csv(tmp_path / "x.csv", index=False)  # grown, rescaled
+    capsys.readouterr()
+    assert main(["train", "--out", run, "--resume", "train.stop_after=null"]) == 2
+    err = capsys.readouterr().err
+    assert "has changed since run" in err and "120 rows then, 240 now" in err

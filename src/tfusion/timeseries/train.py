@@ -16,6 +16,7 @@ from tfusion.config import dump_yaml
 from tfusion.data.builtin import BUILTIN
 from tfusion.devices import device_of, to_device
 from tfusion.diffusion import Objective, Schedule, diffusion_loss, drop_condition, noised
+from tfusion.errors import ConfigError
 from tfusion.io import atomic_write_text
 from tfusion.runs import check_disk, check_run_folder, check_same_sections
 from tfusion.timeseries.config import RunConfig
@@ -67,6 +68,8 @@ def train_timeseries(
     if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
         atomic_write_text(run / "data_state.json", json.dumps(data.state(), indent=2))
+    if resume and frame is None:
+        check_same_data(run, data)
     for notice in data.notices:
         print(f"note: {notice}")
 
@@ -163,3 +166,15 @@ __all__ = ["make_diffusion", "saved_config", "train_timeseries"]
 def _absolute(source: str) -> str:
     """A data file's absolute path; a built-in data set's name as it is."""
     return source if source in BUILTIN else str(Path(source).expanduser().absolute())
+
+
+def check_same_data(run: Path, data: Prepared) -> None:
+    """A resumed run trains on the data it started with: a data file that has since changed
+    (other rows, other windows) is refused, not trained on silently."""
+    saved = runs.read_data_state(run, lambda s: (s.get("rows"), s.get("windows")))
+    now = data.state()
+    if saved != (now.get("rows"), now.get("windows")):
+        raise ConfigError(
+            f"{data.state().get('source')} has changed since run {run} started ({saved[0]} rows "
+            f"then, {now.get('rows')} now): restore the file, or train a new run on it"
+        )
