@@ -298,3 +298,11 @@ def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
     assert main(["train", "--out", run, "--resume", "train.stop_after=null"]) == 2
     err = capsys.readouterr().err
     assert "has changed since run" in err and "120 rows then, 240 now" in err
+
+
+def test_resume_with_a_config_file_is_refused(tmp_path, capsys):
+    # --config was silently ignored by --resume (even one of another family)
+    cfg = tmp_path / "other.yaml"
+    cfg.write_text("family: dit\n")
+    code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--resume"])
+    assert code == 2 and "leave --config out" in capsys.readouterr().err

@@ -53,6 +53,11 @@ def _say(line: str) -> None:
 
 
 def _train(a: argparse.Namespace) -> None:
+    if a.resume and a.config is not None:  # it was ignored: the run's own config.yaml rules
+        raise TfusionError(
+            "--resume continues a run from its own config.yaml; leave --config out and give "
+            "any changes as key=value settings"
+        )
     fam = families.of(a.out if a.resume else a.config)
     if a.resume:  # a resumed run starts from its own saved config; overrides may extend it
         cfg = fam.saved_config(a.out, a.overrides)
