@@ -306,3 +306,15 @@ def test_resume_with_a_config_file_is_refused(tmp_path, capsys):
     cfg.write_text("family: dit\n")
     code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--resume"])
     assert code == 2 and "leave --config out" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_options_a_run_would_ignore(air_like, tmp_path, capsys):
+    run, _ = air_like
+    code = main(["evaluate", str(run), "--window", "5", "--out", str(tmp_path / "e")])
+    assert code == 2 and "--window cuts a --real series" in capsys.readouterr().err
+    dit = tmp_path / "dit_run"  # the family is read from config.yaml before anything loads
+    dit.mkdir()
+    (dit / "config.yaml").write_text("family: dit\n")
+    code = main(["evaluate", str(dit), "--metrics", "lds", "--out", str(tmp_path / "f")])
+    assert code == 2 and "a dit run's report has its own" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()

@@ -122,8 +122,15 @@ def _evaluate(a: argparse.Namespace) -> None:
 
         if a.real or a.synthetic:
             raise TfusionError("give either a RUN folder or --real and --synthetic, not both")
+        if a.window is not None:  # it was ignored: a run evaluates on its own windows
+            raise TfusionError("--window cuts a --real series; a RUN evaluates at its own window")
         run = check_run_exists(a.run)
-        print(families.of(run).evaluate(run, req))
+        fam = families.of(run)
+        if a.metrics is not None and fam.name != DEFAULT_FAMILY:  # ignored by images' reports
+            raise TfusionError(
+                f"--metrics picks time-series scores; a {fam.name} run's report has its own"
+            )
+        print(fam.evaluate(run, req))
         return
     if not (a.real and a.synthetic):
         raise TfusionError("give a RUN folder, or both --real DATA and --synthetic SAMPLES")
