@@ -58,7 +58,7 @@ def test_fields_a_section_lacks_take_the_defaults(section):
 
 
 def test_override_keeps_what_is_none():
-    s = SampleSettings.from_section(SampleConfig())
+    s = SampleSettings.from_section(SampleConfig(clip=1.0))
     assert s.override() == s
     assert s.override(sampler=None, steps=None, eta=None, spacing=None, guidance=None) == s
     o = s.override(sampler="ddim", steps=7, eta=0.0, spacing="uniform", guidance=3.0)
@@ -70,7 +70,7 @@ def test_override_keeps_what_is_none():
 
 def test_ddpm_without_a_step_count_runs_every_step_of_the_schedule():
     T = SCHEDULE.num_steps
-    run = SampleSettings.from_section(SampleConfig(sampler="dpm++", steps=9))
+    run = SampleSettings.from_section(SampleConfig(sampler="dpm++", steps=9, clip=1.0))
     assert run.override(sampler="ddpm").num_steps(SCHEDULE) == T  # 9 is the solver's count
     assert run.override(sampler="ddpm", steps=5).num_steps(SCHEDULE) == 5  # asked for: it wins
     assert run.override(sampler="ddim").num_steps(SCHEDULE) == 9
@@ -83,7 +83,7 @@ def test_construction_checks_the_sampler_and_eta():
     with pytest.raises(ConfigError, match="unknown sampler 'euler'"):
         SampleSettings("euler")
     with pytest.raises(ConfigError, match="eta must be 0"):
-        SampleSettings.from_section(SampleConfig()).override(eta=-0.5)
+        SampleSettings.from_section(SampleConfig(clip=1.0)).override(eta=-0.5)
     assert SampleSettings("dpm++", eta=0.7).make_sampler() == make_sampler("dpm++", 0.7)
 
 

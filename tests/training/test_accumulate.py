@@ -246,6 +246,23 @@ def test_a_step_out_of_memory_is_one_line_that_names_train_accumulate(tmp_path, 
         fit(nn.Linear(2, 1), loss_fn, cfg, tmp_path / "b", {})
 
 
+def fits_three_rows():
+    """A loss over batches of 12 that "runs out of memory" above 3 rows per micro-batch, and the
+    list of the micro-batch sizes it was called with."""
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    tries: list[int] = []
+
+    def loss_fn(m: torch.nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
+        idx = world.shard(torch.randint(len(data), (12,), generator=gen))
+        tries.append(len(idx))
+        if len(idx) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        noise = world.shard(torch.randn(12, 1, generator=gen))
+        return (m(data[idx]) - noise).pow(2).mean()
+
+    return loss_fn, tries
+
+
 def test_auto_redoes_a_step_that_does_not_fit_in_smaller_micro_batches(tmp_path, capsys):
     # a loss that "runs out of memory" above 3 rows per micro-batch: auto goes 12 -> 6 -> 3
     # rows (1 -> 2 -> 4 micro-batches) at the first step and then trains exactly like a run
@@ -254,16 +271,7 @@ def test_auto_redoes_a_step_that_does_not_fit_in_smaller_micro_batches(tmp_path,
 
     from tfusion.training.loop import fit
 
-    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
-    tries = []
-
-    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
-        idx = world.shard(torch.randint(len(data), (12,), generator=gen))
-        tries.append(len(idx))
-        if len(idx) > 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
-        noise = world.shard(torch.randn(12, 1, generator=gen))
-        return (m(data[idx]) - noise).pow(2).mean()
+    loss_fn, tries = fits_three_rows()
 
     def run(name: str, accumulate) -> dict:
         torch.manual_seed(0)
@@ -310,16 +318,7 @@ def test_auto_resumes_at_the_micro_batch_count_it_settled_on(tmp_path, capsys):
 
     from tfusion.training.loop import fit
 
-    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
-    tries = []
-
-    def loss_fn(m: nn.Module, gen: torch.Generator, world: World) -> torch.Tensor:
-        idx = world.shard(torch.randint(len(data), (12,), generator=gen))
-        tries.append(len(idx))
-        if len(idx) > 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
-        noise = world.shard(torch.randn(12, 1, generator=gen))
-        return (m(data[idx]) - noise).pow(2).mean()
+    loss_fn, tries = fits_three_rows()
 
     def cfg(stop_after=None) -> TrainConfig:
         return TrainConfig(

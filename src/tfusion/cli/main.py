@@ -24,12 +24,16 @@ from tfusion.errors import TfusionError
 from tfusion.runs import DEFAULT_FAMILY, FAMILY_NAMES
 
 
-def _seed(text: str) -> int:
-    """argparse type: a seed, 0 to 2^62 (each row adds its index to it; torch takes < 2^64)."""
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _seed(text: str) -> int:
+    """argparse type: a seed, 0 to 2^62 (each row adds its index to it; torch takes < 2^64)."""
+    value = _whole(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be 0 to 2^62, got {value}")
     return value
@@ -37,10 +41,7 @@ def _seed(text: str) -> int:
 
 def _at_least_one(text: str) -> int:
     """argparse type: a whole number >= 1 (0 would silently mean "the default")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value

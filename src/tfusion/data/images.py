@@ -279,9 +279,10 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if len(labels) and labels.min() < 0:
         raise DataError(f"`labels` in {path} must be >= 0, found {labels.min()}")
     n_classes = int(labels.max()) + 1 if len(labels) else 1
-    if n_classes > max(10 * len(np.unique(labels)), 100_000):  # one embedding row per class id
+    distinct = len(np.unique(labels))
+    if n_classes > max(10 * distinct, 100_000):  # one embedding row per class id
         raise DataError(
-            f"`labels` in {path} run up to {n_classes - 1} for {len(np.unique(labels))} distinct "
+            f"`labels` in {path} run up to {n_classes - 1} for {distinct} distinct "
             "classes; labels are class ids 0..K-1: renumber them (np.unique(labels, "
             "return_inverse=True))"
         )

@@ -41,8 +41,8 @@ class SampleSettings:
     def __post_init__(self) -> None:
         for name in ("eta", "guidance", "clip"):
             value = getattr(self, name)
-            if value is not None and not math.isfinite(value):  # nan / inf: NaN samples
-                raise ConfigError(f"--{name} must be a finite number, got {value}")
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ConfigError(f"--{name} must be a finite number, got {value!r}")  # nan, inf
         make_sampler(self.sampler, self.eta)  # fails on an unknown name or a negative eta
 
     @classmethod
@@ -50,17 +50,14 @@ class SampleSettings:
         """The settings of any family's sample config section (duck typed: `sampler` and
         `steps` are read, `eta`, `spacing`, `clip` and `guidance` where the section has them,
         else the defaults 0.0, "uniform", None and 1.0). The section's `steps` becomes
-        `default_steps` and its `sampler` `default_sampler` (see `num_steps`). A time-series
-        section's clip `auto` depends on the run's scaler, which the section does not know: it
-        reads 1 here (the default min-max scaling); `TimeSeriesRun.settings` resolves it."""
-        values = {k: getattr(section, k, v) for k, v in DEFAULTS.items()}
-        if values["clip"] == "auto":
-            values["clip"] = 1.0
+        `default_steps` and its `sampler` `default_sampler` (see `num_steps`). A field that
+        needs more than its section to mean a number (the time-series clip `auto`, which
+        depends on the scaler) is resolved by the family first (`TimeSeriesRun.settings`)."""
         return cls(
             sampler=section.sampler,
             default_steps=getattr(section, "steps", None),
             default_sampler=section.sampler,
-            **values,
+            **{k: getattr(section, k, v) for k, v in DEFAULTS.items()},
         )
 
     def override(self, **changes: Any) -> SampleSettings:

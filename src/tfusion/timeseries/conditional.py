@@ -98,7 +98,7 @@ def impute_series(run: TimeSeriesRun, series: np.ndarray, **kw: object) -> np.nd
     if starts[-1] + length < len(x):
         starts.append(len(x) - length)
     windows = np.stack([x[s : s + length] for s in starts])
-    filled = _model_time(run, impute_windows(run, _model_time(run, windows), **kw))  # type: ignore[arg-type]
+    filled = _impute_forward(run, windows, **kw)
     out = x.copy()
     for s, w in zip(starts, filled, strict=True):
         part = out[s : s + length]
@@ -108,7 +108,13 @@ def impute_series(run: TimeSeriesRun, series: np.ndarray, **kw: object) -> np.nd
 
 
 def forecast(
-    run: TimeSeriesRun, history: np.ndarray, horizon: int, context: float = 0.5, **kw: object
+    run: TimeSeriesRun,
+    history: np.ndarray,
+    horizon: int,
+    context: float = 0.5,
+    samples: int = 5,
+    seed: int = 0,
+    **kw: object,
 ) -> np.ndarray:
     """The next `horizon` steps (H, C) after a complete history (N, C).
 
@@ -130,21 +136,22 @@ def forecast(
             f"the history has {len(x)} steps; forecasting with this run needs at least {keep}"
         )
     path = x
-    seed = int(kw.pop("seed", 0))  # type: ignore[call-overload]
     while len(path) < len(x) + horizon:
-        # each round draws from streams of its own: the same ones would repeat the last
-        # round's noise, and the forecast with it, every L - context steps
-        kw["seed"] = seed + (len(path) - len(x)) * max(1, int(kw.get("samples", 5)))  # type: ignore[call-overload]
         h = min(length - keep, len(x) + horizon - len(path))
         seen = path[-(length - h) :]  # a short history leaves the window's start unknown too
         unknown = np.full((length, x.shape[1]), np.nan)
         window = np.concatenate([unknown[: length - h - len(seen)], seen, unknown[:h]])[None]
-        filled = _model_time(run, impute_windows(run, _model_time(run, window), **kw))[0]  # type: ignore[arg-type]
+        # each round draws from streams of its own (the same ones would repeat the last
+        # round's noise, and the forecast with it, every L - context steps)
+        done = len(path) - len(x)
+        filled = _impute_forward(run, window, samples=samples, seed=seed + done * samples, **kw)[0]
         path = np.concatenate([path, filled[-h:]])
     return path[len(x) :]
 
 
-def _model_time(run: TimeSeriesRun, windows: np.ndarray) -> np.ndarray:
-    """Windows (n, L, C) forward in time <-> in the model's direction (data.reverse flips them:
-    a run trained on reversed series forecasts the future as the start of its window)."""
-    return windows[:, ::-1] if run.cfg.data.reverse else windows
+def _impute_forward(run: TimeSeriesRun, windows: np.ndarray, **kw: object) -> np.ndarray:
+    """impute_windows on windows (n, L, C) that run forward in time: a run trained with
+    data.reverse sees them reversed, as it was trained (its forecast is its window's start)."""
+    if not run.cfg.data.reverse:
+        return impute_windows(run, windows, **kw)  # type: ignore[arg-type]
+    return impute_windows(run, windows[:, ::-1], **kw)[:, ::-1]  # type: ignore[arg-type]

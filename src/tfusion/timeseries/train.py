@@ -175,6 +175,6 @@ def check_same_data(run: Path, data: Prepared) -> None:
     now = data.state()
     if saved != (now.get("rows"), now.get("windows")):
         raise ConfigError(
-            f"{data.state().get('source')} has changed since run {run} started ({saved[0]} rows "
+            f"{now.get('source')} has changed since run {run} started ({saved[0]} rows "
             f"then, {now.get('rows')} now): restore the file, or train a new run on it"
         )
