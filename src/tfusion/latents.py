@@ -123,10 +123,9 @@ def load_autoencoder(folder: Path) -> ImageAutoencoder:
         model = ImageAutoencoder(shape)
         model.load_state_dict(load_file(str(folder / "autoencoder.safetensors")))
     except (OSError, ValueError, TypeError, RuntimeError, KeyError) as e:
-        raise CheckpointError(
-            f"the autoencoder in {folder} is missing or corrupt ({type(e).__name__}); "
-            "retrain the run"
-        ) from None
+        from tfusion.runs import damage
+
+        raise CheckpointError(f"the autoencoder in {folder} {damage(e)}; retrain the run") from None
     return model.eval()
 
 

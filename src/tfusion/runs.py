@@ -172,6 +172,22 @@ def open_run(run: str | Path) -> Path:
     return path
 
 
+def damage(error: BaseException) -> str:
+    """What is wrong with a run file, from the error reading it: "is missing", "is not valid
+    JSON (...)", "lacks the field 'x'" or "is damaged (...)"; the phrase follows the path."""
+    if isinstance(error, FileNotFoundError):
+        return "is missing"
+    if isinstance(error, json.JSONDecodeError):
+        return (
+            f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}): "
+            "it was cut short or edited"
+        )
+    if isinstance(error, KeyError):
+        return f"lacks the field {error.args[0]!r}" if error.args else "lacks a field"
+    lines = str(error).strip().splitlines()
+    return f"is damaged ({lines[0] if lines else type(error).__name__})"
+
+
 def read_data_state(run: str | Path, parse: Callable[[dict[str, Any]], T] | None = None) -> Any:
     """The run's data_state.json (passed through `parse`, when given), or a one-line error: a
     missing file, bad JSON or a missing or malformed field all mean a damaged run."""
@@ -179,11 +195,11 @@ def read_data_state(run: str | Path, parse: Callable[[dict[str, Any]], T] | None
     try:
         state = json.loads(path.read_text())
         if not isinstance(state, dict):
-            raise TypeError("not a mapping")
+            raise TypeError("it holds no mapping of fields")
         return state if parse is None else parse(state)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(
-            f"{path} is missing or corrupt ({type(e).__name__}); cannot use this run"
+            f"{path} {damage(e)}; this run cannot be used without it (restore the file or retrain)"
         ) from None
 
 

@@ -132,6 +132,31 @@ def test_corrupt_and_mismatched_checkpoints(trained_run, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda text: text[: len(text) // 2], ("data_state.json", "not valid JSON", "cut short")),
+        (lambda text: "[1, 2]", ("data_state.json", "no mapping")),
+        (lambda text: text.replace('"scaler"', '"scaler_"'), ("lacks the field 'scaler'",)),
+        (None, ("data_state.json", "is missing")),
+    ],
+)
+def test_a_damaged_data_state_says_what_is_wrong(trained_run, tmp_path, capsys, damage, words):
+    # these had all read "is missing or corrupt (KeyError)": the class name of a Python error
+    bad = tmp_path / "bad"
+    shutil.copytree(trained_run, bad)
+    state = bad / "data_state.json"
+    if damage is None:
+        state.unlink()
+    else:
+        state.write_text(damage(state.read_text()))
+    out = tmp_path / "x.npy"
+    code, err = run_cli(capsys, "sample", str(bad), "--n", "2", "--steps", "2", "--out", str(out))
+    assert_clean_error(code, err, *words)
+    assert "KeyError" not in err and "JSONDecodeError" not in err
+    assert not out.exists()
+
+
 def test_sample_writes_original_units(trained_run, tmp_path, capsys):
     out = tmp_path / "x.csv"
     assert main(["sample", str(trained_run), "--n", "3", "--steps", "5", "--out", str(out)]) == 0

@@ -62,6 +62,31 @@ def test_multimodal_prompt_draws_n_images_like_the_library(mm_run, tmp_path, cap
         assert im.size[0] >= 16 and im.mode == "RGB"
 
 
+@pytest.mark.parametrize(
+    ("call", "ignored"),
+    [
+        (["--caption", "IMG", "--steps", "5", "--guidance", "2"], "--steps, --guidance"),
+        (["--prompt", "a red circle", "--out", "x.png", "--temperature", "0.5"], "--temperature"),
+        (["--prompt", "a red circle", "--out", "x.txt", "--sampler", "ddpm"], "--sampler"),
+        (["--prompt", "a red circle", "--out", "x.md", "--n", "3"], "--n"),
+    ],
+)
+def test_multimodal_options_a_call_would_ignore_are_refused(
+    mm_run, tmp_path, capsys, call, ignored
+):
+    # a caption draws no image, an image prompt writes no text, .txt draws no image, a story
+    # draws its images one by one: these options had been accepted and did nothing
+    img = tmp_path / "in.png"
+    Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(img)
+    argv = [
+        str(img) if a == "IMG" else str(tmp_path / a) if a.startswith("x.") else a for a in call
+    ]
+    assert main(["sample", str(mm_run), *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{ignored} would be ignored" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.glob("x.*"))  # nothing written
+
+
 def test_multimodal_caption_of_an_image_file(mm_run, tmp_path, capsys):
     img = tmp_path / "in.png"
     pixels = np.zeros((32, 32, 3), dtype=np.uint8)

@@ -306,3 +306,70 @@ def test_a_dropped_column_and_an_all_text_table_name_the_cell_that_is_not_a_numb
     path = write(tmp_path / "y.csv", 'volume\n"2,898,514"\n"3,001,002"\n"1,000"\n')
     message = error_of(load_table, path)
     assert "'volume' holds '2,898,514'" in message and "thousands separators" in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_wide_unicode_csv_with_a_byte_order_mark_reads_like_utf8(tmp_path, encoding):
+    # Excel's "Unicode text" and PowerShell write UTF-16 with a BOM: it had been refused as
+    # "not a text file (it contains NUL bytes)"
+    text = "a,b\n" + "\n".join(f"{x:g},{y:g}" for x, y in VALUES) + "\n"
+    path = tmp_path / "x.csv"
+    bom = {"utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    path.write_bytes(bom + text.encode(encoding))
+    table = load_table(path)
+    assert table.columns == ("a", "b")
+    np.testing.assert_array_equal(table.values, VALUES)
+
+
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
+    text = "a,b\n" + "\n".join(f"{x:g},{y:g}" for x, y in VALUES) + "\n"
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode("utf-16-le"))
+    message = error_of(load_table, path)
+    assert "UTF-16" in message and "UTF-8" in message
+
+
+def test_comment_lines_above_the_header_are_skipped_and_line_numbers_kept(tmp_path):
+    rows = "\n".join(f"{x:g},{y:g}" for x, y in VALUES)
+    path = write(tmp_path / "x.csv", "# exported by a logger\n#  units: V, A\na,b\n" + rows + "\n")
+    table = load_table(path)
+    assert table.columns == ("a", "b")
+    np.testing.assert_array_equal(table.values, VALUES)
+    # a bad cell is reported at its line in the file, comments counted
+    body = "".join(f"{i},{'x' if i == 1 else i}\n" for i in range(30))
+    message = error_of(load_table, write(tmp_path / "bad.csv", "# note\na,b\n" + body))
+    assert "'x'" in message and "line 4" in message
+    # a comment below the header is named as one, not as a row with the wrong field count
+    mid = write(tmp_path / "mid.csv", "a,b\n1,2\n# halfway\n3,4\n")
+    message = error_of(load_table, mid)
+    assert "line 3" in message and "comment" in message
+
+
+def test_a_commented_header_stays_the_header(tmp_path):
+    # gnuplot-style files write "#t,a" above plain numbers: that line names the columns
+    rows = "\n".join(f"{x:g},{y:g}" for x, y in VALUES)
+    table = load_table(write(tmp_path / "x.csv", "#t,a\n" + rows + "\n"))
+    assert table.columns == ("#t", "a")
+    np.testing.assert_array_equal(table.values, VALUES)
+
+
+def test_nested_parquet_columns_struct_fields_read_lists_dropped(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(VALUES)
+    pq.write_table(
+        pa.table({
+            "a": VALUES[:, 0],
+            "pair": pa.array([[float(i), 1.0] for i in range(n)]),
+            "s": pa.array([{"x": float(v), "y": 2.0 * v} for v in VALUES[:, 1]]),
+        }),
+        tmp_path / "x.parquet",
+    )  # fmt: skip
+    table = load_table(tmp_path / "x.parquet")
+    # a struct is one column per field; a list is not one value per row: dropped with a notice
+    assert table.columns == ("a", "s.x", "s.y")
+    np.testing.assert_array_equal(table.values, np.c_[VALUES, 2.0 * VALUES[:, 1]])
+    assert any("'pair'" in n and "list<" in n for n in table.notices)
+    message = error_of(load_table, tmp_path / "x.parquet", columns=["a", "pair"])
+    assert "'pair'" in message and "not numeric" in message

@@ -4,6 +4,8 @@ patch map."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -266,8 +268,15 @@ def test_a_bpe_run_learns_its_merges_saves_them_and_reads_them_back(tmp_path):
     assert np.isfinite(gen.caption_perplexity(np.zeros((1, 3, 16, 16)), ["a red circle"]))
     train_multimodal(tiny(tmp_path, 8, "bpe"), run, resume=True)
     assert run_tokenizer(run, "bpe").merges == tok.merges
+    saved = json.loads((run / "tokenizer.json").read_text())
+    # merges lost (a cut or swapped file that still parses): named as the tokenizer's fault,
+    # not reported as "weights do not fit" as it had been
+    cut = {**saved, "merges": saved["merges"][: len(saved["merges"]) // 2]}
+    (run / "tokenizer.json").write_text(json.dumps(cut))
+    with pytest.raises(CheckpointError, match=r"tokenizer\.json has \d+ tokens but this run was"):
+        load_multimodal(run)
     (run / "tokenizer.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match=r"tokenizer\.json"):
+    with pytest.raises(CheckpointError, match=r"tokenizer\.json is not valid JSON"):
         load_multimodal(run)
     with pytest.raises(ConfigError, match="tokenizer"):
         MultimodalModelConfig(tokenizer="wordpiece")

@@ -11,12 +11,14 @@ than `,`, a comma inside a cell is a decimal comma (`2,6` is 2.6), as in Europea
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,21 +110,77 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
+# byte-order marks of the wide Unicode encodings (UTF-32 first: its LE mark starts like UTF-16's)
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode_text(data: bytes, path: Path) -> str:
+    """The text of a CSV file: UTF-8 (with or without a BOM), UTF-16/32 with a BOM (what
+    Excel's "Unicode text" and PowerShell write), else Latin-1 (old spreadsheet exports)."""
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path} starts as {encoding.upper()} text but byte {e.start} does not "
+                    "decode; save it again as UTF-8 CSV"
+                ) from None
+    head = data[:4096]
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > 0.4 * len(head) / 2 and min(even, odd) < 0.05 * len(head) / 2:
+            raise DataError(
+                f"{path} looks like UTF-16 text without a byte-order mark; save it as UTF-8 CSV"
+            )
+        raise DataError(f"{path} is not a text file (it contains NUL bytes); pass a CSV file")
+    if b"\x00" in data[:65536]:
+        raise DataError(f"{path} is not a text file (it contains NUL bytes); pass a CSV file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # every byte decodes
+
+
+def _strip_comments(text: str) -> tuple[str, int]:
+    """The text without its leading `#` comment lines (notes some exporters write above the
+    header), and how many lines were dropped (to keep reported line numbers those of the
+    file). The last of them stays when it is a commented header (`#time,a,b` above rows of
+    numbers, with as many fields)."""
+    lines = text.splitlines(keepends=True)
+    k = 0
+    while k < len(lines) and lines[k].lstrip().startswith("#"):
+        k += 1
+    if not k:
+        return text, 0
+    rest = "".join(lines[k:])
+    if rest.strip():
+        delimiter = sniff_delimiter(rest)
+        first = next(csv.reader(io.StringIO(rest), delimiter=delimiter), [])
+        header = next(csv.reader([lines[k - 1]], delimiter=delimiter), [])
+        numbers = bool(first) and all(_is_number(c, delimiter != ",") for c in first)
+        if numbers and len(header) == len(first) > 1:
+            k -= 1
+    return "".join(lines[k:]), k
+
+
 def _read_csv(path: Path) -> RawTable:
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path} is empty (only whitespace); pass a file with a header and rows")
-    if b"\x00" in data[:65536]:
-        raise DataError(f"{path} is not a text file (it contains NUL bytes); pass a CSV file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # old spreadsheet exports; every byte decodes
+    text, skipped = _strip_comments(_decode_text(data, path))
+    if not text.strip():
+        raise DataError(f"{path} holds only '#' comment lines; pass a file with a header and rows")
     delimiter = sniff_delimiter(text)
     decimal_comma = delimiter != ","
     first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     headerless = bool(first) and all(_is_number(c, decimal_comma) for c in first)
-    check_field_counts(text, delimiter, path, headerless)
+    check_field_counts(text, delimiter, path, headerless, skipped)
     try:
         with warnings.catch_warnings():
             # extra fields are all blank here (checked above): pandas drops them, nothing lost
@@ -144,10 +202,13 @@ def _read_csv(path: Path) -> RawTable:
         ) from e
     if headerless:
         frame.columns = [str(i) for i in range(frame.shape[1])]
-    return from_frame(frame, decimal_comma=decimal_comma, first_line=1 if headerless else 2)
+    first = (1 if headerless else 2) + skipped
+    return from_frame(frame, decimal_comma=decimal_comma, first_line=first)
 
 
-def check_field_counts(text: str, delimiter: str, path: Path, headerless: bool) -> None:
+def check_field_counts(
+    text: str, delimiter: str, path: Path, headerless: bool, skipped: int = 0
+) -> None:
     """DataError naming the first line whose field count differs from the first line's.
 
     pandas drops extra values (with a warning) and fills short rows with blanks that are then
@@ -170,9 +231,15 @@ def check_field_counts(text: str, delimiter: str, path: Path, headerless: bool) 
             continue  # a blank line
         if len(row) > expected and not any(c.strip() for c in row[expected:]):
             continue  # trailing delimiters only
+        line = reader.line_num + skipped
+        if row and row[0].lstrip().startswith("#"):
+            raise DataError(
+                f"line {line} of {path} is a '#' comment; comments are skipped only above the "
+                "header: delete that line"
+            )
         first = "the first line" if headerless else "the header"
         raise DataError(
-            f"line {reader.line_num} of {path} has {len(row)} fields but {first} has "
+            f"line {line} of {path} has {len(row)} fields but {first} has "
             f"{expected} (delimiter {delimiter!r}); give every row one field per column "
             "(leave a cell blank for a missing value)"
         )
@@ -290,23 +357,34 @@ def _read_parquet(path: Path) -> RawTable:
     Arrow to float64, other columns through pandas; only one column's Arrow buffers are alive
     at once, so reading costs about the numbers themselves."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    cells, integer = [], []
+    cells, integer, names = [], [], []
+
+    def add(name: str, col: Any) -> None:
+        kind = col.type
+        if pa.types.is_struct(kind):  # one column per field: {"x": 1.0} -> column "name.x"
+            for i in range(kind.num_fields):
+                add(f"{name}.{kind.field(i).name}", pc.struct_field(col, [i]))
+            return
+        names.append(name)
+        integer.append(bool(pa.types.is_integer(kind)))
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            if col.null_count:
+                col = col.cast(pa.float64()).fill_null(float("nan"))
+            cells.append(np.asarray(col.to_numpy(), dtype=np.float64))
+        elif pa.types.is_nested(kind):  # lists, maps: not one value per row; shown as text, so
+            # the column is dropped with a notice (or refused if selected) like any text column
+            values = [None if v is None else f"{kind} {v}" for v in col.to_pylist()]
+            cells.append(from_frame(pd.DataFrame({name: values})).cells[0])
+        else:
+            cells.append(from_frame(col.to_pandas().to_frame(name)).cells[0])
+
     try:
         source = pq.ParquetFile(path)
-        names = list(source.schema_arrow.names)
-        for name in names:
-            col = source.read(columns=[name]).column(0)
-            kind = col.type
-            integer.append(bool(pa.types.is_integer(kind)))
-            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-                if col.null_count:
-                    col = col.cast(pa.float64()).fill_null(float("nan"))
-                cells.append(np.asarray(col.to_numpy(), dtype=np.float64))
-            else:
-                cells.append(from_frame(col.to_pandas().to_frame(name)).cells[0])
-            del col
+        for name in source.schema_arrow.names:
+            add(name, source.read(columns=[name]).column(0))
             pa.default_memory_pool().release_unused()  # give the column's pages back
     # pyarrow raises several unrelated types for corrupt files; all mean "not readable"
     except Exception as e:

@@ -33,6 +33,29 @@ TEXT_KEYS = (
 )
 IMAGE_OUT = (".png", ".npz")
 TEXT_OUT = (".md", ".txt")
+# what each kind of call reads: images take the diffusion options, text the token-sampling ones
+_DRAW = ("n", "sampler", "steps", "eta", "guidance")
+_WRITE = ("max_tokens", "temperature", "top_k", "top_p")
+
+
+def _refuse_unused(req: SampleRequest, target: Path | None) -> None:
+    """One line for options this call would ignore: a caption draws no image (no diffusion
+    options), an image prompt writes no text (no token options), a .txt continuation draws no
+    image, and a story draws its images one at a time (no --n)."""
+    if req.caption is not None:
+        unused, why = _DRAW, "--caption reads the image as given and draws none"
+    elif target is not None and target.suffix.lower() in IMAGE_OUT:
+        unused, why = _WRITE, f"a {target.suffix} --out draws images and writes no text"
+    elif target is not None and target.suffix.lower() == ".txt":
+        unused, why = _DRAW, "a .txt --out continues the text and draws no image (.md draws)"
+    else:
+        unused, why = ("n",), "a .md story draws each image it opens, one at a time"
+    given = [k for k in unused if getattr(req, k) is not None]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(
+            f"{why}: {flags} would be ignored; drop {'it' if len(given) == 1 else 'them'}"
+        )
 
 
 def _train(cfg: MultimodalRunConfig, run: Path, resume: bool) -> Any:
@@ -84,6 +107,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
     target = _check_out(req)
     if req.prompt is not None and target is None:
         raise ConfigError("--prompt needs --out: .png/.npz (images), .md (story) or .txt (text)")
+    _refuse_unused(req, target)
     # the run's defaults with this call's choices, checked like a config section (--top-p 2 fails
     # here, before the model loads)
     asked = {k: getattr(req, k) for k in TEXT_KEYS if getattr(req, k) is not None}

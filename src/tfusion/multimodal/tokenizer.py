@@ -29,16 +29,30 @@ def save_tokenizer(tok: ByteTokenizer, run: str | Path) -> None:
 
 def run_tokenizer(run: str | Path, kind: str) -> ByteTokenizer:
     """The tokenizer a run was trained with; a missing or damaged tokenizer.json is one line."""
+    from tfusion.runs import damage
+
     if kind == "bytes":
         return ByteTokenizer()
     path = Path(run) / TOKENIZER_FILE
     try:
-        return BPETokenizer.from_json(json.loads(path.read_text()))
+        tok = BPETokenizer.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, DataError) as e:
         raise CheckpointError(
-            f"{path} is missing or corrupt ({type(e).__name__}); this run was trained with "
-            "model.tokenizer=bpe and cannot be read without it"
+            f"{path} {damage(e)}; this run was trained with model.tokenizer=bpe and cannot be "
+            "read without it (restore the file or retrain)"
         ) from None
+    # a tokenizer.json that parses but lost merges (cut, or from another run) would otherwise
+    # surface as "weights do not fit", blaming the weights
+    try:
+        trained = json.loads((Path(run) / "data_state.json").read_text()).get("vocab")
+    except (OSError, ValueError, AttributeError):
+        trained = None  # data_state.json is checked (one line) where it is read
+    if isinstance(trained, int) and trained != tok.vocab_size:
+        raise CheckpointError(
+            f"{path} has {tok.vocab_size} tokens but this run was trained with {trained} "
+            "(data_state.json): the file was cut short or comes from another run; restore it"
+        )
+    return tok
 
 
 def token_window(text_bytes: int, n_ids: int, n_bytes: int) -> int:
