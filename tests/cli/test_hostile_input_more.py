@@ -300,6 +300,34 @@ def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
     assert "has changed since run" in err and "120 rows then, 240 now" in err
 
 
+def test_resume_and_evaluate_refuse_values_that_changed_with_the_same_row_count(tmp_path, capsys):
+    # only rows and window counts had been compared: an edited file of the same length was
+    # resumed on, and evaluate scored the run against held-out windows it never had
+    t = np.arange(120)
+    frame = pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)})
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
+    args += [f"data.source={tmp_path / 'x.csv'}", "train.steps=4", "train.checkpoint_every=1"]
+    run = str(tmp_path / "run")
+    assert main(["train", "--out", run, *args, "train.stop_after=2"]) == 0
+    out = tmp_path / "ev"
+    frame.to_csv(tmp_path / "x.csv", index=False, float_format="%.17g")  # same values: fine
+    capsys.readouterr()
+    assert main(["evaluate", run, "--n", "4", "--steps", "2", "--metrics", "correlational",
+                 "--repeats", "1", "--no-baselines", "--out", str(out)]) == 0  # fmt: skip
+    edited = frame.copy()
+    edited.loc[60, "a"] = 5.0  # one cell
+    edited.to_csv(tmp_path / "x.csv", index=False)
+    capsys.readouterr()
+    assert main(["train", "--out", run, "--resume", "train.stop_after=null"]) == 2
+    err = capsys.readouterr().err
+    assert "has changed since run" in err and "other values or windows" in err
+    assert main(["evaluate", run, "--n", "4", "--steps", "2", "--out", str(tmp_path / "e2")]) == 2
+    err = capsys.readouterr().err
+    assert "has changed since run" in err and "--real" in err
+    assert not (tmp_path / "e2").exists()
+
+
 def test_resume_with_a_config_file_is_refused(tmp_path, capsys):
     # --config was silently ignored by --resume (even one of another family)
     cfg = tmp_path / "other.yaml"

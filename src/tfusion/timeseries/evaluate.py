@@ -17,6 +17,7 @@ from tfusion.metrics.suite import SuiteConfig
 from tfusion.timeseries.data import prepare
 from tfusion.timeseries.report import evaluate_windows
 from tfusion.timeseries.sample import TimeSeriesRun
+from tfusion.timeseries.train import check_same_data
 
 
 def evaluate_run(
@@ -43,6 +44,7 @@ def evaluate_run(
     r = loaded or TimeSeriesRun.load(run, device=dev)
     suite = _suite_on(suite, dev, device_of(r.model))
     data = prepare(r.cfg.data)
+    check_same_data(Path(run), data, "evaluate")  # its held-out windows are the run's own
     if r.codec is not None and (r.codec.attribute_dim or r.codec.categorical):
         return _evaluate_panel(r, data, run, out, n, sampler, steps, seed, extra, suite, baselines)
     test = data.scaler.inverse_transform(data.test.to_array())

@@ -64,6 +64,22 @@ class Prepared:
         """Scaled values (..., C) back to original units (time direction unchanged)."""
         return self.scaler.inverse_transform(x_scaled)
 
+    def digest(self) -> str:
+        """A fingerprint of the data a run sees: SHA-256 over up to 65536 evenly spaced rows
+        of the scaled series (all of a smaller one) and both parts' window starts. Cheap on a
+        memory-mapped series of any size; any change in the file's values, its split or its
+        windows changes it (up to rows between the sampled ones of a very long series)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for part in (self.train, self.test):
+            data = part.data
+            rows = np.unique(np.linspace(0, len(data) - 1, min(len(data), 65536)).astype(np.int64))
+            h.update(repr(data.shape).encode())
+            h.update(np.ascontiguousarray(data[rows], dtype=np.float32).tobytes())
+            h.update(np.ascontiguousarray(part.starts, dtype=np.int64).tobytes())
+        return h.hexdigest()[:32]
+
     def state(self) -> dict[str, Any]:
         """A JSON-safe description, saved as `data_state.json` next to a run."""
         cfg = self.config
@@ -81,6 +97,7 @@ class Prepared:
             "seed": cfg.seed,
             "rows": self.rows,
             "windows": {"train": len(self.train), "test": len(self.test)},
+            "digest": self.digest(),
             "scaler": self.scaler.to_dict(),
             "notices": list(self.notices),
             "classes": list(self.classes),

@@ -168,13 +168,27 @@ def _absolute(source: str) -> str:
     return source if source in BUILTIN else str(Path(source).expanduser().absolute())
 
 
-def check_same_data(run: Path, data: Prepared) -> None:
-    """A resumed run trains on the data it started with: a data file that has since changed
-    (other rows, other windows) is refused, not trained on silently."""
-    saved = runs.read_data_state(run, lambda s: (s.get("rows"), s.get("windows")))
-    now = data.state()
-    if saved != (now.get("rows"), now.get("windows")):
+def check_same_data(run: Path, data: Prepared, doing: str = "resume") -> None:
+    """A run resumes, and is evaluated, on the data it was trained on: a data file that has
+    since changed (other rows or windows, or other values: `Prepared.digest`) is refused, not
+    used silently. Runs saved before the digest existed are compared by rows and windows."""
+    saved = runs.read_data_state(run, lambda s: (s.get("rows"), s.get("windows"), s.get("digest")))
+    rows, windows = data.rows, {"train": len(data.train), "test": len(data.test)}
+    changed = saved[:2] != (rows, windows)
+    if not changed and saved[2] is not None:
+        changed = saved[2] != data.digest()
+    if changed:
+        what = (
+            f"{saved[0]} rows then, {rows} now"
+            if saved[0] != rows
+            else "other values or windows than then"
+        )
+        fix = (
+            "train a new run on it"
+            if doing == "resume"
+            else "score new data with --real FILE --synthetic FILE"
+        )
         raise ConfigError(
-            f"{now.get('source')} has changed since run {run} started ({saved[0]} rows "
-            f"then, {now.get('rows')} now): restore the file, or train a new run on it"
+            f"{data.config.source} has changed since run {run} was trained ({what}): "
+            f"restore the file to {doing}, or {fix}"
         )
