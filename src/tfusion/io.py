@@ -7,11 +7,17 @@ Files get the user's normal permissions (0o666 less the umask, like `open`), not
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import secrets
+import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # floats in every CSV tfusion writes: 10 significant digits (float32 data round-trips; %.7g
 # had cut epoch seconds and large ids)
@@ -82,6 +88,45 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | Path) -> Iterator[Path]:
+    """Yield a new hidden folder beside `out` to write a report into; on success move its
+    entries into `out` (created if needed), `report.json` last, replacing files of the same
+    name. On any exception the staging folder is removed and `out` is left as it was, so an
+    interrupted evaluation never leaves an old report beside new figures."""
+    out = check_out_folder(out, "report folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    stage.mkdir()
+    try:
+        yield stage
+        out.mkdir(exist_ok=True)
+        names = sorted((p.name for p in stage.iterdir()), key=lambda n: n == "report.json")
+        for name in names:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(stage / name, target)
+        fsync_dir(out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def staged_report(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a function that writes a report into its `out` folder argument so that it
+    writes into a `staged_folder` instead: the report lands whole or not at all."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        bound = signature.bind(*args, **kwargs)
+        with staged_folder(bound.arguments["out"]) as stage:
+            bound.arguments["out"] = stage
+            return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
 
 
 def fsync_dir(path: str | Path) -> None:

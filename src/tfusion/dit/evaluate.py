@@ -19,12 +19,13 @@ from tfusion.diffusion.guidance import class_balanced_labels
 from tfusion.dit.sample import DiTRun
 from tfusion.dit.train import image_split
 from tfusion.errors import ConfigError
-from tfusion.io import atomic_write_text
+from tfusion.io import atomic_write_text, staged_report
 from tfusion.metrics.images import shapes_scorer, train_scorer
 
 SCALES = (1.0, 1.5, 4.0)
 
 
+@staged_report
 def evaluate_dit(
     run: str | Path,
     out: str | Path,
@@ -142,6 +143,7 @@ def _markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@staged_report
 def evaluate_dit_text(
     run: str | Path,
     out: str | Path,

@@ -28,12 +28,13 @@ from tfusion.data.shapes import (
 from tfusion.devices import load_device
 from tfusion.diffusion import SampleSettings, Schedule
 from tfusion.errors import ConfigError
-from tfusion.io import atomic_write_text
+from tfusion.io import atomic_write_text, staged_report
 from tfusion.metrics.images import shapes_scorer
 from tfusion.multimodal.decode import load_multimodal
 from tfusion.multimodal.train import captioned_images, saved_multimodal_config, text_split
 
 
+@staged_report
 def evaluate_multimodal(
     run: str | Path,
     out: str | Path,

@@ -13,6 +13,7 @@ import torch
 from tfusion.data import load_table, make_windows
 from tfusion.devices import device_of, load_device
 from tfusion.errors import DataError
+from tfusion.io import staged_folder
 from tfusion.metrics.suite import SuiteConfig
 from tfusion.timeseries.data import prepare
 from tfusion.timeseries.report import evaluate_windows
@@ -45,14 +46,36 @@ def evaluate_run(
     suite = _suite_on(suite, dev, device_of(r.model))
     data = prepare(r.cfg.data)
     check_same_data(Path(run), data, "evaluate")  # its held-out windows are the run's own
-    if r.codec is not None and (r.codec.attribute_dim or r.codec.categorical):
-        return _evaluate_panel(r, data, run, out, n, sampler, steps, seed, extra, suite, baselines)
+    out = Path(out) if out is not None else Path(run) / "evaluation"
+    with staged_folder(out) as stage:  # an interrupted evaluation leaves the old report whole
+        if r.codec is not None and (r.codec.attribute_dim or r.codec.categorical):
+            return _evaluate_panel(
+                r, data, run, (out, stage), n, sampler, steps, seed, extra, suite, baselines
+            )
+        return _evaluate_windows(
+            r, data, run, (out, stage), n, sampler, steps, seed, extra, suite, baselines
+        )
+
+
+def _evaluate_windows(
+    r: TimeSeriesRun,
+    data: Any,
+    run: str | Path,
+    out_stage: tuple[Path, Path],
+    n: int,
+    sampler: str | None,
+    steps: int | None,
+    seed: int,
+    extra: dict[str, Any] | None,
+    suite: SuiteConfig | None,
+    baselines: bool,
+) -> dict[str, Any]:
+    out, stage = out_stage
     test = data.scaler.inverse_transform(data.test.to_array())
     train = data.train
     ref_idx = np.random.default_rng(seed).choice(len(train), min(len(train), 5000), replace=False)
     reference = data.scaler.inverse_transform(train.batch(np.sort(ref_idx)))
     synthetic = r.generate(n, sampler, steps, seed)
-    out = Path(out) if out is not None else Path(run) / "evaluation"
     extra = {
         **(extra or {}),
         "run": str(run),
@@ -61,7 +84,7 @@ def evaluate_run(
         "out": str(out),
     }
     return evaluate_windows(
-        test, synthetic, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
+        test, synthetic, stage, r.columns, reference, seed, baselines, extra=extra, suite=suite
     )
 
 
@@ -69,7 +92,7 @@ def _evaluate_panel(
     r: TimeSeriesRun,
     data: Any,
     run: str | Path,
-    out: str | Path | None,
+    out_stage: tuple[Path, Path],
     n: int,
     sampler: str | None,
     steps: int | None,
@@ -104,10 +127,9 @@ def _evaluate_panel(
     else:  # categorical channels only: plain windows
         sx = r.generate(n, sampler, steps, seed)
         slen, sattr = np.full(n, full), None
-    out = Path(out) if out is not None else Path(run) / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
+    out, stage = out_stage
     scores = panel_scores(codec, (rx, rlen, rattr), (sx, slen, sattr), seed)
-    figure = plot_panel(codec, (rx, rlen, rattr), (sx, slen, sattr), out / "panel.png")
+    figure = plot_panel(codec, (rx, rlen, rattr), (sx, slen, sattr), stage / "panel.png")
     width = min(r.cfg.data.window, int(rlen.min()), int(slen.min()))
     real_w, synth_w = cut_windows(rx, rlen, width), cut_windows(sx, slen, width)
     tx = data.scaler.inverse_transform(data.train.to_array())
@@ -123,7 +145,7 @@ def _evaluate_panel(
         "out": str(out),
     }
     return evaluate_windows(
-        real_w, synth_w, out, r.columns, reference, seed, baselines, extra=extra, suite=suite
+        real_w, synth_w, stage, r.columns, reference, seed, baselines, extra=extra, suite=suite
     )
 
 
@@ -211,17 +233,17 @@ def evaluate_files(
             f"{synthetic} holds windows of {syn.shape[1]} steps x {syn.shape[2]} features but "
             f"{real} gives {real_w.shape[1]} x {real_w.shape[2]}{hint}"
         )
-    report = evaluate_windows(
-        real_w,
-        syn,
-        out,
-        columns,
-        seed=seed,
-        baselines=baselines,
-        extra={"out": str(out)},
-        suite=suite,
-    )
-    return report
+    with staged_folder(out) as stage:
+        return evaluate_windows(
+            real_w,
+            syn,
+            stage,
+            columns,
+            seed=seed,
+            baselines=baselines,
+            extra={"out": str(out)},
+            suite=suite,
+        )
 
 
 def entity_balanced(groups: np.ndarray, seed: int) -> np.ndarray:
