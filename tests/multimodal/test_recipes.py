@@ -282,3 +282,42 @@ def test_a_bpe_run_learns_its_merges_saves_them_and_reads_them_back(tmp_path):
         MultimodalModelConfig(tokenizer="wordpiece")
     with pytest.raises(ConfigError, match="vocab"):
         MultimodalModelConfig(vocab=100)
+
+
+def test_text_windows_end_with_eos_only_where_the_text_ends(tmp_path, monkeypatch):
+    """A data.text window cut mid-file had been closed with EOS, teaching the model to stop
+    writing after about one window; now only a window that reaches the end of the file (which
+    the window starts can now reach) ends with EOS."""
+    from dataclasses import replace
+
+    from tfusion.multimodal import train as train_module
+
+    f = tmp_path / "t.txt"
+    f.write_text("".join(f"line {i} of a long plain text file.\n" for i in range(40)))
+    text_ids = list(train_module.text_split(str(f))[0])
+    real_loss = train_module.transfusion_loss
+    tok = ByteTokenizer()
+
+    def text_rows(text_bytes: int) -> list[list[int]]:
+        seen = []
+
+        def spy(m, batch, *args, **kwargs):
+            for r in range(batch.tokens.shape[0]):
+                if not (batch.image[r] >= 0).any():  # a text-only sequence
+                    seen.append(batch.tokens[r][batch.valid[r]].tolist())
+            return real_loss(m, batch, *args, **kwargs)
+
+        monkeypatch.setattr(train_module, "transfusion_loss", spy)
+        cfg = tiny(tmp_path, 3)
+        data = replace(cfg.data, text=str(f), text_ratio=1.0, text_bytes=text_bytes)
+        train_multimodal(replace(cfg, data=data), tmp_path / f"run{text_bytes}")
+        assert len(seen) == 3 * 8
+        return seen
+
+    # windows of the whole training text: every one reaches the end, and ends with EOS
+    for ids in text_rows(len(text_ids)):
+        assert ids[0] == tok.BOS and ids[1:-1] == text_ids and ids[-1] == tok.EOS
+    # short windows start anywhere: mid-text windows end without EOS (all had ended with it)
+    rows = text_rows(64)
+    assert all(len(ids) == 1 + 64 for ids in rows)
+    assert not any(tok.EOS in ids for ids in rows)

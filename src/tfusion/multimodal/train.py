@@ -174,13 +174,18 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         plain = None
         if d.text_ratio > 0:
             plain = torch.rand(bs, generator=gen) < d.text_ratio
-            starts = torch.randint(max(len(text_ids) - window, 1), (bs,), generator=gen)
+            starts = torch.randint(max(len(text_ids) - window + 1, 1), (bs,), generator=gen)
         sequences, caps = [], torch.ones(bs)
         for k, i in enumerate(idx):
             if plain is not None and plain[k]:  # a window of the text file alone
                 s = int(starts[k])
-                segs = [text_ids[s : s + window]]
-            elif draws[k, 0] < d.image_first:
+                # EOS only where the text ends: a window cut mid-text had taught the model
+                # to end its writing after about one window
+                sequences.append(
+                    layout([text_ids[s : s + window]], tok, s + window >= len(text_ids))
+                )
+                continue
+            if draws[k, 0] < d.image_first:
                 segs = [patches[i], captions[i]]
                 caps[k] = d.caption_max_t
             elif draws[k, 1] < d.caption_dropout:
