@@ -99,6 +99,28 @@ def test_the_caption_cap_keeps_image_noise_in_the_first_part_of_the_schedule():
     assert float(spy.seen["t"][spy.seen["image"] >= 0].max()) > 0.5  # uncapped: the rest too
 
 
+@pytest.mark.parametrize("cap", [0.5, 0.3, 0.25, 0.7])
+def test_the_caption_cap_maps_every_grid_step_k_to_ceil_k_times_cap(cap):
+    # exact on the integers: float32 arithmetic had sent some steps one too high (39 of 1000
+    # at cap 0.3), so the capped times were not the grid's first cap x T steps, evenly
+    from fractions import Fraction
+    from math import ceil
+
+    from tfusion.multimodal.loss import capped_times
+
+    steps = 1000
+    k = torch.arange(1, steps + 1)
+    got = capped_times(
+        (k.float() / steps).view(1, -1), torch.tensor([[cap]], dtype=torch.float64), steps
+    )
+    exact = Fraction(str(cap))
+    want = torch.tensor([max(1, ceil(int(j) * exact)) for j in k]) / steps
+    assert torch.equal(got.view(-1), want.float())
+    # so each capped step is hit by 1 / cap grid steps (uniform over the first cap x T steps)
+    counts = torch.bincount(torch.round(got.view(-1) * steps).long())[1:]
+    assert len(counts) == round(cap * steps) and int(counts.max() - counts.min()) <= 1
+
+
 def test_clean_images_are_fed_at_t_0_and_left_out_of_the_diffusion_loss():
     schedule = Schedule.create("cosine", 1000)
     spy = Spy(model())

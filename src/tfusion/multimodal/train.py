@@ -175,7 +175,7 @@ def train_multimodal(cfg: MultimodalRunConfig, run: str | Path, resume: bool = F
         if d.text_ratio > 0:
             plain = torch.rand(bs, generator=gen) < d.text_ratio
             starts = torch.randint(max(len(text_ids) - window + 1, 1), (bs,), generator=gen)
-        sequences, caps = [], torch.ones(bs)
+        sequences, caps = [], torch.ones(bs, dtype=torch.float64)  # float64: exact caps
         for k, i in enumerate(idx):
             if plain is not None and plain[k]:  # a window of the text file alone
                 s = int(starts[k])
