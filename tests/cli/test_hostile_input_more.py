@@ -346,3 +346,27 @@ def test_evaluate_refuses_options_a_run_would_ignore(air_like, tmp_path, capsys)
     code = main(["evaluate", str(dit), "--metrics", "lds", "--out", str(tmp_path / "f")])
     assert code == 2 and "a dit run's report has its own" in capsys.readouterr().err
     assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()
+
+
+def test_sample_impute_and_forecast_refuse_to_overwrite_the_training_data(tmp_path, capsys):
+    # `--out` the run's own data file had silently replaced it with synthetic windows
+    t = np.arange(120)
+    frame = pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)})
+    data = tmp_path / "x.csv"
+    frame.to_csv(data, index=False)
+    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
+    run = str(tmp_path / "run")
+    assert main(["train", "--out", run, *args, f"data.source={data}", "train.steps=2"]) == 0
+    before = data.read_bytes()
+    other = tmp_path / "in.csv"
+    frame.iloc[:40].to_csv(other, index=False)
+    capsys.readouterr()
+    for argv in (
+        ["sample", run, "--n", "2", "--steps", "2", "--out", str(data)],
+        ["impute", run, "--input", str(other), "--out", str(data)],
+        ["forecast", run, "--input", str(other), "--horizon", "4", "--out", str(data)],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "is the data file run" in err and "trained on" in err
+    assert data.read_bytes() == before

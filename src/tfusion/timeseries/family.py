@@ -26,6 +26,18 @@ def _load(run: str | Path, ema: bool = True, device: str | None = None) -> Any:
     return TimeSeriesRun.load(run, ema=ema, device=device)
 
 
+def _not_the_training_data(run: Path, target: Path) -> None:
+    """Refuse an --out that is the file the run was trained on (it would be overwritten)."""
+    from tfusion.runs import read_data_state
+
+    source = read_data_state(run).get("source")
+    data = Path(source).expanduser() if isinstance(source, str) else None
+    if data is not None and data.is_file() and data.resolve() == target.expanduser().resolve():
+        raise ConfigError(
+            f"--out {target} is the data file run {run} was trained on; write to another file"
+        )
+
+
 def _sample(run: Path, req: SampleRequest) -> str:
     from tfusion.diffusion.guidance import class_balanced_labels
     from tfusion.runs import read_data_state
@@ -53,6 +65,7 @@ def _sample(run: Path, req: SampleRequest) -> str:
         target = check_entity_path(req.out, npz=bool(npz_panel))
     else:
         target = check_sample_path(req.out)
+    _not_the_training_data(run, target)
     loaded = TimeSeriesRun.load(run, ema=not req.raw_weights, device=req.device)
     if loaded.codec is not None and loaded.codec.attribute_dim:
         return _sample_panel(loaded, req, state, target)
@@ -233,6 +246,7 @@ def _conditional_input(
     check_out_path(out, (".csv",))
     if Path(out).resolve() == Path(input_path).resolve():
         raise ConfigError(f"--out {out} is the --input file; write the result to another file")
+    _not_the_training_data(run, Path(out))
     loaded = TimeSeriesRun.load(run, device=device)
     d = loaded.cfg.data  # the run's reading rules: its sentinels mean missing, its time sorts
     if d.entity is not None or loaded.codec is not None:
