@@ -419,6 +419,9 @@ OK_BEHAVIOUR = {
     "a constant column": "trains: a zero-range column is scaled to 0 and sampled back constant",
     "semicolon delimiter, decimal comma": "delimiter sniffed, decimal commas read as points",
     "tab delimiter": "delimiter sniffed",
+    "UTF-16 with a byte-order mark (Excel's Unicode text)": "decoded from the byte-order mark, "
+    "read like UTF-8",
+    "'#' comment lines above the header": "skipped; line numbers in messages stay the file's",
 }
 
 
@@ -483,6 +486,22 @@ def catalogue(root: Path) -> list[dict]:
             [],
         ),
         "tab delimiter": ("tab.csv", _series(header="a\tb", sep="\t"), []),
+        "UTF-16 with a byte-order mark (Excel's Unicode text)": (
+            "u16.csv",
+            good.encode("utf-16"),
+            [],
+        ),
+        "UTF-16 without a byte-order mark": ("u16le.csv", good.encode("utf-16-le"), []),
+        "'#' comment lines above the header": (
+            "comments.csv",
+            "# logger v2\n# units: V\n" + good,
+            [],
+        ),
+        "a '#' comment line inside the rows": (
+            "midcomment.csv",
+            "\n".join([*s[:10], "# recalibrated here", *s[10:]]) + "\n",
+            [],
+        ),
     }
     rows = []
     for case, (name, text, extra) in data.items():
@@ -549,6 +568,13 @@ def catalogue(root: Path) -> list[dict]:
     damage(
         "data_state.json truncated",
         lambda d: (d / "data_state.json").write_text('{"scaler": '),
+        sample,
+    )
+    damage(
+        "data_state.json without its scaler",
+        lambda d: (d / "data_state.json").write_text(
+            (d / "data_state.json").read_text().replace('"scaler"', '"scaler_"')
+        ),
         sample,
     )
 
