@@ -29,7 +29,7 @@ from tfusion.multimodal.config import MultimodalSampleConfig
 from tfusion.multimodal.model import MultimodalTransformer
 from tfusion.multimodal.sampling import check_sampling, sample_token
 from tfusion.multimodal.sequences import Packed, layout, pack
-from tfusion.multimodal.tokenizer import ByteTokenizer, run_tokenizer, token_window
+from tfusion.multimodal.tokenizer import ByteTokenizer, run_tokenizer
 from tfusion.nn.llama import KVCache
 from tfusion.nn.patchify import patchify, unpatchify
 
@@ -328,64 +328,19 @@ class MultimodalGenerator:
 
     # ------------------------------------------------------------------ text
 
-    @torch.no_grad()
     def caption_perplexity(self, images: np.ndarray, captions: list[str]) -> float:
-        """exp(cross-entropy per byte) of the captions and EOS after BOS BOI image EOI: the
-        tokens' summed cross-entropy over the captions' UTF-8 bytes + 1 (EOS), so byte and BPE
-        models compare (for the byte tokenizer it is the mean per token)."""
-        patches = self._to_patches(images)
-        ids = [self.tok.encode(c) for c in captions]
-        seqs = [layout([p, c], self.tok) for p, c in zip(patches, ids, strict=True)]
-        batch = self._pack(seqs, left=False)
-        mask = self.model.mask(batch.image, batch.valid)
-        logits, _ = self._forward(
-            batch.tokens,
-            batch.patches,
-            batch.image,
-            torch.zeros(batch.image.shape),
-            mask,
-            batch.positions,
-        )
-        total, count = 0.0, 0
-        for i, (c, row) in enumerate(zip(captions, ids, strict=True)):
-            n = len(row) + 1  # caption tokens and EOS
-            end = int(batch.valid[i].sum())
-            targets = batch.tokens[i, end - n : end]
-            pred = logits[i, end - n - 1 : end - 1]
-            total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
-            count += len(c.encode("utf-8")) + 1
-        return float(np.exp(total / count))
+        """exp(cross-entropy per byte) of the captions after their images
+        (`tfusion.multimodal.perplexity`)."""
+        from tfusion.multimodal.perplexity import caption_perplexity
 
-    @torch.no_grad()
+        return caption_perplexity(self, images, captions)
+
     def text_perplexity(self, text: bytes, window: int = 128, batch: int = 32) -> float:
-        """exp(cross-entropy per byte) of plain text, read in windows of about `window` bytes
-        after BOS (each window's first token is predicted from BOS alone), the way data.text
-        sequences are trained."""
-        plain = text.decode("utf-8", errors="ignore")
-        ids = self.tok.encode(plain)
-        n_bytes = len(plain.encode("utf-8"))
-        w = token_window(window, len(ids), n_bytes)
-        chunks = [ids[i : i + w] for i in range(0, len(ids), w) if ids[i : i + w]]
-        if not chunks:
-            raise ValueError("no text to score")
-        total = 0.0
-        for start in range(0, len(chunks), batch):
-            part = chunks[start : start + batch]
-            seqs = [[[self.tok.BOS], c] for c in part]
-            packed = self._pack(seqs, left=False)
-            logits, _ = self._forward(
-                packed.tokens,
-                packed.patches,
-                packed.image,
-                torch.zeros(packed.image.shape),
-                self.model.mask(packed.image, packed.valid),
-                packed.positions,
-            )
-            for i, c in enumerate(part):
-                targets = packed.tokens[i, 1 : 1 + len(c)]
-                pred = logits[i, : len(c)]
-                total += float(torch.nn.functional.cross_entropy(pred, targets, reduction="sum"))
-        return float(np.exp(total / n_bytes))
+        """exp(cross-entropy per byte) of plain text read in windows of about `window` bytes
+        (`tfusion.multimodal.perplexity`)."""
+        from tfusion.multimodal.perplexity import text_perplexity
+
+        return text_perplexity(self, text, window, batch)
 
     @torch.no_grad()
     def caption(
