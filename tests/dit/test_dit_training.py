@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from tfusion.cli.main import main
@@ -202,3 +203,37 @@ def test_evaluate_scores_the_raw_weights_when_asked(trained, tmp_path):
     assert reports[True]["weights"] == "ema" and reports[False]["weights"] == "raw"
     # the same labels and seed: the two weight sets draw different images
     assert np.abs(samples[True].astype(int) - samples[False].astype(int)).max() >= 2
+
+
+@pytest.mark.parametrize("steps", [100, 4000])
+def test_the_time_embedding_counts_the_runs_own_steps(tmp_path, monkeypatch, steps):
+    """Released DiT embeds the integer step n = t T - 1 in [0, T): the model had always
+    counted in thousandths, so T = 100 embedded steps 0, 1, 99 as 9, 19, 999 and T = 4000 as
+    -0.75, -0.5, 999. The run records its T, and loading rebuilds the same embedding."""
+    from dataclasses import replace
+
+    from tfusion.nn import embeddings
+
+    cfg = tiny_config(two_class_npz(tmp_path / "d.npz"), steps=1)
+    cfg = replace(cfg, diffusion=replace(cfg.diffusion, steps=steps))
+    run = tmp_path / "run"
+    train_dit(cfg, run)
+    assert json.loads((run / "data_state.json").read_text())["time_embedding_steps"] == steps
+    loaded = DiTRun.load(run)
+    seen = []
+    real = embeddings.sinusoidal
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.detach().clone())
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(embeddings, "sinusoidal", spy)
+    n = torch.tensor([0.0, 1.0, steps - 1.0])
+    x = torch.zeros(3, 1, 8, 8)
+    loaded.model(x, (n + 1) / steps, torch.tensor([0, 1, 0]))
+    torch.testing.assert_close(seen[0], n)
+    # a run saved before the field existed is read as T = 1000, as it was trained
+    state = json.loads((run / "data_state.json").read_text())
+    del state["time_embedding_steps"]
+    (run / "data_state.json").write_text(json.dumps(state))
+    assert DiTRun.load(run).model.shape.num_timesteps == 1000

@@ -125,7 +125,8 @@ def _describe(run: Path) -> list[str]:
     classes = state.get("classes", [])
     size = int(state.get("model_size", state.get("image_size", 0)))
     channels = int(state.get("model_channels", state.get("channels", 0)))
-    shape = dit_shape(cfg.model, size, channels, len(classes))
+    steps = int(state.get("time_embedding_steps", 1000))
+    shape = dit_shape(cfg.model, size, channels, len(classes), num_timesteps=steps)
     m = cfg.model
     cond = f"{len(classes)} classes"
     if m.condition == "text" and m.text_encoder != "train":

@@ -42,16 +42,17 @@ class DiTRun:
         (and a latent run's autoencoder) go to `device` (default the CPU)."""
         path = runs.open_run(run)
         cfg = saved_dit_config(path)
-        classes, size, channels, text_dim = runs.read_data_state(
+        classes, size, channels, text_dim, steps = runs.read_data_state(
             path,
             lambda s: (
                 tuple(s["classes"]),
                 int(s.get("model_size", s["image_size"])),
                 int(s.get("model_channels", s["channels"])),
                 int(s.get("text_dim", 0)),
+                int(s.get("time_embedding_steps", 1000)),  # older runs: always 1000
             ),
         )
-        model = DiT(dit_shape(cfg.model, size, channels, len(classes), text_dim))
+        model = DiT(dit_shape(cfg.model, size, channels, len(classes), text_dim, steps))
         load_weights(model, runs.weights_path(path, ema))
         dev = load_device(device)
         model.eval().to(dev)

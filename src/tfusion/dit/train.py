@@ -34,10 +34,17 @@ from tfusion.training.plots import plot_loss_curve
 
 
 def dit_shape(
-    model: DiTModelConfig, image_size: int, channels: int, classes: int, text_dim: int = 0
+    model: DiTModelConfig,
+    image_size: int,
+    channels: int,
+    classes: int,
+    text_dim: int = 0,
+    num_timesteps: int = 1000,
 ) -> DiTShape:
     """The DiTShape of a model config for images of `image_size` x `channels` and `classes`
-    (`text_dim`: the pooled width of an external text encoder, model.text_encoder=FOLDER)."""
+    (`text_dim`: the pooled width of an external text encoder, model.text_encoder=FOLDER);
+    `num_timesteps` is the run's diffusion.steps T, so the time embedding sees the integer
+    step n = t T - 1 as the released DiT does for any T."""
     base = DiTShape.preset(
         model.preset,
         image_size=image_size,
@@ -50,6 +57,7 @@ def dit_shape(
         text_heads=model.text_heads,
         text_dim=text_dim,
         cross_attention=model.cross_attention,
+        num_timesteps=num_timesteps,
     )
     overrides = {
         k: getattr(model, k)
@@ -112,7 +120,10 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
     text = cfg.model.condition == "text"
     encoder = text_encoder(cfg.model) if text else None
     text_dim = encoder.dim if encoder is not None else 0
-    shape = dit_shape(cfg.model, size, channels, 0 if text else len(train.classes), text_dim)
+    steps = cfg.diffusion.steps  # a resumed run keeps the T its time embedding was built for
+    if resume:
+        steps = runs.read_data_state(run, lambda s: int(s.get("time_embedding_steps", 1000)))
+    shape = dit_shape(cfg.model, size, channels, 0 if text else len(train.classes), text_dim, steps)
     torch.manual_seed(cfg.train.seed)
     model = DiT(shape)
     d = cfg.diffusion
@@ -127,6 +138,8 @@ def train_dit(cfg: DiTRunConfig, run: str | Path, resume: bool = False) -> FitRe
         "model_size": int(size),
         "model_channels": int(channels),
         "train_images": len(train),
+        # the T the time embedding counts steps in (runs without it embedded as if T = 1000)
+        "time_embedding_steps": steps,
     }
     if not resume and world.is_main:
         atomic_write_text(run / "config.yaml", dump_yaml(cfg))
