@@ -136,3 +136,17 @@ def test_sample_loop_refuses_settings_given_twice():
         sample_loop(_denoise, (2, 3), SCHEDULE, "eps", SampleSettings("ddim", 4), steps=4)
     with pytest.raises(TypeError, match="in the SampleSettings"):
         sample_loop(_denoise, (2, 3), SCHEDULE, "eps", SampleSettings("ddim", 4), spacing="karras")
+
+
+def test_an_eta_the_ddpm_sampler_would_ignore_is_refused():
+    # DDPM draws its full posterior noise (eta 1 in DDIM's terms); --sampler ddpm --eta 0.7
+    # had given bit-identical output to no --eta
+    base = SampleSettings(sampler="dpm++", eta=0.0)
+    with pytest.raises(ConfigError, match=r"--eta 0\.7 does not apply to the ddpm sampler"):
+        base.override(sampler="ddpm", eta=0.7)
+    ddpm = SampleSettings(sampler="ddpm")
+    with pytest.raises(ConfigError, match="ddim or dpm"):
+        ddpm.override(eta=0.0)
+    assert ddpm.override(eta=1.0).sampler == "ddpm"  # what it does anyway
+    assert base.override(sampler="ddpm").sampler == "ddpm"  # the run's own eta is not asked
+    assert base.override(sampler="ddim", eta=0.7).eta == 0.7

@@ -65,7 +65,16 @@ class SampleSettings:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise TypeError(f"SampleSettings has no field {sorted(unknown)[0]!r}")
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        out = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        eta = changes.get("eta")
+        if eta is not None and out.sampler == "ddpm" and eta != 1:
+            # the ancestral sampler always draws its full posterior noise (what eta 1 is for
+            # DDIM / DPM++): another eta had been accepted and ignored
+            raise ConfigError(
+                f"--eta {eta:g} does not apply to the ddpm sampler (its noise is fixed: eta 1); "
+                "use --sampler ddim or dpm++ to choose the noise"
+            )
+        return out
 
     def num_steps(self, schedule: Schedule) -> int:
         """The number of sampler steps: `steps` when one was asked for; otherwise the run's own

@@ -116,7 +116,9 @@ def _sample(run: Path, req: SampleRequest) -> str:
     gen = load_multimodal(run, ema=not req.raw_weights, device=req.device)
     text = {k: getattr(cfg, k) for k in ("max_tokens", "temperature", "top_k", "top_p")}
     # the core's rule for "no --steps" (ddpm in place of the run's few-step sampler: all T)
-    settings = SampleSettings.from_section(saved).override(sampler=req.sampler, steps=req.steps)
+    settings = SampleSettings.from_section(saved).override(
+        sampler=req.sampler, steps=req.steps, eta=req.eta
+    )
     sampler, steps, guidance = cfg.sampler, settings.num_steps(gen.schedule), cfg.guidance
     if req.caption is not None:
         state = read_data_state(run)
