@@ -345,6 +345,11 @@ def test_evaluate_refuses_options_a_run_would_ignore(air_like, tmp_path, capsys)
     (dit / "config.yaml").write_text("family: dit\n")
     code = main(["evaluate", str(dit), "--metrics", "lds", "--out", str(tmp_path / "f")])
     assert code == 2 and "a dit run's report has its own" in capsys.readouterr().err
+    # the suite's budgets were accepted and ignored by image reports too
+    for flags in (["--quick"], ["--repeats", "5"], ["--workers", "2", "--no-baselines"]):
+        assert main(["evaluate", str(dit), *flags, "--out", str(tmp_path / "f")]) == 2
+        err = capsys.readouterr().err
+        assert all(f in err for f in flags if f.startswith("--")) and "report has its own" in err
     assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()
 
 

@@ -237,3 +237,19 @@ def test_the_time_embedding_counts_the_runs_own_steps(tmp_path, monkeypatch, ste
     del state["time_embedding_steps"]
     (run / "data_state.json").write_text(json.dumps(state))
     assert DiTRun.load(run).model.shape.num_timesteps == 1000
+
+
+def test_a_run_without_the_unconditional_model_is_evaluated_at_guidance_1(tmp_path):
+    # evaluate always asked for guidance 1.5 and 4 and failed on a class_dropout=0 run (after
+    # training its scorer); configs/dit-paper.yaml even pointed to a --guidance flag
+    from dataclasses import replace
+
+    from tfusion.dit.evaluate import evaluate_dit
+
+    cfg = tiny_config(two_class_npz(tmp_path / "d.npz"), steps=2)
+    cfg = replace(cfg, model=replace(cfg.model, class_dropout=0.0))
+    run = tmp_path / "run"
+    train_dit(cfg, run)
+    report = evaluate_dit(run, tmp_path / "ev", n=4)
+    assert [row["guidance"] for row in report["by_guidance"]] == [1.0]
+    assert (tmp_path / "ev" / "report.md").exists()

@@ -110,7 +110,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         sampler=a.sampler,
         steps=a.steps,
         seed=a.seed,
-        repeats=a.repeats,
+        repeats=5 if a.repeats is None else a.repeats,
         long_repeats=a.long_repeats,
         metrics=a.metrics,
         quick=a.quick,
@@ -127,10 +127,22 @@ def _evaluate(a: argparse.Namespace) -> None:
             raise TfusionError("--window cuts a --real series; a RUN evaluates at its own window")
         run = check_run_exists(a.run)
         fam = families.of(run)
-        if a.metrics is not None and fam.name != DEFAULT_FAMILY:  # ignored by images' reports
-            raise TfusionError(
-                f"--metrics picks time-series scores; a {fam.name} run's report has its own"
-            )
+        if fam.name != DEFAULT_FAMILY:  # images' reports have their own scores and budgets
+            suite_flags = {
+                "--metrics": a.metrics is not None,
+                "--repeats": a.repeats is not None,
+                "--long-repeats": a.long_repeats is not None,
+                "--quick": a.quick,
+                "--no-baselines": a.no_baselines,
+                "--workers": a.workers is not None,
+            }
+            given = [flag for flag, on in suite_flags.items() if on]
+            if given:
+                raise TfusionError(
+                    f"{', '.join(given)} set{'s' if len(given) == 1 else ''} the time-series "
+                    f"scores; a {fam.name} run's report has its own: drop "
+                    f"{'it' if len(given) == 1 else 'them'}"
+                )
         print(fam.evaluate(run, req))
         return
     if not (a.real and a.synthetic):
@@ -246,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--out", default=None, help="report folder (default RUN/evaluation)")
-    e.add_argument("--repeats", type=int, default=5, help="runs of each stochastic score (K)")
+    e.add_argument(
+        "--repeats", type=int, default=None, help="runs of each stochastic score (K; default 5)"
+    )
     e.add_argument(
         "--long-repeats",
         type=int,

@@ -53,6 +53,8 @@ def evaluate_dit(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dit = DiTRun.load(run, ema=ema, device=dev)
+    if dit.cfg.model.class_dropout == 0:  # no unconditional model to guide with: guidance 1 only
+        scales = (1.0,)
     train, test = image_split(dit.cfg)
     ref = test if len(test) >= 2 else train
     classes = len(dit.classes)
