@@ -253,3 +253,21 @@ def test_a_run_without_the_unconditional_model_is_evaluated_at_guidance_1(tmp_pa
     report = evaluate_dit(run, tmp_path / "ev", n=4)
     assert [row["guidance"] for row in report["by_guidance"]] == [1.0]
     assert (tmp_path / "ev" / "report.md").exists()
+
+
+def test_options_that_break_images_are_refused():
+    # the Fourier term transformed the colour channels; flips contradicted side-naming captions
+    from dataclasses import replace
+
+    from tfusion.errors import ConfigError
+
+    cfg = DiTRunConfig()
+    with pytest.raises(ConfigError, match="fourier_weight is a time-series loss term"):
+        replace(cfg, diffusion=replace(cfg.diffusion, fourier_weight=0.5))
+    with pytest.raises(ConfigError, match=r"data\.flip mirrors images"):
+        replace(
+            cfg,
+            data=replace(cfg.data, source="shapes", flip=True),
+            model=replace(cfg.model, condition="text"),
+        )
+    replace(cfg, data=replace(cfg.data, flip=True))  # class labels survive a flip

@@ -150,3 +150,17 @@ class DiTRunConfig:
         )
     )
     sample: ImageSampleConfig = field(default_factory=ImageSampleConfig)
+
+    def __post_init__(self) -> None:
+        # Diffusion-TS's term transforms the sequence axis; on (B, C, H, W) that is the channels
+        check(
+            self.diffusion.fourier_weight == 0,
+            "diffusion.fourier_weight is a time-series loss term (an FFT along time); on images "
+            "it transforms the colour channels: leave it out",
+        )
+        # captions name sides ("on the left"): a mirrored image contradicts its caption
+        check(
+            not (self.data.flip and self.model.condition == "text"),
+            "data.flip mirrors images left-right, which makes captions that name a side wrong; "
+            "flip class-labelled images only (model.condition=class)",
+        )

@@ -177,5 +177,5 @@ class MultimodalRunConfig:
         check(
             self.diffusion.loss == "mse" and self.diffusion.fourier_weight == 0,
             "the multimodal diffusion loss is the squared error: diffusion.loss=l1 and "
-            "diffusion.fourier_weight are time-series / DiT options; leave them out",
+            "diffusion.fourier_weight belong to the other families; leave them out",
         )
