@@ -130,10 +130,15 @@ def load_autoencoder(folder: Path) -> ImageAutoencoder:
 
 
 class DiffusersVAE(nn.Module):
-    """A diffusers `AutoencoderKL` from a local folder (from `save_pretrained`), with the
-    Stable Diffusion latent scale 0.18215 as DiT uses it; images must have 3 channels."""
+    """A diffusers `AutoencoderKL` from a local folder (from `save_pretrained`), latents scaled
+    by the folder's `scaling_factor` (0.18215 for the Stable Diffusion VAE DiT uses, and where
+    the config has none); images must have 3 channels.
 
-    SCALE = 0.18215
+    Images are encoded once, before training, to the posterior mean (one encoder pass per
+    image); released DiT draws a posterior sample at every step (one pass per image per
+    step)."""
+
+    SCALE = 0.18215  # the fallback
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
@@ -152,14 +157,16 @@ class DiffusersVAE(nn.Module):
             raise ConfigError(f"cannot load an AutoencoderKL from {path}: {e}") from None
         self.factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_channels = int(self.vae.config.latent_channels)
+        # SDXL's VAE says 0.13025: 0.18215 there had left latents off unit variance
+        self.scale = float(getattr(self.vae.config, "scaling_factor", None) or self.SCALE)
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
-        return self.vae.encode(x).latent_dist.mean * self.SCALE
+        return self.vae.encode(x).latent_dist.mean * self.scale
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
-        return self.vae.decode(z / self.SCALE).sample.clamp(-1, 1)
+        return self.vae.decode(z / self.scale).sample.clamp(-1, 1)
 
     def latent_size(self, image_size: int) -> int:
         return image_size // self.factor

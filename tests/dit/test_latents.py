@@ -77,7 +77,7 @@ def test_latent_dit_keeps_the_class_condition(tmp_path):
     assert x[:6].mean() < -0.4 and x[6:].mean() > 0.4, (x[:6].mean(), x[6:].mean())
 
 
-def tiny_diffusers_vae(folder):
+def tiny_diffusers_vae(folder, **config):
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
     vae = diffusers.AutoencoderKL(
@@ -90,9 +90,22 @@ def tiny_diffusers_vae(folder):
         latent_channels=4,
         norm_num_groups=4,
         sample_size=16,
+        **config,
     )
     vae.save_pretrained(folder)
     return folder
+
+
+def test_a_diffusers_vae_scales_latents_by_its_own_scaling_factor(tmp_path):
+    # an SDXL-style VAE says 0.13025: the fixed 0.18215 had left its latents off scale
+    for factor in (0.13025, 0.18215):
+        coder = DiffusersVAE(tiny_diffusers_vae(tmp_path / f"vae{factor}", scaling_factor=factor))
+        x = torch.rand(2, 3, 16, 16) * 2 - 1
+        mean = coder.vae.encode(x).latent_dist.mean
+        torch.testing.assert_close(coder.encode(x), mean * factor)
+        z = torch.randn(1, 4, 8, 8)
+        want = coder.vae.decode(z / factor).sample.clamp(-1, 1)
+        torch.testing.assert_close(coder.decode(z), want)
 
 
 def test_a_diffusers_vae_on_disk_is_used_for_latents(tmp_path):
