@@ -55,6 +55,30 @@ def test_ids_that_read_as_the_same_number_stay_apart(tmp_path):
     assert zips.kinds["x"] == "int"
 
 
+def test_codes_with_leading_zeros_keep_them_when_no_two_would_merge(tmp_path):
+    # "02139", "00501" and "10001" never collide as numbers, so the zeros had been dropped
+    # (levels 2139 / 501, ids 7 / 8 for 007 / 008) although the column reads as text
+    rows = [
+        {
+            "id": f"00{e}",
+            "t": t,
+            "zip": ("02139", "10001", "00501")[e % 3],
+            "code": "0" + str(t % 3),
+            "x": t * 0.5,
+        }
+        for e in range(7, 10)
+        for t in range(5)
+    ]
+    src = write(tmp_path / "z.csv", rows)
+    table = load_table(
+        src, entity_column="id", time_column="t", static_columns=["zip"],
+        categorical_columns=["zip", "code"],
+    )  # fmt: skip
+    assert table.entities == ("007", "008", "009")
+    assert table.attributes["zip"].tolist() == ["10001", "00501", "02139"]
+    assert sorted(table.levels[table.categorical.index("code")]) == ["00", "01", "02"]
+
+
 def test_number_text_keeps_distinct_numbers_apart():
     assert number_text(42.0) == "42" and number_text(-3.0) == "-3" and number_text(0.1) == "0.1"
     assert number_text(1234567890123456.0) != number_text(1234567890123457.0)

@@ -75,13 +75,22 @@ def cell_codes(raw: RawTable, j: int, col: Column, rows: np.ndarray) -> tuple[np
             texts.append(number_text(float(u.values[i])))  # type: ignore[union-attr]
         else:
             texts.append(str(cell).strip())
-    if u is not None and cells_merge(uniques, texts, u.blank):
+    if u is not None and (cells_merge(uniques, texts, u.blank) or leading_zero(uniques, u.blank)):
         # two different cells would share one text ("0042" and "42", or ids past float64's
-        # 2**53): the cells keep their own text, so ids and levels never merge
+        # 2**53), or the column writes codes with leading zeros ("02139", a text column to
+        # `kind_of`): the cells keep their own text, so ids and levels never merge or change
         texts = ["" if u.blank[i] else str(c).strip() for i, c in enumerate(uniques.tolist())]
     texts.append("")  # code -1 (a missing cell) indexes this last entry
     merged, names = pd.factorize(np.asarray(texts, dtype=object))
     return merged[codes], [str(v) for v in names]
+
+
+def leading_zero(cells: np.ndarray, blank: np.ndarray) -> bool:
+    """Whether written (text) cells include a number with a leading zero, like "02139"."""
+    if cells.dtype == np.float64:
+        return False
+    written = pd.Series(cells[~blank], dtype=object).astype(str).str.strip()
+    return bool(written.str.match(r"[+-]?0\d").any())
 
 
 def cells_merge(cells: np.ndarray, texts: list[str], blank: np.ndarray) -> bool:
