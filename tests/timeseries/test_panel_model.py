@@ -568,3 +568,16 @@ def test_categorical_channels_weigh_one_channel_in_the_loss():
     weights = torch.tensor([1.0, 1.0, 0.25])
     assert float(obj(pred, target, weights=weights)) == pytest.approx(9.0 * 0.25 / 3)
     assert float(obj(pred, target)) == pytest.approx(9.0 / 3)
+
+
+def test_large_attribute_values_that_differ_within_an_entity_are_caught():
+    # np.isclose's default rtol (1e-5) had let 100000 then 100001 pass as one constant
+    frame = small_frame()
+    frame["income"] = frame["id"].map({"e1": 100000, "e2": 200000, "e3": 300000})
+    frame.loc[frame.index[1], "income"] = frame.loc[frame.index[0], "income"] + 1
+    message = error_of(load_table, frame, **{**PANEL, "static_columns": ["income"]})
+    assert "'income'" in message and "varies within entity" in message
+    same = small_frame()
+    same["stamp"] = same["id"].map({"e1": 1.7e9, "e2": 1.7e9 + 3600, "e3": 1.8e9})
+    t = load_table(same, **{**PANEL, "static_columns": ["stamp"]})
+    assert t.attributes["stamp"].tolist() == [1.7e9, 1.7e9 + 3600, 1.8e9]

@@ -382,3 +382,19 @@ def test_cli_npz_panel_samples_npz_with_lengths_and_attributes(tmp_path, capsys)
     assert z["windows"].shape[0] == 5 and set(z["site"].tolist()) == {"south"}
     assert ((z["lengths"] >= lengths.min()) & (z["lengths"] <= lengths.max())).all()
     assert z["columns"].tolist() == ["a", "b"]
+
+
+def test_npz_attributes_nan_refused_and_bytes_decoded(tmp_path):
+    # a NaN attribute had reached the scaler (lo / hi NaN) and failed training as "loss became
+    # nan"; a bytes array (dtype S) had become levels like "b'north'"
+    _, x, lengths = padded_npz(tmp_path)
+    gain = np.arange(8) * 1.5
+    gain[3] = np.nan
+    nan = tmp_path / "nan.npz"
+    np.savez(nan, windows=x, lengths=lengths, gain=gain)
+    message = error_of(prepare, DataConfig(source=str(nan), whole=True, static=("gain",)))
+    assert "'gain'" in message and "sequence 3" in message and "finite" in message
+    raw = tmp_path / "bytes.npz"
+    np.savez(raw, windows=x, lengths=lengths, site=np.array([b"north", b"south"] * 4))
+    prep = prepare(DataConfig(source=str(raw), whole=True, static=("site",), split="none"))
+    assert prep.codec.attributes[0].levels == ("north", "south")

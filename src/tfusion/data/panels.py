@@ -100,7 +100,10 @@ def attribute_rows(
             )
         ref = np.where(has, firsts, 0)
         value = v[ref[seg]]
-        differs = ~blank & (value != v) if not numeric else ~blank & ~np.isclose(value, v)
+        # numbers: equal up to float noise only (np.isclose's default rtol of 1e-5 had let
+        # 100000 / 100001, or epoch seconds hours apart, pass as one constant attribute)
+        same = (value == v) if not numeric else np.isclose(value, v, rtol=1e-12, atol=0.0)
+        differs = ~blank & ~same
         if differs.any():
             i = int(np.flatnonzero(differs)[0])
             k = int(seg[i])
@@ -245,10 +248,10 @@ def _sequence_attributes(
     out, kinds = {}, {}
     for name in static:
         if name not in arrays:
-            shown = ", ".join(sorted(arrays)) or "none"
+            present = ", ".join(sorted(arrays)) or "none"
             raise DataError(
                 f"data.static lists {name!r}, which is no per-sequence array of {seq.label} "
-                f"(its arrays of one value per sequence: {shown})"
+                f"(its arrays of one value per sequence: {present})"
             )
         a = np.asarray(arrays[name])[kept]
         if a.dtype.kind in "iub":
@@ -259,8 +262,23 @@ def _sequence_attributes(
             kinds[name] = "text"
         if kinds[name] != "text" and name not in categorical:
             out[name] = a.astype(np.float64)
+            bad = ~np.isfinite(out[name])
+            if bad.any():  # NaN had reached the attribute scaler and then the loss
+                k = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"attribute {name!r} of {seq.label} is {shown(out[name][k])} for sequence "
+                    f"{int(kept[k])} ({int(bad.sum())} such values); "
+                    "give every sequence a finite value (or list it in data.categorical)"
+                )
         elif kinds[name] == "text" or a.dtype == object:
-            out[name] = np.asarray([str(v).strip() for v in a.tolist()], dtype=object)
+            # bytes arrays (dtype S) decode as text; str(b"a") would be the level "b'a'"
+            out[name] = np.asarray(
+                [
+                    (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
+                    for v in a.tolist()
+                ],
+                dtype=object,
+            )
         else:
             out[name] = np.asarray([number_text(float(v)) for v in a.tolist()], dtype=object)
     return dataclasses.replace(
