@@ -505,6 +505,11 @@ def test_where_fixes_a_category_and_refuses_an_unseen_level(panel_run, tmp_path,
     assert "'insurance'" in err and "'bank', 'tech'" in err and not bad.exists()
     assert sample(run, bad, "--entities", "3", "--where", "age=99") == 2
     assert "20 to 39" in capsys.readouterr().err and not bad.exists()
+    # an integer attribute is drawn as a whole number: 30.5 had silently become 30
+    assert sample(run, bad, "--entities", "3", "--where", "age=30.5") == 2
+    assert "holds whole numbers" in capsys.readouterr().err and not bad.exists()
+    assert sample(run, bad, "--entities", "3", "--where", "age=nan") == 2
+    assert "finite number" in capsys.readouterr().err and not bad.exists()
 
 
 def test_where_table_draws_one_entity_per_row(panel_run, tmp_path):

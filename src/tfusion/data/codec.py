@@ -161,6 +161,14 @@ class PanelCodec:
                     raise ConfigError(
                         f"--where {key}={value}: {key!r} is a number attribute; give a number"
                     ) from None
+                if not np.isfinite(number):
+                    raise ConfigError(f"--where {key}={value}: give a finite number")
+                if a.dtype == "int" and number != round(number):
+                    # the sampled value is rounded to the column's whole numbers: 30.5 had
+                    # silently become 30
+                    raise ConfigError(
+                        f"--where {key}={number:g}: {key!r} holds whole numbers; give one"
+                    )
                 if not a.lo <= number <= a.hi:
                     raise ConfigError(
                         f"--where {key}={number:g} is outside the training range of {key!r} "
