@@ -171,3 +171,20 @@ def test_max_seconds_stops_training_with_a_checkpoint(tmp_path: Path):
     assert rows[0]["lr"] > 5e-4 and rows[-1]["lr"] < 2e-4
     assert (tmp_path / "run" / "ema.safetensors").is_file()
     assert len(synth.sample(2)) == 2 * 20
+
+
+def test_score_tables_reads_text_attributes_and_levels_as_the_loader_does():
+    # a text data.static column not also listed in categorical had crashed as a "numeric
+    # attribute with no finite values"; a category written 1.0 / NaN on one side and 1 / <NA>
+    # on the other had scored as entirely different levels (distance 1.0)
+    df = basic_motions(cases=10, steps=30)
+    df["site"] = np.where(df["case"].astype(str).str[-1].isin(list("02468")), "north", "south")
+    same = score_tables(df, df, "case", "step", ["class", "site"], ["class"], window=10)
+    assert same["attributes"]["marginal_mean"] == 0
+    lvl = (df["step"] % 3).astype(float)
+    lvl[df["step"] == 5] = np.nan
+    real = df.drop(columns="site").assign(lvl=lvl)
+    other = real.assign(lvl=lvl.astype("Int64"))
+    got = score_tables(real, other, "case", "step", ["class"], ["class", "lvl"], window=10)
+    assert got["categories"]["lvl"]["frequency_tvd"] == 0
+    assert got["categories"]["lvl"]["transition_mae"] == 0

@@ -188,6 +188,25 @@ def panel_markdown(panel: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _level(value: object) -> str:
+    """A category cell as the loader writes levels: numbers without a trailing .0 (a float
+    column's 1.0 and an integer column's 1 are one level), missing cells (NaN, None, <NA>)
+    as ""."""
+    from tfusion.data.cells import number_text
+
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return number_text(float(value))
+    return str(value).strip()
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Whether every present cell of a column reads as a number."""
+    present = column.dropna()
+    return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
 def score_tables(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -225,11 +244,12 @@ def score_tables(
     if static:
         ra = pd.DataFrame([g[static].iloc[0] for g in sides["real"]]).reset_index(drop=True)
         sa = pd.DataFrame([g[static].iloc[0] for g in sides["synthetic"]]).reset_index(drop=True)
-        cat_static = [c for c in static if c in categorical]
-        num_static = [c for c in static if c not in categorical]
+        # a text attribute is a category, as data.static reads it, listed in categorical or not
+        cat_static = [c for c in static if c in categorical or not _numeric(ra[c])]
+        num_static = [c for c in static if c not in cat_static]
         for frame in (ra, sa):
             for c in cat_static:
-                frame[c] = frame[c].astype(str)
+                frame[c] = [_level(v) for v in frame[c]]
             for c in num_static:
                 frame[c] = pd.to_numeric(frame[c], errors="coerce")
         out["attributes"] = attribute_scores(ra, sa, num_static, cat_static)
@@ -252,12 +272,12 @@ def score_tables(
         out["categories"] = {}
         for c in cat_channels:
             levels = sorted(
-                {str(v) for g in sides["real"] for v in g[c]}
-                | {str(v) for g in sides["synthetic"] for v in g[c]}
+                {_level(v) for g in sides["real"] for v in g[c]}
+                | {_level(v) for g in sides["synthetic"] for v in g[c]}
             )
             index = {v: i for i, v in enumerate(levels)}
             codes = {
-                side: [np.asarray([index[str(v)] for v in g[c]]) for g in groups]
+                side: [np.asarray([index[_level(v)] for v in g[c]]) for g in groups]
                 for side, groups in sides.items()
             }
             out["categories"][c] = category_scores(codes["real"], codes["synthetic"], len(levels))
