@@ -586,3 +586,26 @@ def test_large_attribute_values_that_differ_within_an_entity_are_caught():
     same["stamp"] = same["id"].map({"e1": 1.7e9, "e2": 1.7e9 + 3600, "e3": 1.8e9})
     t = load_table(same, **{**PANEL, "static_columns": ["stamp"]})
     assert t.attributes["stamp"].tolist() == [1.7e9, 1.7e9 + 3600, 1.8e9]
+
+
+def test_an_entity_on_a_coarser_step_gets_no_invented_rows(tmp_path):
+    # six daily entities and one weekly: the weekly one had been filled to 64 rows (54 of them
+    # interpolated) and the mixed steps went unreported; a gap error now names its file line
+    rows = [
+        {"id": f"d{e}", "date": f"2024-01-{1 + t:02d}", "x": float(t + e)}
+        for e in range(6)
+        for t in range(10)
+    ]
+    rows += [{"id": "w1", "date": f"2024-{1 + t // 4:02d}-{1 + 7 * (t % 4):02d}", "x": float(t)}
+             for t in range(10)]  # fmt: skip
+    src = tmp_path / "mix.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    t = load_table(src, entity_column="id", time_column="date")
+    assert np.diff(t.bounds).tolist() == [10] * 7
+    assert any("different median time steps" in n for n in t.notices)
+    gap = pd.DataFrame(rows[:60]).drop(index=[23, 24])  # two days missing in d2
+    gap.to_csv(tmp_path / "gap.csv", index=False)
+    message = error_of(
+        load_table, tmp_path / "gap.csv", entity_column="id", time_column="date", missing="error"
+    )
+    assert "2 time steps are missing" in message and "row 22 (line 24)" in message

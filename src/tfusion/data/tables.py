@@ -224,7 +224,7 @@ def load_table(
         calendar = calendar_step(t_rows, np.r_[0, np.flatnonzero(np.diff(g)) + 1, len(g)])
     if t_rows is not None and missing != "drop":
         x, rows, t_rows = fill_gaps(
-            x, rows, codes[rows], t_rows, time_kind, missing, notices, calendar
+            x, rows, codes[rows], t_rows, time_kind, missing, notices, calendar, raw.where
         )
     nan = np.isnan(x)
     groups = None if codes is None else codes[rows]

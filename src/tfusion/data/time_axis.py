@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -187,25 +188,36 @@ def fill_gaps(
     missing: str,
     notices: list[str],
     calendar: str | None = None,
+    where: Callable[[int], str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows absent from a regular time axis come back as missing values, for the missing-value
-    policy to fill (`interpolate`), keep (`keep`) or refuse (`error`).
+    policy to fill (`interpolate`), keep (`keep`) or refuse (`error`). `where(row)` names a
+    file row in messages.
 
     The step is the most common median step of the sequences (`groups`: each row's sequence,
     sorted); a step of m times that (m = 2, 3, ... exactly) within a sequence means m - 1 rows
     are missing there. They are inserted as NaN rows whose file row (`rows`, for labels and
     categories) is the row before them; other irregular steps are left alone (`check_steps`
     reports them). With a `calendar` frequency (months, quarters, years) the step is counted
-    on the calendar. Returns x, rows and times with the inserted rows."""
+    on the calendar. A sequence whose own median step is another (a weekly entity among daily
+    ones) gets no rows inserted: `check_steps` reports the mixed steps instead of 6 rows in 7
+    being invented. Returns x, rows and times with the inserted rows."""
     cuts = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [len(t)]])
-    medians = [np.median(np.diff(t[a:b])) for a, b in itertools.pairwise(cuts) if b - a > 1]
-    if not medians:
+    own = np.asarray(
+        [np.median(np.diff(t[a:b])) if b - a > 1 else np.nan for a, b in itertools.pairwise(cuts)],
+        dtype=np.float64,
+    )
+    medians = own[np.isfinite(own)]
+    if not len(medians):
         return x, rows, t
-    values, counts = np.unique(np.asarray(medians, dtype=np.float64), return_counts=True)
+    values, counts = np.unique(medians, return_counts=True)
     step = float(values[np.argmax(counts)])
     if step <= 0:
         return x, rows, t
     same = np.concatenate([groups[1:] == groups[:-1], [False]])  # row i and i + 1 share a sequence
+    if calendar is None:  # only sequences on the common step get their gaps filled
+        on_step = np.isnan(own) | np.isclose(own, step, rtol=1e-9, atol=0.0)
+        same &= np.repeat(on_step, np.diff(cuts))
     if calendar is not None:
         units = month_units(t, calendar)
         ratio = np.diff(units, append=units[-1])
@@ -218,17 +230,18 @@ def fill_gaps(
     extra = np.where(gap, m - 1, 0).astype(np.int64)
     total = int(extra.sum())
     first = int(np.flatnonzero(gap)[0])
-    where = f"after {_time_text(t[first], kind)}"
+    at = f" at {where(int(rows[first]))}" if where is not None else ""
+    where_text = f"after {_time_text(t[first], kind)}{at}"
     if missing == "error":
         raise DataError(
             f"{total} time steps are missing in {int(gap.sum())} gaps of the time column (the "
-            f"first {where}, at the step {_step_text(step, kind)}); fill them, or set "
+            f"first {where_text}, at the step {_step_text(step, kind)}); fill them, or set "
             "data.missing=interpolate (or drop, to leave them out)"
         )
     if total > len(t):
         raise DataError(
             f"the time column has more missing steps ({total}) than rows ({len(t)}) at the "
-            f"step {_step_text(step, kind)} (the first gap {where}); check data.time"
+            f"step {_step_text(step, kind)} (the first gap {where_text}); check data.time"
         )
     index = np.repeat(np.arange(len(t)), 1 + extra)
     offset = np.arange(len(index)) - np.repeat(np.cumsum(1 + extra) - (1 + extra), 1 + extra)

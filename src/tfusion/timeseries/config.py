@@ -96,6 +96,12 @@ class DataConfig:
             not self.static or self.entity is not None or self.source.endswith(".npz"),
             "data.static needs data.entity=COLUMN: attributes belong to entities (sequences)",
         )
+        both = [c for c in self.static if self.columns is not None and c in self.columns]
+        check(
+            not both,
+            f"column {both[0] if both else ''!r} is in data.static (one value per entity) and in "
+            "data.columns (a channel over time); list it in one of them",
+        )
         check(
             not self.whole or self.split != "time",
             "data.whole=true trains whole sequences; split them with data.split=random or none",

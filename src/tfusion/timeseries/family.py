@@ -49,6 +49,8 @@ def _sample(run: Path, req: SampleRequest) -> str:
         raise TfusionError("--out is required: a .npy or .csv file for the windows")
     state = None
     if req.entities is not None or req.where:  # fail before minutes of sampling, not after
+        if req.n is not None and req.entities is None:
+            raise TfusionError("--where conditions whole entities: use --entities N, not --n")
         if req.n is not None:
             raise TfusionError("give --n (windows) or --entities (a table of entities), not both")
         if req.entities is not None and req.entities < 1:
