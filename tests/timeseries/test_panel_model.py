@@ -544,6 +544,18 @@ def test_where_is_refused_without_attributes(panel_run, tmp_path, capsys):
     out = tmp_path / "w.csv"
     assert sample(run, out, "--entities", "2", "--where", "sector=bank") == 2
     assert "data.static" in capsys.readouterr().err and not out.exists()
+    # --where with --n (no --entities) had been told "not both" of options it never gave
+    assert sample(run, out, "--n", "2", "--where", "sector=bank") == 2
+    assert "use --entities N, not --n" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_column_in_both_static_and_columns_is_named():
+    # it had read "has no numeric column", or silently left the channels
+    msg = error_of(
+        DataConfig, source="x.csv", entity="id", static=("price",), columns=("price", "vol"),
+        cls=ConfigError,
+    )  # fmt: skip
+    assert "'price'" in msg and "data.static" in msg and "data.columns" in msg
 
 
 def test_loaded_run_has_the_training_codec(panel_run):
