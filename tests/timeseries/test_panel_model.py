@@ -524,6 +524,13 @@ def test_where_table_draws_one_entity_per_row(panel_run, tmp_path):
     assert first["sector"].iloc[:2].tolist() == ["tech", "bank"]
     assert first["age"].iloc[0] == 25 and first["age"].iloc[2] == 30
     assert first["sector"].iloc[2] in ("bank", "tech") and 20 <= first["age"].iloc[1] <= 39
+    # the data reader's cell rules: NA is blank (drawn), a ;-table's decimal comma a number
+    # (both had been refused as "give a number")
+    table.write_text("sector;age\ntech;NA\nbank;30,0\n")
+    assert sample(run, out, "--where", str(table)) == 0
+    first = pd.read_csv(out).groupby("id", sort=False)[["sector", "age"]].first()
+    assert first["sector"].tolist() == ["tech", "bank"] and first["age"].iloc[1] == 30
+    assert 20 <= first["age"].iloc[0] <= 39
 
 
 def test_n_is_refused_on_a_panel_run(panel_run, tmp_path, capsys):

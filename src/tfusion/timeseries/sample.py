@@ -317,9 +317,29 @@ def read_where(items: Sequence[str]) -> dict[str, str] | pd.DataFrame | None:
                 ".csv/.parquet table of attribute rows"
             )
 
+        from tfusion.data.cells import parse_cells
+
         path = resolve_path(items[0])
         raw = read_raw(path)
-        frame = pd.DataFrame({name: cells for name, cells in zip(raw.names, raw.cells)})
+        columns = {}
+        for name, cells in zip(raw.names, raw.cells):
+            # the data reader's cell rules: "NA", "null", ... are blank (the model draws that
+            # attribute), and a ;-separated table's decimal commas are numbers
+            if cells.dtype == object:
+                parsed = parse_cells(cells, raw.decimal_comma)
+                cells = np.asarray(
+                    [
+                        None
+                        if parsed.blank[i]
+                        else repr(float(parsed.values[i]))
+                        if raw.decimal_comma and not parsed.bad[i]
+                        else c
+                        for i, c in enumerate(cells.tolist())
+                    ],
+                    dtype=object,
+                )
+            columns[name] = cells
+        frame = pd.DataFrame(columns)
         if frame.empty:
             raise ConfigError(
                 f"--where table {path} has no rows; give one attribute row per entity"
