@@ -129,8 +129,9 @@ def test_multimodal_needs_a_mode_and_refuses_time_series_options(mm_run, tmp_pat
     assert "--labels" in err and "multimodal" in err and len(err.strip().splitlines()) == 1
     assert main(["sample", str(mm_run), "--prompt", "a", "--out", str(tmp_path / "a.csv")]) == 2
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "a.csv").exists()
-    assert main([*argv, "--top-p", "2"]) == 2  # checked like the config, before the model loads
-    assert "top_p" in capsys.readouterr().err and not (tmp_path / "a.png").exists()
+    text = ["sample", str(mm_run), "--prompt", "a", "--out", str(tmp_path / "a.txt")]
+    assert main([*text, "--top-p", "2"]) == 2  # checked like the config, before the model loads
+    assert "top_p" in capsys.readouterr().err and not (tmp_path / "a.txt").exists()
     assert main(["impute", str(mm_run), "--input", "x.csv", "--out", str(tmp_path / "o.csv")]) == 2
     assert "time-series runs" in capsys.readouterr().err
 
