@@ -285,7 +285,8 @@ def test_impute_on_a_panel_run_says_what_it_needs(tmp_path, capsys):
     assert code == 2 and "learned a panel" in err and not out.exists()
 
 
-def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
+def _half_trained_run(tmp_path) -> tuple[pd.DataFrame, str]:
+    """A two-column series in x.csv and a run stopped after 2 of its 4 steps."""
     t = np.arange(120)
     frame = pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)})
     frame.to_csv(tmp_path / "x.csv", index=False)
@@ -293,6 +294,11 @@ def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
     args += [f"data.source={tmp_path / 'x.csv'}", "train.steps=4", "train.checkpoint_every=1"]
     run = str(tmp_path / "run")
     assert main(["train", "--out", run, *args, "train.stop_after=2"]) == 0
+    return frame, run
+
+
+def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
+    frame, run = _half_trained_run(tmp_path)
     pd.concat([frame, frame * 100]).to_csv(tmp_path / "x.csv", index=False)  # grown, rescaled
     capsys.readouterr()
     assert main(["train", "--out", run, "--resume", "train.stop_after=null"]) == 2
@@ -303,13 +309,7 @@ def test_resume_refuses_a_data_file_that_changed_since(tmp_path, capsys):
 def test_resume_and_evaluate_refuse_values_that_changed_with_the_same_row_count(tmp_path, capsys):
     # only rows and window counts had been compared: an edited file of the same length was
     # resumed on, and evaluate scored the run against held-out windows it never had
-    t = np.arange(120)
-    frame = pd.DataFrame({"a": np.sin(t / 4), "b": np.cos(t / 6)})
-    frame.to_csv(tmp_path / "x.csv", index=False)
-    args = [a for a in TINY_TIMESERIES if not a.startswith("data.s")]
-    args += [f"data.source={tmp_path / 'x.csv'}", "train.steps=4", "train.checkpoint_every=1"]
-    run = str(tmp_path / "run")
-    assert main(["train", "--out", run, *args, "train.stop_after=2"]) == 0
+    frame, run = _half_trained_run(tmp_path)
     out = tmp_path / "ev"
     frame.to_csv(tmp_path / "x.csv", index=False, float_format="%.17g")  # same values: fine
     capsys.readouterr()

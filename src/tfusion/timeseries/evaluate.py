@@ -52,40 +52,21 @@ def evaluate_run(
             return _evaluate_panel(
                 r, data, run, (out, stage), n, sampler, steps, seed, extra, suite, baselines
             )
-        return _evaluate_windows(
-            r, data, run, (out, stage), n, sampler, steps, seed, extra, suite, baselines
+        test = data.scaler.inverse_transform(data.test.to_array())
+        train = data.train
+        pick = np.random.default_rng(seed).choice(len(train), min(len(train), 5000), replace=False)
+        reference = data.scaler.inverse_transform(train.batch(np.sort(pick)))
+        synthetic = r.generate(n, sampler, steps, seed)
+        extra = {
+            **(extra or {}),
+            "run": str(run),
+            "sampling": {"sampler": sampler or r.cfg.sample.sampler, "steps": steps, "n": n},
+            "data": {"source": r.cfg.data.source, "window": r.window, "test_windows": len(test)},
+            "out": str(out),
+        }
+        return evaluate_windows(
+            test, synthetic, stage, r.columns, reference, seed, baselines, extra=extra, suite=suite
         )
-
-
-def _evaluate_windows(
-    r: TimeSeriesRun,
-    data: Any,
-    run: str | Path,
-    out_stage: tuple[Path, Path],
-    n: int,
-    sampler: str | None,
-    steps: int | None,
-    seed: int,
-    extra: dict[str, Any] | None,
-    suite: SuiteConfig | None,
-    baselines: bool,
-) -> dict[str, Any]:
-    out, stage = out_stage
-    test = data.scaler.inverse_transform(data.test.to_array())
-    train = data.train
-    ref_idx = np.random.default_rng(seed).choice(len(train), min(len(train), 5000), replace=False)
-    reference = data.scaler.inverse_transform(train.batch(np.sort(ref_idx)))
-    synthetic = r.generate(n, sampler, steps, seed)
-    extra = {
-        **(extra or {}),
-        "run": str(run),
-        "sampling": {"sampler": sampler or r.cfg.sample.sampler, "steps": steps, "n": n},
-        "data": {"source": r.cfg.data.source, "window": r.window, "test_windows": len(test)},
-        "out": str(out),
-    }
-    return evaluate_windows(
-        test, synthetic, stage, r.columns, reference, seed, baselines, extra=extra, suite=suite
-    )
 
 
 def _evaluate_panel(
