@@ -109,3 +109,22 @@ def test_near_misses_are_named(tmp_path, capsys, family, override, hint):
     code = main(_train_args(tmp_path, family, override, in_file=False))
     err = capsys.readouterr().err
     assert code == 2 and hint in err, err
+
+
+@pytest.mark.parametrize(
+    ("family", "override"),
+    [
+        ("dit", "model.latent_channels=8"),
+        ("dit", "model.latent_steps=50"),
+        ("multimodal", "model.latent_factor=4"),
+    ],
+)
+def test_autoencoder_fields_without_a_trained_autoencoder_are_refused(
+    tmp_path, capsys, family, override
+):
+    # with pixels the autoencoder's shape would be ignored: say so instead of training without it
+    code = main(_train_args(tmp_path, family, override, in_file=False))
+    err = capsys.readouterr().err
+    key = override.split("=")[0]
+    assert code == 2 and f"{key} only applies with model.latent: train" in err, err
+    assert err.count("error:") == 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +87,16 @@ def check_latent(model: Any) -> None:
     check_at_least("model.latent_channels", model.latent_channels, 1)
     check_choice("model.latent_factor", model.latent_factor, LATENT_FACTORS)
     check_at_least("model.latent_steps", model.latent_steps, 1)
+    if model.latent != "train":
+        # the three fields shape an autoencoder tfusion trains; with pixels or a given folder
+        # (whose own config fixes channels and factor) a changed value would be ignored
+        defaults = {f.name: f.default for f in fields(model)}
+        for name in ("latent_channels", "latent_factor", "latent_steps"):
+            check(
+                getattr(model, name) == defaults[name],
+                f"model.{name} only applies with model.latent: train (this run has latent: "
+                f"{model.latent}); drop it, or set model.latent=train",
+            )
 
 
 def check_sampling(section: Any, prefix: str = "sample") -> None:

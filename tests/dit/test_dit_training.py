@@ -198,7 +198,7 @@ def test_evaluate_scores_the_raw_weights_when_asked(trained, tmp_path):
     reports, samples = {}, {}
     for ema in (True, False):
         out = tmp_path / f"ema_{ema}"
-        reports[ema] = evaluate_dit(run, out, n=8, scales=(1.0,), ema=ema)
+        reports[ema] = evaluate_dit(run, out, n=8, scales=(1.0,), ema=ema, scorer_steps=20)
         samples[ema] = np.load(out / "samples.npz")["images"]
     assert reports[True]["weights"] == "ema" and reports[False]["weights"] == "raw"
     # the same labels and seed: the two weight sets draw different images
@@ -250,7 +250,7 @@ def test_a_run_without_the_unconditional_model_is_evaluated_at_guidance_1(tmp_pa
     cfg = replace(cfg, model=replace(cfg.model, class_dropout=0.0))
     run = tmp_path / "run"
     train_dit(cfg, run)
-    report = evaluate_dit(run, tmp_path / "ev", n=4)
+    report = evaluate_dit(run, tmp_path / "ev", n=4, scorer_steps=20)
     assert [row["guidance"] for row in report["by_guidance"]] == [1.0]
     assert (tmp_path / "ev" / "report.md").exists()
 

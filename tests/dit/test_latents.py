@@ -48,7 +48,7 @@ def config(source, latent, steps=300, patch=2):
             heads=2,
             patch=patch,
             latent=latent,
-            latent_steps=300,
+            latent_steps=300 if latent == "train" else 1500,  # the default: a folder has its own
         ),
         diffusion=DiffusionConfig(schedule="cosine", prediction="v"),
         train=TrainConfig(

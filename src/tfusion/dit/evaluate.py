@@ -38,6 +38,7 @@ def evaluate_dit(
     extra: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
     ema: bool = True,
+    scorer_steps: int = 1500,
 ) -> dict[str, Any]:
     """Sample n class-balanced images per guidance scale and score them against held-out images.
 
@@ -45,6 +46,8 @@ def evaluate_dit(
     `seed`; FID compares the samples with the held-out images, beside the FID of the training
     images against the same held-out images (what a perfect generator would get with this
     extractor and this many images). `ema=False` scores the raw weights instead of the EMA ones.
+    The scorer trains for at least `scorer_steps` steps (fewer only for quick checks: its
+    held-out accuracy, in the report, says how far to trust its FID).
     The model samples and the scorer trains on `device`
     (default the CPU).
     """
@@ -59,7 +62,14 @@ def evaluate_dit(
     ref = test if len(test) >= 2 else train
     classes = len(dit.classes)
     scorer = train_scorer(
-        train.images, train.labels, test.images, test.labels, classes, seed=seed, device=dev
+        train.images,
+        train.labels,
+        test.images,
+        test.labels,
+        classes,
+        seed=seed,
+        min_steps=scorer_steps,
+        device=dev,
     )
     labels = class_balanced_labels(n, classes)
     m = min(len(train), max(len(ref), 2))
