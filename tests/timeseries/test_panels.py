@@ -398,3 +398,47 @@ def test_npz_attributes_nan_refused_and_bytes_decoded(tmp_path):
     np.savez(raw, windows=x, lengths=lengths, site=np.array([b"north", b"south"] * 4))
     prep = prepare(DataConfig(source=str(raw), whole=True, static=("site",), split="none"))
     assert prep.codec.attributes[0].levels == ("north", "south")
+
+
+def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path):
+    # `tfusion sample` wrote a Parquet int32 channel as int64 and a bool one as 0.0/1.0 floats;
+    # an .npz's int32 / bool attributes came back int64
+    import pandas as pd
+
+    from tfusion.cli.main import main
+
+    rng = np.random.default_rng(0)
+    n, steps = 12, 16
+    df = pd.DataFrame(
+        {
+            "case": np.repeat(np.arange(n), steps),
+            "step": np.tile(np.arange(steps), n),
+            "level": rng.normal(size=n * steps).astype(np.float32),
+            "count": rng.integers(0, 50, n * steps).astype(np.int32),
+            "on": rng.random(n * steps) > 0.5,
+            "grade": np.repeat(rng.integers(-5, 5, n), steps).astype(np.int8),
+        }
+    )
+    df.to_parquet(tmp_path / "typed.parquet")
+    tiny = ["model.preset=tiny", "model.width=16", "model.depth=1", "model.ff=32"]
+    train = ["train.steps=2", "train.batch_size=4", "train.progress=false"]
+    data = [f"data.source={tmp_path / 'typed.parquet'}", "data.entity=case", "data.time=step"]
+    data.append("data.window=16")
+    run = str(tmp_path / "run")
+    assert main(["train", "--out", run, *data, "data.static=[grade]", *tiny, *train]) == 0
+    out = tmp_path / "fake.parquet"
+    assert main(["sample", run, "--entities", "3", "--out", str(out)]) == 0
+    fake = pd.read_parquet(out)
+    assert fake.dtypes.to_dict() == df.dtypes.to_dict()
+    assert fake["grade"].between(-128, 127).all()
+
+    seqs = tmp_path / "seqs.npz"
+    x = rng.normal(size=(10, 12, 2))
+    np.savez(seqs, windows=x, flag=np.arange(10) % 2 == 0, size=np.arange(10, dtype=np.int32))
+    data = [f"data.source={seqs}", "data.window=12", "data.static=[flag, size]"]
+    run = str(tmp_path / "run_npz")
+    assert main(["train", "--out", run, *data, *tiny, *train]) == 0
+    out = tmp_path / "fake.npz"
+    assert main(["sample", run, "--entities", "3", "--out", str(out)]) == 0
+    back = np.load(out)
+    assert back["flag"].dtype == np.bool_ and back["size"].dtype == np.int32

@@ -34,7 +34,9 @@ def kind_of(raw: RawTable, j: int, col: Column) -> str:
         return "text"
     cells = raw.cells[j]
     if cells.dtype == np.float64:
-        return "int" if raw.integer and raw.integer[j] else "float"
+        whole = bool(raw.integer and raw.integer[j])
+        whole = whole or bool(raw.dtypes and raw.dtypes[j] == "bool")
+        return "int" if whole else "float"
     values = col.values[present]
     if not np.all(values == np.round(values)):
         return "float"

@@ -55,6 +55,7 @@ class PanelCodec:
     lengths: tuple[int, int] | None = None  # whole sequences: the shortest and longest
     kinds: dict[str, str] = field(default_factory=dict)  # input column -> int | float | text
     schema: tuple[str, ...] = ()  # the input's columns in order (synthetic tables follow it)
+    dtypes: dict[str, str] = field(default_factory=dict)  # typed inputs: column -> "int32", ...
 
     @property
     def feature_columns(self) -> tuple[str, ...]:
@@ -196,6 +197,7 @@ class PanelCodec:
             "lengths": None if self.lengths is None else list(self.lengths),
             "kinds": dict(self.kinds),
             "schema": list(self.schema),
+            "dtypes": dict(self.dtypes),
         }
 
     @classmethod
@@ -213,6 +215,7 @@ class PanelCodec:
             None if lengths is None else (int(lengths[0]), int(lengths[1])),
             dict(d.get("kinds", {})),
             tuple(d.get("schema", ())),
+            dict(d.get("dtypes", {})),
         )
 
 

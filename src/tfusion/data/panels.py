@@ -245,7 +245,7 @@ def _sequence_attributes(
     from tfusion.data.cells import number_text
 
     arrays = {**seq.attributes, **({} if seq.labels is None else {"labels": seq.labels})}
-    out, kinds = {}, {}
+    out, kinds, dtypes = {}, {}, {}
     for name in static:
         if name not in arrays:
             present = ", ".join(sorted(arrays)) or "none"
@@ -254,6 +254,8 @@ def _sequence_attributes(
                 f"(its arrays of one value per sequence: {present})"
             )
         a = np.asarray(arrays[name])[kept]
+        if a.dtype.kind in "iubf":
+            dtypes[name] = str(a.dtype)
         if a.dtype.kind in "iub":
             kinds[name] = "int"
         elif a.dtype.kind == "f":
@@ -282,5 +284,9 @@ def _sequence_attributes(
         else:
             out[name] = np.asarray([number_text(float(v)) for v in a.tolist()], dtype=object)
     return dataclasses.replace(
-        table, attributes=pd.DataFrame(out), kinds=kinds, schema=(*static, *table.columns)
+        table,
+        attributes=pd.DataFrame(out),
+        kinds=kinds,
+        schema=(*static, *table.columns),
+        dtypes={**table.dtypes, **dtypes},
     )

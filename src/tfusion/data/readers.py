@@ -39,6 +39,9 @@ class RawTable:
     decimal_comma: bool = False  # text cells use `,` as the decimal separator
     first_line: int | None = None  # file line of data row 0 (CSV), for error messages
     integer: tuple[bool, ...] = ()  # typed sources (Parquet, DataFrame): the column held ints
+    # typed sources: each numeric column's dtype ("int32", "bool", "float32"; "" for others),
+    # so synthetic tables are written back with the input's widths
+    dtypes: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -337,11 +340,13 @@ def from_frame(
     frame: pd.DataFrame, decimal_comma: bool = False, first_line: int | None = None
 ) -> RawTable:
     """Raw columns of a DataFrame: numeric dtypes as float64 (NA -> NaN), others as objects."""
-    cells, integer = [], []
+    cells, integer, dtypes = [], [], []
     for name in frame.columns:
         column = frame[name]
         integer.append(bool(pd.api.types.is_integer_dtype(column)))
-        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        numeric = pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
+        dtypes.append(numpy_name(column.dtype) if numeric else "")
+        if numeric:
             cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
         else:  # one Python object per distinct cell, shared by its rows (ids repeat a lot)
             codes, uniques = pd.factorize(column, use_na_sentinel=True)
@@ -349,7 +354,16 @@ def from_frame(
             cells.append(distinct[codes])  # code -1 (missing) -> None
     # a quoted header cell may hold line breaks; names are one line (they appear in messages)
     names = tuple(" ".join(str(c).splitlines()) for c in frame.columns)
-    return RawTable(names, tuple(cells), decimal_comma, first_line, tuple(integer))
+    return RawTable(names, tuple(cells), decimal_comma, first_line, tuple(integer), tuple(dtypes))
+
+
+def numpy_name(dtype: Any) -> str:
+    """The numpy name of a numeric dtype ("int32", "bool", "float32"), pandas' nullable ones
+    (Int32, boolean) included; "" for anything else."""
+    try:
+        return str(np.dtype(getattr(dtype, "numpy_dtype", dtype)))
+    except TypeError:
+        return ""
 
 
 def _read_parquet(path: Path) -> RawTable:
@@ -360,7 +374,7 @@ def _read_parquet(path: Path) -> RawTable:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    cells, integer, names = [], [], []
+    cells, integer, names, dtypes = [], [], [], []
 
     def add(name: str, col: Any) -> None:
         kind = col.type
@@ -370,7 +384,10 @@ def _read_parquet(path: Path) -> RawTable:
             return
         names.append(name)
         integer.append(bool(pa.types.is_integer(kind)))
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        numeric = numeric or pa.types.is_boolean(kind)
+        dtypes.append(numpy_name(kind.to_pandas_dtype()) if numeric else "")
+        if numeric:
             if col.null_count:
                 col = col.cast(pa.float64()).fill_null(float("nan"))
             cells.append(np.asarray(col.to_numpy(), dtype=np.float64))
@@ -390,4 +407,4 @@ def _read_parquet(path: Path) -> RawTable:
     except Exception as e:
         raise DataError(f"cannot read {path} as Parquet: {first_line(e)}") from e
     names = [" ".join(str(c).splitlines()) for c in names]
-    return RawTable(tuple(names), tuple(cells), integer=tuple(integer))
+    return RawTable(tuple(names), tuple(cells), integer=tuple(integer), dtypes=tuple(dtypes))

@@ -94,6 +94,8 @@ class Table:
     # so synthetic tables can be written back with the input's types
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)
     schema: tuple[str, ...] = ()  # every column of the input, in its order
+    # typed inputs (Parquet, DataFrame, .npz): numeric columns' dtypes ("int32", "bool", ...)
+    dtypes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def long_gaps(self, max_gap: int) -> np.ndarray:
         """(N,) bool: time steps inside a filled gap (a run of interpolated cells of one
@@ -258,6 +260,7 @@ def load_table(
             for j in (*keep, *static_cols, *(() if ent is None else (ent,)))
         },
         "schema": raw.names,
+        "dtypes": {name: d for name, d in zip(raw.names, raw.dtypes) if d},
     }
     if cat_cols:
         levels, codes = [], []

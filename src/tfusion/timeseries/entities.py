@@ -44,6 +44,10 @@ def write_sequences(
             values = panel.attributes[a.name].to_numpy() if panel.attributes is not None else []
             if a.kind == "category" and a.dtype == "text":
                 arrays[a.name] = np.asarray([str(v) for v in values])
+            elif a.name in codec.dtypes:  # the array's own dtype: int32, bool, float32, ...
+                arrays[a.name] = as_dtype(
+                    np.asarray([float(v) for v in values]), codec.dtypes[a.name]
+                )
             elif a.dtype == "int":
                 arrays[a.name] = np.asarray([float(v) for v in values]).round().astype(np.int64)
             else:
@@ -76,6 +80,7 @@ def entity_frame(
     n, longest, _ = x.shape
     lengths = np.full(n, longest, dtype=np.int64) if lengths is None else np.asarray(lengths)
     kinds = {} if codec is None else codec.kinds
+    dtypes = {} if codec is None else codec.dtypes
     if codec is not None:
         numeric, codes = codec.split_channels(x)
         names = list(codec.numeric)
@@ -90,7 +95,10 @@ def entity_frame(
         if codes is not None:
             codes = np.take_along_axis(codes, src[:, :, None], axis=1)
     frame = pd.DataFrame(
-        {name: _typed(numeric[..., j][pick], kinds.get(name)) for j, name in enumerate(names)}
+        {
+            name: _typed(numeric[..., j][pick], kinds.get(name), dtypes.get(name, ""))
+            for j, name in enumerate(names)
+        }
     )
     if codec is not None and codes is not None:
         for k, (name, levels) in enumerate(codec.categorical):
@@ -120,7 +128,11 @@ def entity_frame(
         for name in attributes.columns:
             values = attributes[name].to_numpy()[seq]
             kind = kinds.get(name)
-            front[name] = _levels(values, kind) if values.dtype == object else _typed(values, kind)
+            front[name] = (
+                _levels(values, kind)
+                if values.dtype == object
+                else _typed(values, kind, dtypes.get(name, ""))
+            )
     for k, (name, values) in enumerate(front.items()):
         frame.insert(k, name, values)
     if codec is not None and codec.schema:  # the input's column order
@@ -147,9 +159,25 @@ def _dates(first: np.ndarray, step: float, lengths: np.ndarray, state: dict[str,
     return dates.tz_localize("UTC").tz_convert(zone) if zone else dates
 
 
-def _typed(values: np.ndarray, kind: str | None) -> np.ndarray:
-    """Numbers as the input wrote them: rounded integers for an int column."""
+def _typed(values: np.ndarray, kind: str | None, dtype: str = "") -> np.ndarray:
+    """Numbers as the input wrote them: rounded integers for an int column, in the input's own
+    dtype where it had one (`dtype`: a Parquet int32 stays int32, a bool column bool)."""
+    if dtype:
+        return as_dtype(values, dtype)
     return np.round(values).astype(np.int64) if kind == "int" else values.astype(np.float64)
+
+
+def as_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Synthetic numbers in an input column's dtype: bools at 0.5, integers rounded and kept
+    inside the type's range (an int8 column gets no wrapped-around 300), floats cast."""
+    dt = np.dtype(dtype)
+    x = np.asarray(values, dtype=np.float64)
+    if dt.kind == "b":
+        return x >= 0.5
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return np.clip(np.round(x), info.min, info.max).astype(dt)
+    return x.astype(dt)
 
 
 def _levels(values: np.ndarray, kind: str | None) -> Any:

@@ -51,7 +51,9 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
         need = MIN_WHOLE if cfg.whole else cfg.window
         levels, codes = kept_levels(table.levels, table.codes, np.repeat(lengths >= need, lengths))
         categorical = tuple(zip(table.categorical, levels))
-        codec = PanelCodec(columns, categorical, kinds=table.kinds, schema=table.schema)
+        codec = PanelCodec(
+            columns, categorical, kinds=table.kinds, schema=table.schema, dtypes=table.dtypes
+        )
         if codes is not None:
             raw = np.concatenate([raw, codec.one_hot(codes)], axis=1)
             columns = codec.feature_columns
