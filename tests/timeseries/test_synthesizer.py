@@ -188,4 +188,3 @@ def test_score_tables_reads_text_attributes_and_levels_as_the_loader_does():
     got = score_tables(real, other, "case", "step", ["class"], ["class", "lvl"], window=10)
     assert got["categories"]["lvl"]["frequency_tvd"] == 0
     assert got["categories"]["lvl"]["transition_mae"] == 0
-
