@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -442,3 +443,30 @@ def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path):
     assert main(["sample", run, "--entities", "3", "--out", str(out)]) == 0
     back = np.load(out)
     assert back["flag"].dtype == np.bool_ and back["size"].dtype == np.int32
+
+
+def test_entity_split_holds_out_whole_entities(tmp_path):
+    # data.split=random lets one entity lend windows to both parts; split=entity must not
+    rows = ["id,t,x"]
+    for k in range(10):  # entity k's values sit near 10 k, so a window names its entity
+        rows += [f"e{k},{i},{10.0 * k + i / 100!r}" for i in range(14)]
+    src = tmp_path / "ten.csv"
+    src.write_text("\n".join(rows) + "\n")
+
+    def parts(split: str) -> tuple[set[int], set[int]]:
+        cfg = DataConfig(source=str(src), entity="id", time="t", window=8, split=split)
+        prep = prepare(replace(cfg, scaler="none", test_fraction=0.3))
+        train, test = (p.to_array().astype(np.float64) for p in (prep.train, prep.test))
+        return set(seq_of(train)[:, 0].tolist()), set(seq_of(test)[:, 0].tolist())
+
+    train, test = parts("entity")
+    assert not train & test and len(test) == 3 and train | test == set(range(10))
+    train, test = parts("random")
+    assert train & test  # the papers' protocol: windows of one entity on both sides
+
+    one = tmp_path / "one.csv"
+    one.write_text("t,x\n" + "\n".join(f"{i},{i * 0.5}" for i in range(40)) + "\n")
+    msg = error_of(prepare, DataConfig(source=str(one), window=8, split="entity"), cls=ConfigError)
+    assert "data.split=entity holds out whole entities" in msg and "data.entity=COLUMN" in msg
+    msg = error_of(prepare, DataConfig(source="sine", window=8, split="entity"), cls=ConfigError)
+    assert "no entity to hold out" in msg

@@ -21,7 +21,8 @@ from tfusion.timeseries.presets import ARCHS, TIMESERIES_PRESETS
 
 # NaN policies of a run's data: the table loader's, less `keep` (NaN stays: series to impute)
 MISSING = tuple(p for p in MISSING_POLICIES if p != "keep")
-SPLITS = ("random", "time", "none")  # random over windows (seeded) | time (no overlap) | none
+# random over windows (seeded) | time (no overlap) | entity (whole entities held out) | none
+SPLITS = ("random", "time", "entity", "none")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class DataConfig:
     scaler: str = "minmax"
     window: int = 24  # window length L
     stride: int = 1
-    split: str = "random"  # random (over windows, seeded) | time (no overlap) | none
+    split: str = "random"  # random (over windows, seeded) | time (no overlap) | entity | none
     test_fraction: float = 0.2
     seed: int = 2021  # the split's seed (TransFusion uses 2021)
     sine_samples: int = 10000  # built-in `sine`: number of windows
@@ -101,6 +102,11 @@ class DataConfig:
             not both,
             f"column {both[0] if both else ''!r} is in data.static (one value per entity) and in "
             "data.columns (a channel over time); list it in one of them",
+        )
+        check(
+            self.split != "entity" or not self.mmap,
+            "data.split=entity holds out whole entities; a memory-mapped .npy is one series: "
+            "use data.split=random or time",
         )
         check(
             not self.whole or self.split != "time",

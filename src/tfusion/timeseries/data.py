@@ -26,7 +26,7 @@ from tfusion.data.windows import Windows, make_windows, split_random, split_time
 from tfusion.errors import ConfigError
 from tfusion.timeseries.config import SPLITS, DataConfig
 from tfusion.timeseries.mmap_data import prepare_mmap
-from tfusion.timeseries.panel_data import prepare_panel
+from tfusion.timeseries.panel_data import one_series_entity_split, prepare_panel
 from tfusion.timeseries.prepared import (
     Prepared,
     class_ids,
@@ -56,10 +56,10 @@ def prepare(cfg: DataConfig, frame: pd.DataFrame | None = None) -> Prepared:
     if source in BUILTIN and BUILTIN[source].kind == "windows":
         if cfg.columns is not None:
             raise ConfigError(f"data.columns does not apply to the built-in {source!r}; unset it")
-        if cfg.split == "time":
+        if cfg.split in ("time", "entity"):
             raise ConfigError(
-                f"built-in {source!r} windows are independent, there is no time axis to cut; "
-                "use data.split=random or none"
+                f"built-in {source!r} windows are independent, there is no time axis to cut "
+                "and no entity to hold out; use data.split=random or none"
             )
         if cfg.label is not None:
             raise ConfigError(f"data.label does not apply to the built-in {source!r}; unset it")
@@ -82,6 +82,8 @@ def prepare(cfg: DataConfig, frame: pd.DataFrame | None = None) -> Prepared:
             if table.bounds is None:  # a single series with categorical channels
                 table = replace(table, bounds=np.asarray([0, len(table.values)], dtype=np.int64))
             return prepare_panel(cfg, table, layout)
+        if cfg.split == "entity":
+            raise ConfigError(one_series_entity_split(cfg.source))
         everything = None if cfg.split == "time" else make_windows(raw, cfg.window, cfg.stride)
         long_gaps = None if cfg.max_gap is None else table.long_gaps(cfg.max_gap)
         if table.labels is not None:

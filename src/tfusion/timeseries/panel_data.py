@@ -34,6 +34,14 @@ from tfusion.timeseries.prepared import (
 MIN_WHOLE = 2  # data.whole: sequences need at least this many time steps
 
 
+def one_series_entity_split(source: str) -> str:
+    """The refusal of data.split=entity for data that is one series."""
+    return (
+        f"data.split=entity holds out whole entities, but {source} is one series: name the "
+        "column of entities with data.entity=COLUMN, or use data.split=random or time"
+    )
+
+
 def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
     """Windows of many sequences (one per entity, or per (N, L, C) row), never across two."""
     raw, bounds, columns = table.values, table.bounds, table.columns
@@ -104,7 +112,10 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
             everything = keep_windows(everything, *f, notices)
         if cfg.split == "none":
             train = test = everything
-        elif layout == "windows":  # over sequences: no sequence lends windows to both parts
+        elif layout == "windows" or cfg.split == "entity":
+            # over sequences: no sequence (entity) lends windows to both parts
+            if len(bounds) < 3:
+                raise ConfigError(one_series_entity_split(cfg.source))
             groups = segment_of(bounds, everything.starts)
             train, test = split_groups(everything, groups, cfg.test_fraction, cfg.seed)
         else:
