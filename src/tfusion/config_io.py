@@ -89,6 +89,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
+        if isinstance(value, bool):  # a column named on / yes / no ...
+            raise ConfigError(
+                f"{key} must be a string, got {value!r}: YAML reads unquoted on, off, yes, no, "
+                "true and false as booleans; quote such a name ('on')"
+            )
         raise ConfigError(f"{key} must be a string, got {value!r}")
     raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
 

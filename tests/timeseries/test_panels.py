@@ -401,9 +401,11 @@ def test_npz_attributes_nan_refused_and_bytes_decoded(tmp_path):
     assert prep.codec.attributes[0].levels == ("north", "south")
 
 
-def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path):
+def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path, capsys):
     # `tfusion sample` wrote a Parquet int32 channel as int64 and a bool one as 0.0/1.0 floats;
     # an .npz's int32 / bool attributes came back int64
+    import json
+
     import pandas as pd
 
     from tfusion.cli.main import main
@@ -412,12 +414,14 @@ def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path):
     n, steps = 12, 16
     df = pd.DataFrame(
         {
-            "case": np.repeat(np.arange(n), steps),
-            "step": np.tile(np.arange(steps), n),
+            "case": np.repeat(np.arange(n), steps).astype(np.int32),
+            "step": np.tile(np.arange(steps), n).astype(np.int16),
             "level": rng.normal(size=n * steps).astype(np.float32),
             "count": rng.integers(0, 50, n * steps).astype(np.int32),
             "on": rng.random(n * steps) > 0.5,
+            "mode": rng.integers(0, 3, n * steps).astype(np.int8),
             "grade": np.repeat(rng.integers(-5, 5, n), steps).astype(np.int8),
+            "flag": np.repeat(np.arange(n) % 2 == 0, steps),
         }
     )
     df.to_parquet(tmp_path / "typed.parquet")
@@ -425,22 +429,48 @@ def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path):
     train = ["train.steps=2", "train.batch_size=4", "train.progress=false"]
     data = [f"data.source={tmp_path / 'typed.parquet'}", "data.entity=case", "data.time=step"]
     data.append("data.window=16")
-    run = str(tmp_path / "run")
-    assert main(["train", "--out", run, *data, "data.static=[grade]", *tiny, *train]) == 0
+    # channels only: the run still keeps the input's types (ids and times included)
+    plain = tmp_path / "plain"
+    capsys.readouterr()
+    cols = "data.columns=[level, count, on]"  # YAML's boolean: the message says to quote it
+    assert main(["train", "--out", str(plain), *data, cols, *tiny, *train]) == 2
+    assert "quote such a name ('on')" in capsys.readouterr().err
+    cols = "data.columns=[level, count, 'on']"
+    assert main(["train", "--out", str(plain), *data, cols, *tiny, *train]) == 0
+    assert (
+        main(["sample", str(plain), "--entities", "3", "--out", str(tmp_path / "p.parquet")]) == 0
+    )
+    fake = pd.read_parquet(tmp_path / "p.parquet")
+    want = df[["case", "step", "level", "count", "on"]].dtypes.to_dict()
+    assert fake.dtypes.to_dict() == want
+    # categorical channels and attributes too, and a bool attribute is conditioned on as written
+    run = tmp_path / "run"
+    more = ["data.static=[grade, flag]", "data.categorical=[mode, flag]"]
+    assert main(["train", "--out", str(run), *data, *more, *tiny, *train]) == 0
     out = tmp_path / "fake.parquet"
-    assert main(["sample", run, "--entities", "3", "--out", str(out)]) == 0
+    where = ["--where", "flag=True"]
+    assert main(["sample", str(run), "--entities", "3", *where, "--out", str(out)]) == 0
     fake = pd.read_parquet(out)
     assert fake.dtypes.to_dict() == df.dtypes.to_dict()
-    assert fake["grade"].between(-128, 127).all()
+    assert fake["grade"].between(-128, 127).all() and fake["flag"].all()
+    # a damaged dtype in data_state.json is one line naming the file, before any sampling
+    state_path = run / "data_state.json"
+    state = json.loads(state_path.read_text())
+    state["codec"]["dtypes"]["count"] = "int33"
+    state_path.write_text(json.dumps(state))
+    capsys.readouterr()
+    assert main(["sample", str(run), "--entities", "2", "--out", str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "data_state.json is damaged" in err and "'int33'" in err and err.count("\n") == 1
 
     seqs = tmp_path / "seqs.npz"
     x = rng.normal(size=(10, 12, 2))
     np.savez(seqs, windows=x, flag=np.arange(10) % 2 == 0, size=np.arange(10, dtype=np.int32))
     data = [f"data.source={seqs}", "data.window=12", "data.static=[flag, size]"]
-    run = str(tmp_path / "run_npz")
-    assert main(["train", "--out", run, *data, *tiny, *train]) == 0
+    npz_run = str(tmp_path / "run_npz")
+    assert main(["train", "--out", npz_run, *data, *tiny, *train]) == 0
     out = tmp_path / "fake.npz"
-    assert main(["sample", run, "--entities", "3", "--out", str(out)]) == 0
+    assert main(["sample", npz_run, "--entities", "3", "--out", str(out)]) == 0
     back = np.load(out)
     assert back["flag"].dtype == np.bool_ and back["size"].dtype == np.int32
 
@@ -467,6 +497,10 @@ def test_entity_split_holds_out_whole_entities(tmp_path):
     one = tmp_path / "one.csv"
     one.write_text("t,x\n" + "\n".join(f"{i},{i * 0.5}" for i in range(40)) + "\n")
     msg = error_of(prepare, DataConfig(source=str(one), window=8, split="entity"), cls=ConfigError)
-    assert "data.split=entity holds out whole entities" in msg and "data.entity=COLUMN" in msg
+    assert "data.split=entity holds out whole entities" in msg and "is one series" in msg
+    single = tmp_path / "single.csv"
+    single.write_text("id,t,x\n" + "\n".join(f"a,{i},{i * 0.5}" for i in range(40)) + "\n")
+    cfg = DataConfig(source=str(single), entity="id", time="t", window=8, split="entity")
+    assert "has one entity in column 'id'" in error_of(prepare, cfg, cls=ConfigError)
     msg = error_of(prepare, DataConfig(source="sine", window=8, split="entity"), cls=ConfigError)
     assert "no entity to hold out" in msg

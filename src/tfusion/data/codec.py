@@ -148,6 +148,8 @@ class PanelCodec:
             mask[at : at + a.width] = True
             if a.kind == "category":
                 text = _level_text(value)
+                if self.dtypes.get(key) == "bool" and text.lower() in BOOLS:
+                    text = f"{BOOLS[text.lower()]:.0f}"  # written back as True / False
                 if text not in a.levels:
                     raise ConfigError(
                         f"--where {key}={text}: the run never saw {text!r} in {key!r}; "
@@ -156,6 +158,8 @@ class PanelCodec:
                 values[at : at + a.width] = -1.0
                 values[at + a.levels.index(text)] = 1.0
             else:
+                if self.dtypes.get(key) == "bool" and str(value).strip().lower() in BOOLS:
+                    value = BOOLS[str(value).strip().lower()]  # written back as True / False
                 try:
                     number = float(value)
                 except (TypeError, ValueError):
@@ -215,8 +219,23 @@ class PanelCodec:
             None if lengths is None else (int(lengths[0]), int(lengths[1])),
             dict(d.get("kinds", {})),
             tuple(d.get("schema", ())),
-            dict(d.get("dtypes", {})),
+            {str(k): checked_dtype(v) for k, v in dict(d.get("dtypes", {})).items()},
         )
+
+
+BOOLS = {"true": 1.0, "false": 0.0}
+
+
+def checked_dtype(name: Any) -> str:
+    """A saved column dtype: the name of a numpy bool, integer or float type, else ValueError
+    (a damaged data_state.json)."""
+    try:
+        kind = np.dtype(str(name)).kind if isinstance(name, str) else ""
+    except TypeError:
+        kind = ""
+    if kind not in ("b", "i", "u", "f"):
+        raise ValueError(f"column dtype {name!r} is not a numpy bool, integer or float type")
+    return name
 
 
 def fit_attributes(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[Attribute, ...]:

@@ -211,7 +211,7 @@ def segment_of(bounds: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def split_groups(
-    windows: Windows, groups: np.ndarray, test_fraction: float, seed: int
+    windows: Windows, groups: np.ndarray, test_fraction: float, seed: int, what: str = "sequences"
 ) -> tuple[Windows, Windows]:
     """Hold out round(G * test_fraction) of the G groups (sequences) that have windows,
     shuffled with Generator(seed); a group's windows are all train or all test."""
@@ -220,8 +220,8 @@ def split_groups(
     n_test = round(len(present) * test_fraction)
     if n_test < 1 or n_test >= len(present):
         raise DataError(
-            f"{len(present)} sequences cannot be split with test fraction {test_fraction}; "
-            "use more sequences, change data.test_fraction, or data.split=none"
+            f"{len(present)} {what} cannot be split with test fraction {test_fraction}; "
+            f"use more {what}, change data.test_fraction, or data.split=none"
         )
     order = np.random.default_rng(seed).permutation(present)
     test = np.isin(groups, order[len(present) - n_test :])

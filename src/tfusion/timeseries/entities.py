@@ -103,11 +103,13 @@ def entity_frame(
     if codec is not None and codes is not None:
         for k, (name, levels) in enumerate(codec.categorical):
             frame[name] = _levels(
-                np.asarray(levels, dtype=object)[codes[..., k][pick]], kinds.get(name)
+                np.asarray(levels, dtype=object)[codes[..., k][pick]],
+                kinds.get(name),
+                dtypes.get(name, ""),
             )
     seq = np.repeat(np.arange(n), lengths)
-    if kinds.get(entity) == "int":  # integer ids stay integers: 0, 1, ...
-        front: dict[str, Any] = {entity: seq.astype(np.int64)}
+    if kinds.get(entity) == "int":  # integer ids stay integers: 0, 1, ..., in the input's type
+        front: dict[str, Any] = {entity: _fits(seq.astype(np.int64), dtypes.get(entity, ""))}
     else:
         front = {entity: np.asarray([f"synthetic-{i}" for i in range(n)])[seq]}
     if time is not None:
@@ -121,7 +123,9 @@ def entity_frame(
             values = first.astype(np.float64)[seq] + step * offsets
             whole = np.all(first == np.round(first)) and step == round(step)
             # times written as whole numbers (epoch seconds, day numbers) stay exact integers
-            front[time] = np.round(values).astype(np.int64) if whole else values
+            front[time] = (
+                _fits(np.round(values).astype(np.int64), dtypes.get(time, "")) if whole else values
+            )
     if labels is not None:
         front[labels[0]] = np.asarray(list(labels[1]), dtype=object)[seq]
     if attributes is not None:
@@ -129,7 +133,7 @@ def entity_frame(
             values = attributes[name].to_numpy()[seq]
             kind = kinds.get(name)
             front[name] = (
-                _levels(values, kind)
+                _levels(values, kind, dtypes.get(name, ""))
                 if values.dtype == object
                 else _typed(values, kind, dtypes.get(name, ""))
             )
@@ -139,6 +143,16 @@ def entity_frame(
         order = [c for c in codec.schema if c in frame.columns]
         frame = frame[order + [c for c in frame.columns if c not in order]]
     return frame
+
+
+def _fits(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Whole numbers (ids, times) in the input's integer type when every one fits, else int64:
+    ids and times are never clipped."""
+    if not dtype or np.dtype(dtype).kind not in "iu" or not len(values):
+        return values
+    info = np.iinfo(np.dtype(dtype))
+    fits = info.min <= values.min() and values.max() <= info.max
+    return values.astype(dtype) if fits else values
 
 
 def _dates(first: np.ndarray, step: float, lengths: np.ndarray, state: dict[str, Any]) -> Any:
@@ -176,15 +190,28 @@ def as_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
         return x >= 0.5
     if dt.kind in "iu":
         info = np.iinfo(dt)
-        return np.clip(np.round(x), info.min, info.max).astype(dt)
+        # float64 cannot hold 2**63 - 1: clip to the largest float below the bound, so 64-bit
+        # types clip instead of wrapping around to their minimum
+        hi = np.nextafter(float(info.max) + 1.0, -np.inf) if dt.itemsize == 8 else info.max
+        out = np.clip(np.round(np.nan_to_num(x, nan=0.0)), info.min, hi)
+        return out.astype(dt)
     return x.astype(dt)
 
 
-def _levels(values: np.ndarray, kind: str | None) -> Any:
-    """Category levels (text) as the input wrote them: numbers for a column of numbers, the
-    blank level as missing."""
+def _levels(values: np.ndarray, kind: str | None, dtype: str = "") -> Any:
+    """Category levels (text) as the input wrote them: numbers for a column of numbers, in the
+    input's dtype where it had one (a missing level makes an int or bool column pandas'
+    nullable one: Int32, boolean), the blank level as missing."""
     if kind in ("int", "float"):
         numbers = pd.to_numeric(pd.Series(values, dtype=object).replace("", None))
+        if dtype:
+            if not numbers.isna().any():
+                return as_dtype(numbers.to_numpy(dtype=np.float64), dtype)
+            dt = np.dtype(dtype)
+            if dt.kind == "f":
+                return numbers.astype(dt)
+            nullable = "boolean" if dt.kind == "b" else dt.name.capitalize().replace("Uint", "UInt")
+            return numbers.astype(nullable)
         return numbers.astype("Int64") if kind == "int" else numbers.astype(np.float64)
     return pd.Series(values, dtype=object).replace("", None).to_numpy()
 

@@ -34,11 +34,17 @@ from tfusion.timeseries.prepared import (
 MIN_WHOLE = 2  # data.whole: sequences need at least this many time steps
 
 
-def one_series_entity_split(source: str) -> str:
-    """The refusal of data.split=entity for data that is one series."""
+def one_series_entity_split(source: str, entity: str | None = None) -> str:
+    """The refusal of data.split=entity for data that is one series (one entity)."""
+    if entity is not None:
+        return (
+            f"data.split=entity holds out whole entities, but {source} has one entity in "
+            f"column {entity!r}: use data.split=random or time, or give more entities"
+        )
     return (
-        f"data.split=entity holds out whole entities, but {source} is one series: name the "
-        "column of entities with data.entity=COLUMN, or use data.split=random or time"
+        f"data.split=entity holds out whole entities, but {source} is one series (a table "
+        "with a data.entity column, or (N, L, C) sequences, has several); use "
+        "data.split=random or time"
     )
 
 
@@ -48,7 +54,8 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
     notices = [*table.notices]
     lengths = np.diff(bounds)
     codec = None
-    if table.codes is not None or table.attributes is not None or cfg.whole:
+    # an entity table always gets one: it carries the input's kinds, order and dtypes
+    if table.codes is not None or table.attributes is not None or cfg.whole or cfg.entity:
         if cfg.label is not None and cfg.whole:
             raise ConfigError(
                 "data.label does not apply with data.whole=true; list the label column in "
@@ -114,10 +121,10 @@ def prepare_panel(cfg: DataConfig, table: Table, layout: str) -> Prepared:
             train = test = everything
         elif layout == "windows" or cfg.split == "entity":
             # over sequences: no sequence (entity) lends windows to both parts
-            if len(bounds) < 3:
-                raise ConfigError(one_series_entity_split(cfg.source))
+            if len(bounds) < 3 and layout != "windows":
+                raise ConfigError(one_series_entity_split(cfg.source, cfg.entity))
             groups = segment_of(bounds, everything.starts)
-            train, test = split_groups(everything, groups, cfg.test_fraction, cfg.seed)
+            train, test = split_groups(everything, groups, cfg.test_fraction, cfg.seed, what)
         else:
             train, test = split_random(everything, cfg.test_fraction, cfg.seed)
     scaler, train_scaled, test_scaled = scale_parts(cfg, raw, columns, train, test)
