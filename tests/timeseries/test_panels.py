@@ -453,6 +453,13 @@ def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path, capsys):
     fake = pd.read_parquet(out)
     assert fake.dtypes.to_dict() == df.dtypes.to_dict()
     assert fake["grade"].between(-128, 127).all() and fake["flag"].all()
+    # a label column of bools (or ints) is written back as such, not as the text "1"
+    labelled = tmp_path / "labelled"
+    cols = ["data.label=flag", "data.columns=[level, count]"]
+    assert main(["train", "--out", str(labelled), *data, *cols, *tiny, *train]) == 0
+    out = tmp_path / "labelled.parquet"
+    assert main(["sample", str(labelled), "--entities", "4", "--out", str(out)]) == 0
+    assert pd.read_parquet(out)["flag"].dtype == bool
     # a damaged dtype in data_state.json is one line naming the file, before any sampling
     state_path = run / "data_state.json"
     state = json.loads(state_path.read_text())

@@ -257,7 +257,7 @@ def load_table(
     extra: dict = {
         "kinds": {
             raw.names[j]: kind_of(raw, j, parsed[j])
-            for j in (*keep, *static_cols, *(() if ent is None else (ent,)))
+            for j in (*keep, *static_cols, *(c for c in (ent, lab) if c is not None))
         },
         "schema": raw.names,
         "dtypes": {name: d for name, d in zip(raw.names, raw.dtypes) if d},

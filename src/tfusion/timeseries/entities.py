@@ -127,7 +127,9 @@ def entity_frame(
                 _fits(np.round(values).astype(np.int64), dtypes.get(time, "")) if whole else values
             )
     if labels is not None:
-        front[labels[0]] = np.asarray(list(labels[1]), dtype=object)[seq]
+        name = labels[0]  # a label column of numbers (or bools) is written as numbers again
+        values = np.asarray(list(labels[1]), dtype=object)[seq]
+        front[name] = _levels(values, kinds.get(name), dtypes.get(name, ""))
     if attributes is not None:
         for name in attributes.columns:
             values = attributes[name].to_numpy()[seq]
