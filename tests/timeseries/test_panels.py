@@ -460,6 +460,10 @@ def test_a_typed_table_is_sampled_back_in_its_own_dtypes(tmp_path, capsys):
     out = tmp_path / "labelled.parquet"
     assert main(["sample", str(labelled), "--entities", "4", "--out", str(out)]) == 0
     assert pd.read_parquet(out)["flag"].dtype == bool
+    # and asked for as written: --labels True
+    labels = ["--labels", "True,True"]
+    assert main(["sample", str(labelled), "--entities", "2", *labels, "--out", str(out)]) == 0
+    assert pd.read_parquet(out)["flag"].all()
     # a damaged dtype in data_state.json is one line naming the file, before any sampling
     state_path = run / "data_state.json"
     state = json.loads(state_path.read_text())
@@ -511,3 +515,27 @@ def test_entity_split_holds_out_whole_entities(tmp_path):
     assert "has one entity in column 'id'" in error_of(prepare, cfg, cls=ConfigError)
     msg = error_of(prepare, DataConfig(source="sine", window=8, split="entity"), cls=ConfigError)
     assert "no entity to hold out" in msg
+
+
+def test_written_numbers_never_wrap_or_fail():
+    # whole numbers beyond int64 (a CSV of counters near 1e19) wrapped to -2**63, and labels of
+    # such numbers or of inf raised from pandas after the sampling had run
+    import pandas as pd
+
+    from tfusion.data.readers import numpy_name
+    from tfusion.timeseries.entities import _levels, _typed, as_dtype
+
+    big = np.array([1.5e19, 2.0, np.nan])
+    assert np.array_equal(_typed(big, "int"), big, equal_nan=True)
+    assert _typed(np.array([1.0, 2.4]), "int").dtype == np.int64
+    levels = np.array(["12345678901234567890", "3"], dtype=object)
+    assert _levels(levels, "int").tolist() == [1.2345678901234567e19, 3.0]
+    assert _levels(np.array(["inf", "-inf"], dtype=object), "int").tolist() == [np.inf, -np.inf]
+    assert str(_levels(np.array(["4", ""], dtype=object), "int").dtype) == "Int64"
+    # 64-bit types clip at their ends (float64 cannot hold 2**63 - 1 itself)
+    top = as_dtype(np.array([9.3e18, -1e19]), "int64")
+    assert top[0] > 9.2e18 and top[1] == np.iinfo(np.int64).min
+    assert as_dtype(np.array([1.9e19, -3.0]), "uint64")[1] == 0
+    # only bool / int / float dtypes are kept: complex and decimal columns are not numbers here
+    assert numpy_name(np.dtype("complex128")) == "" and numpy_name(np.dtype(object)) == ""
+    assert numpy_name(pd.Int32Dtype()) == "int32" and numpy_name(pd.BooleanDtype()) == "bool"

@@ -188,3 +188,20 @@ def test_score_tables_reads_text_attributes_and_levels_as_the_loader_does():
     got = score_tables(real, other, "case", "step", ["class"], ["class", "lvl"], window=10)
     assert got["categories"]["lvl"]["frequency_tvd"] == 0
     assert got["categories"]["lvl"]["transition_mae"] == 0
+
+
+def test_an_unused_column_of_another_number_type_does_not_damage_the_run():
+    # a complex (or decimal) column left out of the channels had its dtype saved, and loading
+    # the run then called data_state.json damaged
+    df = basic_motions(cases=6, steps=12)
+    df["z"] = (df["step"] + 1j).astype(np.complex128)
+    synth = TimeSeriesSynthesizer(
+        preset="tiny",
+        steps=2,
+        batch_size=4,
+        window=8,
+        overrides=["model.width=16", "model.depth=1"],
+    )
+    numeric = [c for c in df.columns if c not in ("case", "step", "class", "z")]
+    synth.fit(df, entity="case", time="step", columns=numeric)
+    assert len(synth.sample(2, seed=0)["case"].unique()) == 2

@@ -345,6 +345,8 @@ def from_frame(
         column = frame[name]
         integer.append(bool(pd.api.types.is_integer_dtype(column)))
         numeric = pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
+        # complex numbers are no real channel: as text they are dropped or refused, not cut
+        numeric = numeric and not pd.api.types.is_complex_dtype(column)
         dtypes.append(numpy_name(column.dtype) if numeric else "")
         if numeric:
             cells.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
@@ -361,9 +363,10 @@ def numpy_name(dtype: Any) -> str:
     """The numpy name of a numeric dtype ("int32", "bool", "float32"), pandas' nullable ones
     (Int32, boolean) included; "" for anything else."""
     try:
-        return str(np.dtype(getattr(dtype, "numpy_dtype", dtype)))
+        dt = np.dtype(getattr(dtype, "numpy_dtype", dtype))
     except TypeError:
         return ""
+    return str(dt) if dt.kind in "biuf" else ""  # not complex, decimal (object), ...
 
 
 def _read_parquet(path: Path) -> RawTable:

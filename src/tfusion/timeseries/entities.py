@@ -180,7 +180,16 @@ def _typed(values: np.ndarray, kind: str | None, dtype: str = "") -> np.ndarray:
     dtype where it had one (`dtype`: a Parquet int32 stays int32, a bool column bool)."""
     if dtype:
         return as_dtype(values, dtype)
-    return np.round(values).astype(np.int64) if kind == "int" else values.astype(np.float64)
+    if kind == "int" and _int64_safe(values):
+        return np.round(values).astype(np.int64)
+    return values.astype(np.float64)  # whole numbers beyond int64 (counters near 1e19) stay floats
+
+
+def _int64_safe(values: Any) -> bool:
+    """Every value finite and inside int64 (missing values aside)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    return bool(np.isfinite(x).all() and (np.abs(x) < 2.0**63).all())
 
 
 def as_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -214,7 +223,9 @@ def _levels(values: np.ndarray, kind: str | None, dtype: str = "") -> Any:
                 return numbers.astype(dt)
             nullable = "boolean" if dt.kind == "b" else dt.name.capitalize().replace("Uint", "UInt")
             return numbers.astype(nullable)
-        return numbers.astype("Int64") if kind == "int" else numbers.astype(np.float64)
+        if kind == "int" and _int64_safe(numbers.to_numpy(dtype=np.float64, na_value=np.nan)):
+            return numbers.astype("Int64")
+        return numbers.astype(np.float64)
     return pd.Series(values, dtype=object).replace("", None).to_numpy()
 
 

@@ -90,9 +90,13 @@ class TimeSeriesRun:
                 "to sample by label"
             )
         ids = []
+        label = self.cfg.data.label
+        bools = self.codec is not None and self.codec.dtypes.get(label or "") == "bool"
         for v in labels:  # ints are class ids, text is a label as written in the data
             name = str(v).strip()
-            if isinstance(v, int | np.integer):
+            if bools and name.lower() in ("true", "false"):  # bool labels are written so
+                name = "1" if name.lower() == "true" else "0"
+            if isinstance(v, int | np.integer) and not isinstance(v, bool):
                 if not 0 <= int(v) < len(self.classes):
                     raise ConfigError(
                         f"class id {int(v)} is out of range; this run has {len(self.classes)} "
