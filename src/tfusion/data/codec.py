@@ -147,9 +147,7 @@ class PanelCodec:
             a = self.attributes[names.index(key)]
             mask[at : at + a.width] = True
             if a.kind == "category":
-                text = _level_text(value)
-                if self.dtypes.get(key) == "bool" and text.lower() in BOOLS:
-                    text = f"{BOOLS[text.lower()]:.0f}"  # written back as True / False
+                text = self.as_stored(key, _level_text(value))
                 if text not in a.levels:
                     raise ConfigError(
                         f"--where {key}={text}: the run never saw {text!r} in {key!r}; "
@@ -158,8 +156,7 @@ class PanelCodec:
                 values[at : at + a.width] = -1.0
                 values[at + a.levels.index(text)] = 1.0
             else:
-                if self.dtypes.get(key) == "bool" and str(value).strip().lower() in BOOLS:
-                    value = BOOLS[str(value).strip().lower()]  # written back as True / False
+                value = self.as_stored(key, value)
                 try:
                     number = float(value)
                 except (TypeError, ValueError):
@@ -181,6 +178,14 @@ class PanelCodec:
                     )
                 values[at] = _to_unit(np.asarray([number]), a.lo, a.hi)[0]
         return mask, values
+
+    def as_stored(self, column: str, value: Any) -> Any:
+        """A value as given (`--where`, `--labels`) in the form the run stores: the True /
+        False that a bool column is written back as becomes its level "1" / "0"."""
+        text = str(value).strip().lower()
+        if self.dtypes.get(column) == "bool" and text in ("true", "false"):
+            return "1" if text == "true" else "0"
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (data_state.json)."""
@@ -221,9 +226,6 @@ class PanelCodec:
             tuple(d.get("schema", ())),
             {str(k): checked_dtype(v) for k, v in dict(d.get("dtypes", {})).items()},
         )
-
-
-BOOLS = {"true": 1.0, "false": 0.0}
 
 
 def checked_dtype(name: Any) -> str:

@@ -44,14 +44,9 @@ def write_sequences(
             values = panel.attributes[a.name].to_numpy() if panel.attributes is not None else []
             if a.kind == "category" and a.dtype == "text":
                 arrays[a.name] = np.asarray([str(v) for v in values])
-            elif a.name in codec.dtypes:  # the array's own dtype: int32, bool, float32, ...
-                arrays[a.name] = as_dtype(
-                    np.asarray([float(v) for v in values]), codec.dtypes[a.name]
-                )
-            elif a.dtype == "int":
-                arrays[a.name] = np.asarray([float(v) for v in values]).round().astype(np.int64)
-            else:
-                arrays[a.name] = np.asarray([float(v) for v in values])
+            else:  # numbers in the array's own dtype (int32, bool, ...), else int64 / float64
+                numbers = np.asarray([float(v) for v in values])
+                arrays[a.name] = _typed(numbers, a.dtype, codec.dtypes.get(a.name, ""))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     return path

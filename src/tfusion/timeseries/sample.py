@@ -90,12 +90,11 @@ class TimeSeriesRun:
                 "to sample by label"
             )
         ids = []
-        label = self.cfg.data.label
-        bools = self.codec is not None and self.codec.dtypes.get(label or "") == "bool"
+        label = self.cfg.data.label or ""
         for v in labels:  # ints are class ids, text is a label as written in the data
             name = str(v).strip()
-            if bools and name.lower() in ("true", "false"):  # bool labels are written so
-                name = "1" if name.lower() == "true" else "0"
+            if self.codec is not None:  # bool labels are asked for as written: True / False
+                name = str(self.codec.as_stored(label, name))
             if isinstance(v, int | np.integer) and not isinstance(v, bool):
                 if not 0 <= int(v) < len(self.classes):
                     raise ConfigError(
